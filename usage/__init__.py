@@ -1,0 +1,1 @@
+"""Usage analytics for a multi-tenant CRM platform: the domain, no UI."""

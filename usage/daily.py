@@ -1,0 +1,64 @@
+"""Every client's snapshot on one date, a page at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from usage.models import Client, Snapshot
+from usage.paging import cursor_secret, decode_cursor, encode_cursor
+from usage.snapshots import SnapshotJSON, read_snapshots
+from usage.validation import DayParams
+
+
+def read_day(
+    session: Session,
+    params: DayParams,
+    after: str | None = None,
+    limit: int | None = None,
+    only: frozenset[str] | None = None,
+) -> list[SnapshotJSON]:
+    """Snapshots on ``params.snapshot_date`` in bucket_id order, after
+    ``after``, among ``only`` when given."""
+    client_filter = [] if after is None else [Client.bucket_id > after]
+    if only is not None:
+        client_filter.append(Client.bucket_id.in_(sorted(only)))
+    clients = select(Client.id, Client.bucket_id).where(
+        Client.id.in_(
+            select(Snapshot.client_id).where(Snapshot.snapshot_date == params.snapshot_date)
+        ),
+        *client_filter,
+    ).order_by(Client.bucket_id)
+    if limit is not None:
+        clients = clients.limit(limit)
+    bucket_ids: dict[int, str] = {row[0]: row[1] for row in session.execute(clients)}
+    if not bucket_ids:
+        return []
+    snapshots = read_snapshots(
+        session,
+        and_(
+            Snapshot.snapshot_date == params.snapshot_date,
+            Snapshot.client_id.in_(list(bucket_ids)),
+        ),
+        order_by=[],
+        limit=None,
+        bucket_ids=bucket_ids,
+    )
+    return sorted(snapshots, key=lambda snapshot: snapshot["bucket_id"])
+
+
+def fetch_day(
+    session: Session, params: DayParams, only: frozenset[str] | None = None
+) -> dict[str, Any]:
+    secret = cursor_secret(session)
+    after = decode_cursor(secret, params.cursor) if params.cursor else None
+    rows = read_day(session, params, after=after, limit=params.limit + 1, only=only)
+    page = rows[: params.limit]
+    more = len(rows) > params.limit
+    return {
+        "snapshots": page,
+        "count": len(page),
+        "cursor": encode_cursor(secret, page[-1]["bucket_id"]) if more else None,
+    }

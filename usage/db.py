@@ -1,0 +1,114 @@
+"""Where the store lives: the database URL, engines and the schema upgrade.
+
+The default is an embedded SQLite file that needs no configuration at all;
+``USAGE_DATABASE_URL`` points the same code at PostgreSQL
+(``postgresql+psycopg://user:pass@host/db``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from usage.errors import ConfigError
+
+DATABASE_URL_ENV = "USAGE_DATABASE_URL"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "usage.sqlite3"
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def configured_url() -> str | None:
+    """The URL from the environment, or None when the embedded default is used."""
+    value = os.environ.get(DATABASE_URL_ENV, "").strip()
+    return value or None
+
+
+def database_url() -> str:
+    return configured_url() or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (default: the configured database)."""
+    url = url or database_url()
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"{DATABASE_URL_ENV} is not a database URL: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        return _make_sqlite_engine(url, parsed.database, **kwargs)
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"{DATABASE_URL_ENV} must be a sqlite:// or postgresql+psycopg:// URL,"
+            f" not {parsed.drivername}://"
+        )
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
+    return create_engine(url, **kwargs)
+
+
+def _make_sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin, so
+        # that BEGIN IMMEDIATE can take the write lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Bring the schema to the newest migration (a no-op when it is there)."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+def schema_is_current(engine: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    return set(current) == set(script.get_heads())
+
+
+def open_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine whose schema is ready: the embedded default is upgraded in
+    place; a configured database must have been upgraded by the operator."""
+    engine = make_engine(url, **kwargs)
+    if url is None and configured_url() is None:
+        upgrade_schema(engine)
+    elif not schema_is_current(engine):
+        raise ConfigError(
+            "the database schema is not up to date: run `python -m usage db upgrade`"
+        )
+    return engine

@@ -1,0 +1,60 @@
+"""One client's history: the query behind the API's history endpoint and the
+dashboard's client page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from usage.errors import NotFound
+from usage.models import Client, Snapshot
+from usage.snapshots import SnapshotJSON, read_snapshots
+from usage.validation import HistoryParams
+
+
+def client_not_found(bucket_id: str) -> NotFound:
+    """The one answer for a client that does not exist or may not be seen."""
+    return NotFound(f"client {bucket_id!r} not found")
+
+
+def find_client_id(session: Session, bucket_id: str) -> int:
+    client_id = session.scalar(select(Client.id).where(Client.bucket_id == bucket_id))
+    if client_id is None:
+        raise client_not_found(bucket_id)
+    return client_id
+
+
+def fetch_history(session: Session, params: HistoryParams) -> list[SnapshotJSON]:
+    """The newest ``params.limit`` snapshots in the range, newest first.
+
+    Raises ``NotFound`` for an unknown client; a known client with nothing in
+    the range gets an empty list.
+    """
+    return read_history(
+        session, params.bucket_id, params.start_date, params.end_date, params.limit
+    )
+
+
+def read_history(
+    session: Session,
+    bucket_id: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    limit: int | None,
+) -> list[SnapshotJSON]:
+    """``fetch_history`` without the API's limit cap (``None``: every row)."""
+    client_id = find_client_id(session, bucket_id)
+    conditions = [Snapshot.client_id == client_id]
+    if start is not None:
+        conditions.append(Snapshot.snapshot_date >= start)
+    if end is not None:
+        conditions.append(Snapshot.snapshot_date <= end)
+    return read_snapshots(
+        session,
+        and_(*conditions),
+        order_by=[Snapshot.snapshot_date.desc()],
+        limit=limit,
+        bucket_ids={client_id: bucket_id},
+    )

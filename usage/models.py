@@ -1,0 +1,183 @@
+"""The usage store: clients, their daily snapshots, API keys and collection runs.
+
+A snapshot is split over three tables so that one client's history is an
+index range read and per-collection or per-prefix series are plain SQL:
+
+- ``snapshots``: one row per (client, date), keyed by that pair, with the six
+  standard collections as columns (every snapshot has them) and the totals;
+- ``snapshot_collections``: the collections beyond the standard six, one row
+  per (client, date, collection);
+- ``snapshot_prefixes``: storage per top-level prefix, one row per
+  (client, date, prefix).
+
+All three are keyed by ``(client_id, snapshot_date, ...)``, so a history range
+is contiguous in each of them (SQLite tables are ``WITHOUT ROWID``, clustered
+on that key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STANDARD_COLLECTIONS: tuple[str, ...] = (
+    "person",
+    "organisation",
+    "member",
+    "payment",
+    "ticket",
+    "booking",
+)
+
+# Objects that sit at the top of a client's storage, outside any prefix.
+ROOT_PREFIX = "(root)"
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ClientStatus(enum.StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    SUSPENDED = "suspended"
+    TRIAL = "trial"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+_NO_ROWID = {"sqlite_with_rowid": False}
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('active', 'inactive', 'suspended', 'trial')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_id: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    trial_end_date: Mapped[dt.date | None] = mapped_column(Date)
+    client_since: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
+
+
+class Snapshot(Base):
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        Index("ix_snapshots_snapshot_date", "snapshot_date", "client_id"),
+        _NO_ROWID,
+    )
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    person: Mapped[int] = mapped_column(BigInteger, default=0)
+    organisation: Mapped[int] = mapped_column(BigInteger, default=0)
+    member: Mapped[int] = mapped_column(BigInteger, default=0)
+    payment: Mapped[int] = mapped_column(BigInteger, default=0)
+    ticket: Mapped[int] = mapped_column(BigInteger, default=0)
+    booking: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_records: Mapped[int] = mapped_column(BigInteger)
+    object_count: Mapped[int] = mapped_column(BigInteger)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SnapshotCollection(Base):
+    """Record counts of the collections beyond the standard six."""
+
+    __tablename__ = "snapshot_collections"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["client_id", "snapshot_date"],
+            ["snapshots.client_id", "snapshots.snapshot_date"],
+            ondelete="CASCADE",
+            name="fk_snapshot_collections_snapshot",
+        ),
+        _NO_ROWID,
+    )
+
+    client_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    collection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class SnapshotPrefix(Base):
+    __tablename__ = "snapshot_prefixes"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["client_id", "snapshot_date"],
+            ["snapshots.client_id", "snapshots.snapshot_date"],
+            ondelete="CASCADE",
+            name="fk_snapshot_prefixes_snapshot",
+        ),
+        _NO_ROWID,
+    )
+
+    client_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    object_count: Mapped[int] = mapped_column(BigInteger)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The public part of the key, used to find the row; the secret part is
+    # only ever stored as a SHA-256 digest.
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Space-separated bucket ids; empty means every bucket (admin keys only).
+    buckets: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Setting(Base):
+    """Small per-database values: the cursor signing secret, the demo flag."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,280 @@
+"""The OpenAPI 3.1 document of the Usage API v1, built as data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from usage.models import STANDARD_COLLECTIONS, ROOT_PREFIX, ClientStatus
+from usage.validation import (
+    CLIENTS_DEFAULT_LIMIT,
+    HISTORY_DEFAULT_LIMIT,
+    MAX_LIMIT,
+    SNAPSHOTS_DEFAULT_LIMIT,
+)
+
+_INT = {"type": "integer", "minimum": 0}
+_DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _limit(default: int) -> dict[str, Any]:
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": f"How many items to return, 1 to {MAX_LIMIT} (default {default}).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": default},
+    }
+
+
+_CURSOR = {
+    "name": "cursor",
+    "in": "query",
+    "required": False,
+    "description": "The `cursor` of the previous page, unchanged; omit it for the first page.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 512},
+}
+_BUCKET_ID = {
+    "name": "bucket_id",
+    "in": "path",
+    "required": True,
+    "description": "Client bucket identifier (letters, digits, hyphens, underscores).",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "acme-corp"},
+}
+
+_COMMON_ERRORS = {
+    "400": _error_response("Invalid parameters; the message names the parameter."),
+    "401": _error_response("Missing or invalid API key."),
+    "404": _error_response("Unknown client or path (or a client the key may not see)."),
+    "405": _error_response("Method not allowed."),
+    "503": _error_response("The database is unreachable; retry later."),
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "request_id"],
+        "properties": {
+            "error": {"type": "string", "description": "What was wrong."},
+            "request_id": {"type": "string", "description": "The X-Request-ID of the response."},
+            "retry_after": {"type": "integer", "description": "Seconds to wait (429 only)."},
+        },
+    },
+    "Records": {
+        "type": "object",
+        "description": "Record counts by collection: the six standard collections always, any"
+        " other collection the client has as an extra property, and `total`, their sum.",
+        "required": [*STANDARD_COLLECTIONS, "total"],
+        "properties": {name: _INT for name in (*STANDARD_COLLECTIONS, "total")},
+        "additionalProperties": _INT,
+    },
+    "PrefixUsage": {
+        "type": "object",
+        "required": ["count", "bytes"],
+        "properties": {"count": _INT, "bytes": _INT},
+        "additionalProperties": False,
+    },
+    "Storage": {
+        "type": "object",
+        "description": "Object storage by top-level prefix. Every object is counted in exactly"
+        f" one prefix; objects outside any prefix are under `{ROOT_PREFIX}`. The counts add"
+        " up to `object_count` and the bytes to `total_bytes`.",
+        "required": ["object_count", "total_bytes", "by_prefix"],
+        "properties": {
+            "object_count": _INT,
+            "total_bytes": _INT,
+            "by_prefix": {"type": "object", "additionalProperties": _ref("PrefixUsage")},
+        },
+        "additionalProperties": False,
+    },
+    "Snapshot": {
+        "type": "object",
+        "required": ["bucket_id", "snapshot_date", "records", "storage", "computed_at"],
+        "properties": {
+            "bucket_id": {"type": "string"},
+            "snapshot_date": _DATE,
+            "records": _ref("Records"),
+            "storage": _ref("Storage"),
+            "computed_at": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."},
+        },
+        "additionalProperties": False,
+    },
+    "Client": {
+        "type": "object",
+        "required": [
+            "bucket_id", "display_name", "status", "total_records",
+            "total_storage_bytes", "trial_end_date", "client_since",
+        ],
+        "properties": {
+            "bucket_id": {"type": "string"},
+            "display_name": {"type": "string"},
+            "status": {"type": "string", "enum": [status.value for status in ClientStatus]},
+            "total_records": {**_INT, "description": "From the latest snapshot (0 before any)."},
+            "total_storage_bytes": {**_INT, "description": "From the latest snapshot (0 before any)."},
+            "trial_end_date": {"oneOf": [_DATE, {"type": "null"}]},
+            "client_since": _DATE,
+        },
+        "additionalProperties": False,
+    },
+    "ClientDetail": {
+        "allOf": [_ref("Client")],
+        "type": "object",
+        "required": ["latest_snapshot"],
+        "properties": {"latest_snapshot": {"oneOf": [_ref("Snapshot"), {"type": "null"}]}},
+    },
+    "History": {
+        "type": "object",
+        "required": ["snapshots", "count"],
+        "properties": {
+            "snapshots": {"type": "array", "items": _ref("Snapshot")},
+            "count": {**_INT, "description": "Number of snapshots returned."},
+        },
+        "additionalProperties": False,
+    },
+    "ClientPage": {
+        "type": "object",
+        "required": ["clients", "count", "cursor"],
+        "properties": {
+            "clients": {"type": "array", "items": _ref("Client")},
+            "count": _INT,
+            "cursor": {"type": ["string", "null"], "description": "Next page; null on the last."},
+        },
+        "additionalProperties": False,
+    },
+    "SnapshotPage": {
+        "type": "object",
+        "required": ["snapshots", "count", "cursor"],
+        "properties": {
+            "snapshots": {"type": "array", "items": _ref("Snapshot")},
+            "count": _INT,
+            "cursor": {"type": ["string", "null"], "description": "Next page; null on the last."},
+        },
+        "additionalProperties": False,
+    },
+}  # fmt: skip
+
+
+def _ok(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "200": {
+            "description": description,
+            "headers": {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}},
+            "content": {"application/json": {"schema": _ref(schema)}},
+        },
+        **_COMMON_ERRORS,
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Usage API",
+            "version": "1.0.0",
+            "description": "Per-client usage history of a multi-tenant CRM platform: record"
+            " counts by collection and object storage by prefix, one snapshot per client per"
+            " day. Every response is JSON and carries `X-Request-ID` (yours echoed when it is"
+            " 1-128 characters of `A-Za-z0-9._-`, otherwise generated). Unknown query"
+            " parameters are refused with a 400.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"ApiKey": []}],
+        "paths": {
+            "/api/v1/clients/{bucket_id}/history": {
+                "get": {
+                    "operationId": "getClientHistory",
+                    "summary": "Get client usage history",
+                    "description": "Snapshots of one client, newest first. When more match,"
+                    " the newest `limit` are returned. A known client with nothing in the"
+                    " range answers 200 with `count` 0.",
+                    "parameters": [
+                        _BUCKET_ID,
+                        {"name": "start_date", "in": "query", "required": False,
+                         "description": "Inclusive start (YYYY-MM-DD, a real date).",
+                         "schema": _DATE},
+                        {"name": "end_date", "in": "query", "required": False,
+                         "description": "Inclusive end (YYYY-MM-DD); not before start_date.",
+                         "schema": _DATE},
+                        _limit(HISTORY_DEFAULT_LIMIT),
+                    ],
+                    "responses": _ok("History", "Historical snapshots, newest first."),
+                }
+            },
+            "/api/v1/clients": {
+                "get": {
+                    "operationId": "listClients",
+                    "summary": "List clients",
+                    "description": "Clients in bucket_id order, a page at a time. Pages never"
+                    " skip or repeat a client. A key limited to some buckets sees only those.",
+                    "parameters": [
+                        {"name": "status", "in": "query", "required": False,
+                         "schema": {"type": "string",
+                                    "enum": [status.value for status in ClientStatus]}},
+                        _limit(CLIENTS_DEFAULT_LIMIT),
+                        _CURSOR,
+                    ],
+                    "responses": _ok("ClientPage", "A page of clients."),
+                }
+            },
+            "/api/v1/clients/{bucket_id}": {
+                "get": {
+                    "operationId": "getClient",
+                    "summary": "Get one client with its latest snapshot",
+                    "parameters": [_BUCKET_ID],
+                    "responses": _ok("ClientDetail", "The client."),
+                }
+            },
+            "/api/v1/snapshots/{date}": {
+                "get": {
+                    "operationId": "listSnapshotsOnDate",
+                    "summary": "Every client's snapshot on one date",
+                    "parameters": [
+                        {"name": "date", "in": "path", "required": True,
+                         "description": "The date (YYYY-MM-DD, a real date).",
+                         "schema": _DATE},
+                        _limit(SNAPSHOTS_DEFAULT_LIMIT),
+                        _CURSOR,
+                    ],
+                    "responses": _ok("SnapshotPage", "A page of snapshots, by bucket_id."),
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "405": _COMMON_ERRORS["405"],
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "ApiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "Made by an operator: `python -m usage keys create NAME`.",
+                }
+            },
+            "headers": {
+                "RequestId": {
+                    "description": "The request's id, echoed or generated.",
+                    "schema": {"type": "string"},
+                }
+            },
+            "schemas": _SCHEMAS,
+        },
+    }  # fmt: skip

@@ -1,0 +1,181 @@
+"""Raw strings in, typed parameters out, or ``InvalidParams`` naming the field.
+
+The API and the dashboard pages both validate through these functions, so a
+value is accepted or refused the same way wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from usage.errors import InvalidParams
+from usage.models import ClientStatus
+
+BUCKET_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INTEGER_PATTERN = re.compile(r"[+-]?\d{1,12}")
+
+MAX_LIMIT = 1000
+HISTORY_DEFAULT_LIMIT = 30
+CLIENTS_DEFAULT_LIMIT = 50
+SNAPSHOTS_DEFAULT_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class HistoryParams:
+    bucket_id: str
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    limit: int = HISTORY_DEFAULT_LIMIT
+
+
+def parse_bucket_id(raw: str | None, name: str = "bucket_id") -> str:
+    if raw is None or not BUCKET_ID_PATTERN.fullmatch(raw):
+        raise InvalidParams(
+            f"{name} must be 1 to 64 characters of letters, digits, '-' or '_'"
+        )
+    return raw
+
+
+def parse_date(raw: str | None, name: str) -> dt.date | None:
+    """A strict ``YYYY-MM-DD`` real calendar date; None when absent."""
+    if raw is None:
+        return None
+    if not _DATE_PATTERN.fullmatch(raw):
+        raise InvalidParams(f"{name} must be a date in YYYY-MM-DD format")
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidParams(
+            f"{name} must be a real calendar date in YYYY-MM-DD format"
+        ) from None
+
+
+def parse_limit(raw: str | None, default: int, name: str = "limit") -> int:
+    if raw is None:
+        return default
+    message = f"{name} must be an integer from 1 to {MAX_LIMIT}"
+    if not _INTEGER_PATTERN.fullmatch(raw):
+        raise InvalidParams(message)
+    value = int(raw)
+    if not 1 <= value <= MAX_LIMIT:
+        raise InvalidParams(message)
+    return value
+
+
+def parse_status(raw: str | None, name: str = "status") -> ClientStatus | None:
+    if raw is None:
+        return None
+    try:
+        return ClientStatus(raw)
+    except ValueError:
+        allowed = ", ".join(status.value for status in ClientStatus)
+        raise InvalidParams(f"{name} must be one of: {allowed}") from None
+
+
+def check_date_range(
+    start: dt.date | None,
+    end: dt.date | None,
+    start_name: str = "start_date",
+    end_name: str = "end_date",
+) -> None:
+    if start is not None and end is not None and start > end:
+        raise InvalidParams(f"{start_name} must be on or before {end_name}")
+
+
+def check_known_params(query: Mapping[str, str], allowed: set[str]) -> None:
+    """Reject a parameter nobody reads: a typo should not pass silently."""
+    unknown = sorted(set(query) - allowed)
+    if unknown:
+        expected = ", ".join(sorted(allowed)) or "none"
+        raise InvalidParams(
+            f"unknown query parameter {unknown[0]!r}; expected: {expected}"
+        )
+
+
+def parse_history_params(bucket_id: str, query: Mapping[str, str]) -> HistoryParams:
+    check_known_params(query, {"start_date", "end_date", "limit"})
+    start = parse_date(query.get("start_date"), "start_date")
+    end = parse_date(query.get("end_date"), "end_date")
+    check_date_range(start, end)
+    return HistoryParams(
+        bucket_id=parse_bucket_id(bucket_id),
+        start_date=start,
+        end_date=end,
+        limit=parse_limit(query.get("limit"), HISTORY_DEFAULT_LIMIT),
+    )
+
+
+@dataclass(frozen=True)
+class ClientsParams:
+    status: ClientStatus | None = None
+    limit: int = CLIENTS_DEFAULT_LIMIT
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class DayParams:
+    snapshot_date: dt.date
+    limit: int = SNAPSHOTS_DEFAULT_LIMIT
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class NewClient:
+    bucket_id: str
+    display_name: str
+    status: ClientStatus
+    client_since: dt.date
+    trial_end_date: dt.date | None
+
+
+def _parse_cursor(raw: str | None) -> str | None:
+    if raw is not None and not 1 <= len(raw) <= 512:
+        raise InvalidParams("cursor must be the cursor returned by the previous page")
+    return raw
+
+
+def parse_clients_params(query: Mapping[str, str]) -> ClientsParams:
+    check_known_params(query, {"status", "limit", "cursor"})
+    return ClientsParams(
+        status=parse_status(query.get("status")),
+        limit=parse_limit(query.get("limit"), CLIENTS_DEFAULT_LIMIT),
+        cursor=_parse_cursor(query.get("cursor")),
+    )
+
+
+def parse_day_params(raw_date: str, query: Mapping[str, str]) -> DayParams:
+    check_known_params(query, {"limit", "cursor"})
+    day = parse_date(raw_date, "date")
+    assert day is not None
+    return DayParams(
+        snapshot_date=day,
+        limit=parse_limit(query.get("limit"), SNAPSHOTS_DEFAULT_LIMIT),
+        cursor=_parse_cursor(query.get("cursor")),
+    )
+
+
+def parse_new_client(
+    *,
+    bucket_id: str,
+    display_name: str,
+    status: str,
+    client_since: str | None,
+    trial_end_date: str | None,
+    today: dt.date | None = None,
+) -> NewClient:
+    name = display_name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidParams("name must be 1 to 200 characters")
+    parsed_status = parse_status(status)
+    assert parsed_status is not None
+    return NewClient(
+        bucket_id=parse_bucket_id(bucket_id),
+        display_name=name,
+        status=parsed_status,
+        client_since=parse_date(client_since, "since") or today or dt.date.today(),
+        trial_end_date=parse_date(trial_end_date, "trial_end"),
+    )
