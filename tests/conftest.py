@@ -1,0 +1,107 @@
+"""Fixtures: a fresh database on every backend, the CLI, the API in process.
+
+Database tests take the ``engine`` fixture and run once on SQLite and once on
+PostgreSQL (``USAGE_TEST_POSTGRES_URL``, started by scripts/test.sh). With
+``USAGE_TEST_REQUIRE_ALL=1`` a backend or a browser that is missing fails the
+run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from usage.db import make_engine, upgrade_schema
+
+POSTGRES_URL_ENV = "USAGE_TEST_POSTGRES_URL"
+REQUIRE_ALL = os.environ.get("USAGE_TEST_REQUIRE_ALL") == "1"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def missing(reason: str) -> None:
+    """Skip, or fail where every backend and the browser must run."""
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (USAGE_TEST_REQUIRE_ALL=1: nothing may be skipped)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating)."""
+    path = tmp_path_factory.mktemp("template") / "usage.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        missing(f"{POSTGRES_URL_ENV} is not set: no PostgreSQL server to test on")
+    return str(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> str:
+    """A migrated database that each test's database is cloned from."""
+    name = f"usage_template_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    engine.dispose()
+    return name
+
+
+def new_database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    """A URL of a new, migrated, empty database on ``backend``."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / f"usage-{uuid.uuid4().hex[:8]}.sqlite3"
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+    admin_url: str = request.getfixturevalue("postgres_admin_url")
+    template_name: str = request.getfixturevalue("postgres_template")
+    name = f"usage_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    admin.dispose()
+
+    def drop() -> None:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    return new_database_url(request, backend, tmp_path)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()

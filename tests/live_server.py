@@ -1,0 +1,70 @@
+"""Start the real server (``streamlit run app.py``) on a free port for a test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(
+    database_url: str, command: str = "streamlit", timeout: float = 60.0
+) -> Iterator[str]:
+    """Serve the app on ``database_url``; yields the base URL.
+
+    ``command`` is ``streamlit`` (``streamlit run app.py``) or ``uvicorn``
+    (``uvicorn app:app``).
+    """
+    port = free_port()
+    env = {**os.environ, "USAGE_DATABASE_URL": database_url}
+    if command == "streamlit":
+        args = [sys.executable, "-m", "streamlit", "run", "app.py",
+                "--server.port", str(port), "--server.address", "127.0.0.1",
+                "--server.headless", "true"]  # fmt: skip
+    else:
+        args = [sys.executable, "-m", "uvicorn", "app:app",
+                "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
+    process = subprocess.Popen(
+        args, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"the server exited early:\n{output}")
+            try:
+                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer on {base} in {timeout}s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
