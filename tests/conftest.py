@@ -8,6 +8,7 @@ run instead of skipping it.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import uuid
@@ -17,12 +18,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from usage.db import make_engine, upgrade_schema
+from usage.demo import load_demo
 
 POSTGRES_URL_ENV = "USAGE_TEST_POSTGRES_URL"
 REQUIRE_ALL = os.environ.get("USAGE_TEST_REQUIRE_ALL") == "1"
 BACKENDS = ("sqlite", "postgresql")
+DEMO_TODAY = dt.date(2026, 11, 25)
 
 
 def missing(reason: str) -> None:
@@ -65,11 +69,11 @@ def postgres_template(postgres_admin_url: str) -> str:
     return name
 
 
-def new_database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+def new_database_url(request: pytest.FixtureRequest, backend: str, directory: Path) -> str:
     """A URL of a new, migrated, empty database on ``backend``."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / f"usage-{uuid.uuid4().hex[:8]}.sqlite3"
+        path = directory / f"usage-{uuid.uuid4().hex[:8]}.sqlite3"
         shutil.copy(template, path)
         return f"sqlite:///{path}"
     admin_url: str = request.getfixturevalue("postgres_admin_url")
@@ -103,5 +107,19 @@ def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """A database holding the demo portfolio up to DEMO_TODAY, shared by a
+    module's tests: they must only read it."""
+    url = new_database_url(request, str(request.param), tmp_path_factory.mktemp("demo"))
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        load_demo(session, DEMO_TODAY)
     yield engine
     engine.dispose()

@@ -25,10 +25,12 @@ def test_migrations_build_the_whole_schema_from_empty(engine: Engine) -> None:
 def test_upgrade_twice_changes_nothing(engine: Engine) -> None:
     with Session(engine) as session:
         secret = session.get(Setting, CURSOR_SECRET_SETTING)
-        assert secret is not None and len(secret.value) == 64
+        assert secret is not None
+        assert len(secret.value) == 64
         before = secret.value
     upgrade_schema(engine)
     with Session(engine) as session:
-        assert session.scalar(
-            select(Setting.value).where(Setting.name == CURSOR_SECRET_SETTING)
-        ) == before
+        assert (
+            session.scalar(select(Setting.value).where(Setting.name == CURSOR_SECRET_SETTING))
+            == before
+        )

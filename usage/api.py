@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -48,7 +49,9 @@ _JSON = "application/json"
 EngineFactory = Callable[[], Engine]
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=_JSON, headers=headers)
 
 
@@ -132,9 +135,10 @@ def _is_api_path(scope: Scope) -> bool:
 
 
 def _pick_request_id(scope: Scope) -> str:
+    value: bytes
     for name, value in scope.get("headers", []):
         if name == b"x-request-id" and _REQUEST_ID_PATTERN.fullmatch(value):
-            return value.decode()
+            return value.decode("ascii")
     return uuid.uuid4().hex
 
 
@@ -178,10 +182,14 @@ class UsageApi:
             return error_response(request, error)
         except (OperationalError, PoolTimeout) as exc:
             log.warning("database unavailable: %s", str(exc).splitlines()[0])
-            return error_response(request, DatabaseUnavailable("database unavailable; try again shortly"))
+            return error_response(
+                request, DatabaseUnavailable("database unavailable; try again shortly")
+            )
         except DBAPIError as exc:
             if exc.connection_invalidated:
-                return error_response(request, DatabaseUnavailable("database unavailable; try again shortly"))
+                return error_response(
+                    request, DatabaseUnavailable("database unavailable; try again shortly")
+                )
             raise
 
     def history(self, request: Request) -> Response:
@@ -196,7 +204,9 @@ class UsageApi:
 
     def clients(self, request: Request) -> Response:
         def work(session: Session, key: KeyInfo) -> Any:
-            return fetch_clients_page(session, parse_clients_params(request.query_params), key.visible)
+            return fetch_clients_page(
+                session, parse_clients_params(request.query_params), key.visible
+            )
 
         return self._run(request, work)
 
@@ -222,7 +232,9 @@ class UsageApi:
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        await error_response(request, NotFound(f"no such path: {scope['path']}"))(scope, receive, send)
+        await error_response(request, NotFound(f"no such path: {scope['path']}"))(
+            scope, receive, send
+        )
 
     def router(self) -> Router:
         get = ["GET"]

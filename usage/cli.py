@@ -75,7 +75,7 @@ def _cmd_clients_add(engine: Engine, args: argparse.Namespace) -> int:
     with Session(engine) as session, session.begin():
         clients.add_client(
             session,
-            clients.parse_new_client(
+            parse_new_client(
                 bucket_id=args.bucket_id,
                 display_name=args.name,
                 status=args.status,
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="manage the schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="create or upgrade the schema").set_defaults(
-        run=_cmd_db_upgrade, upgrade=False
+        run=_cmd_db_upgrade
     )
 
     commands.add_parser("demo", help="load the demo portfolio (idempotent)").set_defaults(
@@ -117,9 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="make a key and print it once")
     create.add_argument("name")
     create.add_argument("--admin", action="store_true", help="may call everything")
-    create.add_argument(
-        "--bucket", action="append", default=[], help="a bucket the key may read"
-    )
+    create.add_argument("--bucket", action="append", default=[], help="a bucket the key may read")
     create.set_defaults(run=_cmd_keys_create)
     key_commands.add_parser("list", help="list keys").set_defaults(run=_cmd_keys_list)
     revoke = key_commands.add_parser("revoke", help="revoke a key")
@@ -135,9 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--since", help="client since (YYYY-MM-DD, default today)")
     add.add_argument("--trial-end", help="trial end date (YYYY-MM-DD)")
     add.set_defaults(run=_cmd_clients_add)
-    client_commands.add_parser("list", help="list clients").set_defaults(
-        run=_cmd_clients_list
-    )
+    client_commands.add_parser("list", help="list clients").set_defaults(run=_cmd_clients_list)
     return parser
 
 
@@ -146,10 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run: Command = args.run
     try:
-        if getattr(args, "upgrade", True) is False:
-            engine = make_engine()
-        else:
-            engine = open_engine()
+        # `db upgrade` must reach a database whose schema is not current yet.
+        engine = make_engine() if args.command == "db" else open_engine()
         return run(engine, args)
     except UsageError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

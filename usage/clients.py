@@ -133,5 +133,3 @@ def fetch_client(session: Session, bucket_id: str) -> ClientJSON:
             bucket_ids={client_id: bucket_id},
         )
     return client
-
-

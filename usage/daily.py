@@ -25,12 +25,16 @@ def read_day(
     client_filter = [] if after is None else [Client.bucket_id > after]
     if only is not None:
         client_filter.append(Client.bucket_id.in_(sorted(only)))
-    clients = select(Client.id, Client.bucket_id).where(
-        Client.id.in_(
-            select(Snapshot.client_id).where(Snapshot.snapshot_date == params.snapshot_date)
-        ),
-        *client_filter,
-    ).order_by(Client.bucket_id)
+    clients = (
+        select(Client.id, Client.bucket_id)
+        .where(
+            Client.id.in_(
+                select(Snapshot.client_id).where(Snapshot.snapshot_date == params.snapshot_date)
+            ),
+            *client_filter,
+        )
+        .order_by(Client.bucket_id)
+    )
     if limit is not None:
         clients = clients.limit(limit)
     bucket_ids: dict[int, str] = {row[0]: row[1] for row in session.execute(clients)}

@@ -108,7 +108,5 @@ def open_engine(url: str | None = None, **kwargs: Any) -> Engine:
     if url is None and configured_url() is None:
         upgrade_schema(engine)
     elif not schema_is_current(engine):
-        raise ConfigError(
-            "the database schema is not up to date: run `python -m usage db upgrade`"
-        )
+        raise ConfigError("the database schema is not up to date: run `python -m usage db upgrade`")
     return engine

@@ -72,7 +72,7 @@ PORTFOLIO: tuple[DemoClient, ...] = (
                {**_CRM, "event": 0.4, "donation": 0.05},
                {**_DOCS, ROOT_PREFIX: (0.001, 50_000)}),
     DemoClient("initech", "Initech", "active", _logistic(180_000, 1.2, 3.0), _CRM,
-               _DOCS, steps={120: ("ticket", -0.8)}),
+               _DOCS, steps={120: ("payment", -0.9)}),
     DemoClient("umbrella-health", "Umbrella Health", "active", _linear(400_000, 8_000),
                {**_CRM, "appointment": 0.3},
                {**_DOCS, "scans/": (0.03, 2_500_000)}),
@@ -138,7 +138,9 @@ def _series(client: DemoClient, start: dt.date, end: dt.date) -> Iterator[Snapsh
             name, amount = step
             # A negative fraction is a purge; a positive count a bulk import.
             totals[name] = totals[name] * (1 + amount) if amount < 0 else totals[name] + amount
-        missing = client.missing_every and _unit(client.bucket_id, day, "gap") < 1 / client.missing_every
+        missing = (
+            client.missing_every and _unit(client.bucket_id, day, "gap") < 1 / client.missing_every
+        )
         if not missing:
             yield _snapshot(client, day, days_ago, totals)
         day += dt.timedelta(days=1)
@@ -179,7 +181,9 @@ def load_demo(session: Session, today: dt.date) -> int:
         end = today
         if client.ended_days_ago is not None:
             end = since + dt.timedelta(days=client.days_ago - client.ended_days_ago)
-        last = session.scalar(select(func.max(Snapshot.snapshot_date)).where(Snapshot.client_id == client_id))
+        last = session.scalar(
+            select(func.max(Snapshot.snapshot_date)).where(Snapshot.client_id == client_id)
+        )
         new = [
             (client_id, snapshot)
             for snapshot in _series(client, since, end)

@@ -32,9 +32,7 @@ def fetch_history(session: Session, params: HistoryParams) -> list[SnapshotJSON]
     Raises ``NotFound`` for an unknown client; a known client with nothing in
     the range gets an empty list.
     """
-    return read_history(
-        session, params.bucket_id, params.start_date, params.end_date, params.limit
-    )
+    return read_history(session, params.bucket_id, params.start_date, params.end_date, params.limit)
 
 
 def read_history(

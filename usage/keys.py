@@ -106,9 +106,7 @@ def authenticate(session: Session, raw_key: str | None) -> KeyInfo:
     lookup, _, secret = rest.partition("_")
     if prefix != KEY_PREFIX or not lookup or not secret:
         raise Unauthorized("invalid API key")
-    row = session.scalar(
-        select(ApiKey).where(ApiKey.lookup == lookup, ApiKey.revoked_at.is_(None))
-    )
+    row = session.scalar(select(ApiKey).where(ApiKey.lookup == lookup, ApiKey.revoked_at.is_(None)))
     # Compare against a digest even when no row matched, so that timing
     # does not tell a known lookup from an unknown one.
     expected = row.secret_hash if row is not None else _digest("")

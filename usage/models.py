@@ -78,9 +78,7 @@ _NO_ROWID = {"sqlite_with_rowid": False}
 class Client(Base):
     __tablename__ = "clients"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('active', 'inactive', 'suspended', 'trial')", name="status"
-        ),
+        CheckConstraint("status IN ('active', 'inactive', 'suspended', 'trial')", name="status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -89,9 +87,7 @@ class Client(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     trial_end_date: Mapped[dt.date | None] = mapped_column(Date)
     client_since: Mapped[dt.date] = mapped_column(Date)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Snapshot(Base):
@@ -168,9 +164,7 @@ class ApiKey(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # Space-separated bucket ids; empty means every bucket (admin keys only).
     buckets: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 

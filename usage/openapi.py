@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from usage.models import STANDARD_COLLECTIONS, ROOT_PREFIX, ClientStatus
+from usage.models import ROOT_PREFIX, STANDARD_COLLECTIONS, ClientStatus
 from usage.validation import (
     CLIENTS_DEFAULT_LIMIT,
     HISTORY_DEFAULT_LIMIT,
@@ -57,6 +57,7 @@ _COMMON_ERRORS = {
     "503": _error_response("The database is unreachable; retry later."),
 }
 
+_FROM_LATEST = "From the latest snapshot (0 before any)."
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -72,7 +73,7 @@ _SCHEMAS: dict[str, Any] = {
         "description": "Record counts by collection: the six standard collections always, any"
         " other collection the client has as an extra property, and `total`, their sum.",
         "required": [*STANDARD_COLLECTIONS, "total"],
-        "properties": {name: _INT for name in (*STANDARD_COLLECTIONS, "total")},
+        "properties": dict.fromkeys((*STANDARD_COLLECTIONS, "total"), _INT),
         "additionalProperties": _INT,
     },
     "PrefixUsage": {
@@ -102,7 +103,8 @@ _SCHEMAS: dict[str, Any] = {
             "snapshot_date": _DATE,
             "records": _ref("Records"),
             "storage": _ref("Storage"),
-            "computed_at": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."},
+            "computed_at": {"type": "string", "format": "date-time",
+                            "description": "RFC 3339, UTC."},
         },
         "additionalProperties": False,
     },
@@ -116,8 +118,8 @@ _SCHEMAS: dict[str, Any] = {
             "bucket_id": {"type": "string"},
             "display_name": {"type": "string"},
             "status": {"type": "string", "enum": [status.value for status in ClientStatus]},
-            "total_records": {**_INT, "description": "From the latest snapshot (0 before any)."},
-            "total_storage_bytes": {**_INT, "description": "From the latest snapshot (0 before any)."},
+            "total_records": {**_INT, "description": _FROM_LATEST},
+            "total_storage_bytes": {**_INT, "description": _FROM_LATEST},
             "trial_end_date": {"oneOf": [_DATE, {"type": "null"}]},
             "client_since": _DATE,
         },

@@ -226,7 +226,5 @@ def delete_snapshots(session: Session, client_id: int, days: Sequence[dt.date]) 
     # only where foreign keys are switched on; do not rely on it.
     for table in (SnapshotCollection, SnapshotPrefix, Snapshot):
         session.execute(
-            delete(table).where(
-                table.client_id == client_id, table.snapshot_date.in_(days)
-            )
+            delete(table).where(table.client_id == client_id, table.snapshot_date.in_(days))
         )

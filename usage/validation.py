@@ -15,8 +15,8 @@ from usage.errors import InvalidParams
 from usage.models import ClientStatus
 
 BUCKET_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INTEGER_PATTERN = re.compile(r"[+-]?\d{1,12}")
+_DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INTEGER_PATTERN = re.compile(r"[+-]?[0-9]{1,12}")
 
 MAX_LIMIT = 1000
 HISTORY_DEFAULT_LIMIT = 30
@@ -34,9 +34,7 @@ class HistoryParams:
 
 def parse_bucket_id(raw: str | None, name: str = "bucket_id") -> str:
     if raw is None or not BUCKET_ID_PATTERN.fullmatch(raw):
-        raise InvalidParams(
-            f"{name} must be 1 to 64 characters of letters, digits, '-' or '_'"
-        )
+        raise InvalidParams(f"{name} must be 1 to 64 characters of letters, digits, '-' or '_'")
     return raw
 
 
@@ -49,9 +47,7 @@ def parse_date(raw: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise InvalidParams(
-            f"{name} must be a real calendar date in YYYY-MM-DD format"
-        ) from None
+        raise InvalidParams(f"{name} must be a real calendar date in YYYY-MM-DD format") from None
 
 
 def parse_limit(raw: str | None, default: int, name: str = "limit") -> int:
@@ -91,9 +87,7 @@ def check_known_params(query: Mapping[str, str], allowed: set[str]) -> None:
     unknown = sorted(set(query) - allowed)
     if unknown:
         expected = ", ".join(sorted(allowed)) or "none"
-        raise InvalidParams(
-            f"unknown query parameter {unknown[0]!r}; expected: {expected}"
-        )
+        raise InvalidParams(f"unknown query parameter {unknown[0]!r}; expected: {expected}")
 
 
 def parse_history_params(bucket_id: str, query: Mapping[str, str]) -> HistoryParams:

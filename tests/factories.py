@@ -1,0 +1,56 @@
+"""Small builders of clients and snapshots for tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from usage.clients import add_client
+from usage.history import find_client_id
+from usage.snapshots import SnapshotData, insert_snapshots
+from usage.validation import parse_new_client
+
+BASE_DAY = dt.date(2024, 1, 1)
+
+
+def new_client(session: Session, bucket_id: str, status: str = "active") -> int:
+    add_client(
+        session,
+        parse_new_client(
+            bucket_id=bucket_id,
+            display_name=bucket_id.replace("-", " ").title(),
+            status=status,
+            client_since="2023-06-01",
+            trial_end_date=None,
+        ),
+    )
+    return find_client_id(session, bucket_id)
+
+
+def snapshot(
+    day: dt.date,
+    scale: int = 1,
+    extra: dict[str, int] | None = None,
+    prefixes: dict[str, tuple[int, int]] | None = None,
+) -> SnapshotData:
+    records = {"person": 100 * scale, "organisation": 10 * scale, "member": 50 * scale,
+               "payment": 300 * scale, "ticket": 20 * scale, "booking": 5 * scale}  # fmt: skip
+    records.update(extra or {})
+    return SnapshotData(
+        snapshot_date=day,
+        records=records,
+        by_prefix=prefixes or {"documents/": (10 * scale, 1000 * scale), "images/": (2, 2048)},
+        computed_at=dt.datetime.combine(day, dt.time(2, 0), tzinfo=dt.UTC),
+    )
+
+
+def add_days(session: Session, client_id: int, days: list[dt.date], **kwargs: object) -> None:
+    insert_snapshots(
+        session,
+        [(client_id, snapshot(day, scale=i + 1, **kwargs)) for i, day in enumerate(days)],  # type: ignore[arg-type]
+    )
+
+
+def day(offset: int) -> dt.date:
+    return BASE_DAY + dt.timedelta(days=offset)
