@@ -24,12 +24,12 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    database_url: str, command: str = "streamlit", timeout: float = 60.0
+    database_url: str, command: str = "streamlit", timeout: float = 60.0, workers: int = 1
 ) -> Iterator[str]:
     """Serve the app on ``database_url``; yields the base URL.
 
     ``command`` is ``streamlit`` (``streamlit run app.py``) or ``uvicorn``
-    (``uvicorn app:app``).
+    (``uvicorn app:app --workers N``).
     """
     port = free_port()
     env = {**os.environ, "USAGE_DATABASE_URL": database_url}
@@ -38,7 +38,7 @@ def running_server(
                 "--server.port", str(port), "--server.address", "127.0.0.1",
                 "--server.headless", "true"]  # fmt: skip
     else:
-        args = [sys.executable, "-m", "uvicorn", "app:app",
+        args = [sys.executable, "-m", "uvicorn", "app:app", "--workers", str(workers),
                 "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
     process = subprocess.Popen(
         args, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from usage import clients, demo, keys
+from usage.commands import add_commands
 from usage.db import make_engine, open_engine, upgrade_schema
 from usage.errors import ConfigError, UsageError
 from usage.validation import parse_new_client
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--trial-end", help="trial end date (YYYY-MM-DD)")
     add.set_defaults(run=_cmd_clients_add)
     client_commands.add_parser("list", help="list clients").set_defaults(run=_cmd_clients_list)
+    add_commands(commands)  # collect, export, import
     return parser
 
 
@@ -141,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Command = args.run
+    engine: Engine | None = None
     try:
         # `db upgrade` must reach a database whose schema is not current yet.
         engine = make_engine() if args.command == "db" else open_engine()
@@ -157,3 +160,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as exc:
         print(f"error: database error: {exc}".splitlines()[0], file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        if engine is not None:
+            engine.dispose()

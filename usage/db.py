@@ -105,8 +105,14 @@ def open_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """An engine whose schema is ready: the embedded default is upgraded in
     place; a configured database must have been upgraded by the operator."""
     engine = make_engine(url, **kwargs)
-    if url is None and configured_url() is None:
-        upgrade_schema(engine)
-    elif not schema_is_current(engine):
-        raise ConfigError("the database schema is not up to date: run `python -m usage db upgrade`")
+    try:
+        if url is None and configured_url() is None:
+            upgrade_schema(engine)
+        elif not schema_is_current(engine):
+            raise ConfigError(
+                "the database schema is not up to date: run `python -m usage db upgrade`"
+            )
+    except BaseException:
+        engine.dispose()
+        raise
     return engine

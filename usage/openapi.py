@@ -58,6 +58,16 @@ _COMMON_ERRORS = {
 }
 
 _FROM_LATEST = "From the latest snapshot (0 before any)."
+_CLIENT_PROPERTIES: dict[str, Any] = {
+    "bucket_id": {"type": "string"},
+    "display_name": {"type": "string"},
+    "status": {"type": "string", "enum": [status.value for status in ClientStatus]},
+    "total_records": {**_INT, "description": _FROM_LATEST},
+    "total_storage_bytes": {**_INT, "description": _FROM_LATEST},
+    "trial_end_date": {"oneOf": [_DATE, {"type": "null"}]},
+    "client_since": _DATE,
+}
+_CLIENT_FIELDS = tuple(_CLIENT_PROPERTIES)
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -110,26 +120,19 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Client": {
         "type": "object",
-        "required": [
-            "bucket_id", "display_name", "status", "total_records",
-            "total_storage_bytes", "trial_end_date", "client_since",
-        ],
-        "properties": {
-            "bucket_id": {"type": "string"},
-            "display_name": {"type": "string"},
-            "status": {"type": "string", "enum": [status.value for status in ClientStatus]},
-            "total_records": {**_INT, "description": _FROM_LATEST},
-            "total_storage_bytes": {**_INT, "description": _FROM_LATEST},
-            "trial_end_date": {"oneOf": [_DATE, {"type": "null"}]},
-            "client_since": _DATE,
-        },
+        "required": list(_CLIENT_FIELDS),
+        "properties": _CLIENT_PROPERTIES,
         "additionalProperties": False,
     },
     "ClientDetail": {
-        "allOf": [_ref("Client")],
         "type": "object",
-        "required": ["latest_snapshot"],
-        "properties": {"latest_snapshot": {"oneOf": [_ref("Snapshot"), {"type": "null"}]}},
+        "description": "A Client with its latest snapshot (null before the first).",
+        "required": [*_CLIENT_FIELDS, "latest_snapshot"],
+        "properties": {
+            **_CLIENT_PROPERTIES,
+            "latest_snapshot": {"oneOf": [_ref("Snapshot"), {"type": "null"}]},
+        },
+        "additionalProperties": False,
     },
     "History": {
         "type": "object",

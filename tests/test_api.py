@@ -1,0 +1,314 @@
+"""The Usage API v1 in process: every status code and every rule of the contract."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tests.api_client import ApiClient
+from tests.factories import add_days, day, new_client
+from usage.api import create_api_app
+from usage.keys import create_key, revoke_key
+from usage.openapi import build_openapi
+
+HISTORY = "/api/v1/clients/acme-corp/history"
+
+
+@pytest.fixture
+def keys(engine: Engine) -> dict[str, str]:
+    """A small portfolio and one key of each kind."""
+    with Session(engine) as session, session.begin():
+        add_days(session, new_client(session, "acme-corp"), [day(i) for i in range(10)])
+        add_days(session, new_client(session, "globex", "trial"), [day(0), day(1)])
+        new_client(session, "empty-co", "inactive")
+        for name in ("b-one", "b-two", "b-three"):
+            new_client(session, name)
+        made = {
+            "admin": create_key(session, "admin", admin=True),
+            "acme": create_key(session, "acme-only", buckets=["acme-corp", "empty-co"]),
+            "revoked": create_key(session, "old", admin=True),
+        }
+        revoke_key(session, "old")
+    return made
+
+
+@pytest.fixture
+def api(engine: Engine, keys: dict[str, str]) -> Iterator[ApiClient]:
+    client = ApiClient(create_api_app(lambda: engine), {"X-API-Key": keys["admin"]})
+    yield client
+    client.close()
+
+
+SCHEMA = build_openapi()
+
+
+def conforms(body: Any, schema_name: str) -> None:
+    """Validate against a component of the served OpenAPI document."""
+    resolver_schema = {"$ref": f"#/components/schemas/{schema_name}", **SCHEMA}
+    jsonschema.validate(body, resolver_schema, format_checker=jsonschema.FormatChecker())
+
+
+def is_error(response: Any, status: int, message: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    assert set(body) - {"retry_after"} == {"error", "request_id"}
+    assert body["request_id"] == response.headers["x-request-id"]
+    if message is not None:
+        assert body["error"] == message
+    conforms(body, "Error")
+    return body
+
+
+def test_history_newest_first_with_count(api: ApiClient) -> None:
+    response = api.get(HISTORY, params={"limit": "3"})
+    assert response.status_code == 200
+    body = response.json()
+    conforms(body, "History")
+    assert body["count"] == 3
+    assert [s["snapshot_date"] for s in body["snapshots"]] == [
+        "2024-01-10",
+        "2024-01-09",
+        "2024-01-08",
+    ]
+
+
+def test_history_default_limit_and_inclusive_range(api: ApiClient) -> None:
+    assert api.get(HISTORY).json()["count"] == 10
+    body = api.get(HISTORY, params={"start_date": "2024-01-03", "end_date": "2024-01-05"}).json()
+    assert [s["snapshot_date"] for s in body["snapshots"]] == [
+        "2024-01-05",
+        "2024-01-04",
+        "2024-01-03",
+    ]
+
+
+def test_known_client_with_nothing_in_range_is_empty_200(api: ApiClient) -> None:
+    response = api.get("/api/v1/clients/empty-co/history")
+    assert response.status_code == 200
+    assert response.json() == {"snapshots": [], "count": 0}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (HISTORY + "?limit=0", "limit must be an integer from 1 to 1000"),
+        (HISTORY + "?limit=1001", "limit must be an integer from 1 to 1000"),
+        (HISTORY + "?limit=abc", "limit must be an integer from 1 to 1000"),
+        (HISTORY + "?start_date=2024-02-30",
+         "start_date must be a real calendar date in YYYY-MM-DD format"),
+        (HISTORY + "?end_date=2024-1-1", "end_date must be a date in YYYY-MM-DD format"),
+        (HISTORY + "?start_date=2024-01-05&end_date=2024-01-04",
+         "start_date must be on or before end_date"),
+        (HISTORY + "?from=2024-01-01",
+         "unknown query parameter 'from'; expected: end_date, limit, start_date"),
+        ("/api/v1/clients/bad.bucket/history",
+         "bucket_id must be 1 to 64 characters of letters, digits, '-' or '_'"),
+        ("/api/v1/clients/" + "x" * 65, "bucket_id must be 1 to 64 characters of letters,"
+                                        " digits, '-' or '_'"),
+        ("/api/v1/clients?status=gone",
+         "status must be one of: active, inactive, suspended, trial"),
+        ("/api/v1/clients?cursor=tampered",
+         "cursor must be the cursor returned by the previous page, unchanged"),
+        ("/api/v1/snapshots/2024-13-01", "date must be a real calendar date in YYYY-MM-DD format"),
+        ("/api/v1/snapshots/2024-01-01?limit=-3", "limit must be an integer from 1 to 1000"),
+        ("/api/v1/clients/acme-corp?verbose=1",
+         "unknown query parameter 'verbose'; expected: none"),
+    ],
+)  # fmt: skip
+def test_bad_parameters_are_400_naming_the_parameter(
+    api: ApiClient, url: str, message: str
+) -> None:
+    is_error(api.get(url), 400, message)
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "missing API key: send it in the X-API-Key header"),
+        ({"X-API-Key": "nonsense"}, "invalid API key"),
+        ({"X-API-Key": "usk_0000000000000000_wrong"}, "invalid API key"),
+    ],
+)
+def test_missing_or_invalid_key_is_401(
+    engine: Engine, keys: dict[str, str], headers: dict[str, str], message: str
+) -> None:
+    client = ApiClient(create_api_app(lambda: engine), headers)
+    try:
+        for url in (HISTORY, "/api/v1/clients", "/api/v1/snapshots/2024-01-01"):
+            is_error(client.get(url), 401, message)
+    finally:
+        client.close()
+
+
+def test_revoked_and_altered_keys_are_401(api: ApiClient, keys: dict[str, str]) -> None:
+    is_error(api.get(HISTORY, headers={"X-API-Key": keys["revoked"]}), 401, "invalid API key")
+    altered = keys["admin"][:-1] + ("A" if keys["admin"][-1] != "A" else "B")
+    is_error(api.get(HISTORY, headers={"X-API-Key": altered}), 401, "invalid API key")
+
+
+def test_limited_key_sees_other_buckets_as_unknown(api: ApiClient, keys: dict[str, str]) -> None:
+    limited = {"X-API-Key": keys["acme"]}
+    assert api.get(HISTORY, headers=limited).status_code == 200
+    hidden = api.get("/api/v1/clients/globex/history", headers=limited)
+    unknown = api.get("/api/v1/clients/nobody-here/history", headers=limited)
+    is_error(hidden, 404, "client 'globex' not found")
+    is_error(unknown, 404, "client 'nobody-here' not found")
+    is_error(api.get("/api/v1/clients/globex", headers=limited), 404, "client 'globex' not found")
+    listed = api.get("/api/v1/clients", headers=limited).json()
+    assert [c["bucket_id"] for c in listed["clients"]] == ["acme-corp", "empty-co"]
+    day_page = api.get("/api/v1/snapshots/2024-01-01", headers=limited).json()
+    assert [s["bucket_id"] for s in day_page["snapshots"]] == ["acme-corp"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "/api/v1/nothing"),
+        ("GET", "/api/v2/clients"),
+        ("POST", "/api/unknown/deeper/path"),
+        ("GET", "/api/v1/clients/acme-corp/history/extra"),
+        ("GET", "/api/"),
+    ],
+)
+def test_unknown_api_path_is_json_404(api: ApiClient, method: str, url: str) -> None:
+    body = is_error(api.request(method, url), 404)
+    assert body["error"].startswith("no such path: /api/")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_wrong_method_is_json_405(api: ApiClient, method: str) -> None:
+    response = api.request(method, HISTORY)
+    is_error(response, 405, "method not allowed")
+    assert "GET" in response.headers["allow"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [
+        ("abc-123_X.y", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("has space", False),
+        ("semi;colon", False),
+        ("", False),
+    ],
+)
+def test_request_id_is_echoed_only_when_valid(api: ApiClient, sent: str, echoed: bool) -> None:
+    for url in (HISTORY, "/api/v1/clients/nobody/history", "/api/v1/nowhere"):
+        response = api.get(url, headers={"X-Request-ID": sent})
+        request_id = response.headers["x-request-id"]
+        if echoed:
+            assert request_id == sent
+        else:
+            assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+        if response.status_code != 200:
+            assert response.json()["request_id"] == request_id
+
+
+def test_clients_pages_neither_skip_nor_repeat(api: ApiClient) -> None:
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        body = api.get("/api/v1/clients", params=params).json()
+        conforms(body, "ClientPage")
+        seen += [c["bucket_id"] for c in body["clients"]]
+        assert body["count"] == len(body["clients"])
+        cursor = body["cursor"]
+        pages += 1
+        if cursor is None:
+            break
+    assert seen == sorted(["acme-corp", "globex", "empty-co", "b-one", "b-two", "b-three"])
+    assert pages == 3
+
+
+def test_clients_page_is_stable_when_clients_are_added_between_pages(
+    api: ApiClient, engine: Engine
+) -> None:
+    first = api.get("/api/v1/clients", params={"limit": "3"}).json()
+    with Session(engine) as session, session.begin():
+        new_client(session, "a-first")  # sorts before the cursor: not on later pages
+        new_client(session, "zz-last")
+    rest = api.get("/api/v1/clients", params={"limit": "10", "cursor": first["cursor"]}).json()
+    names = [c["bucket_id"] for c in first["clients"] + rest["clients"]]
+    assert len(names) == len(set(names))
+    assert names[-1] == "zz-last"
+
+
+def test_tampered_cursor_is_400(api: ApiClient) -> None:
+    cursor = api.get("/api/v1/clients", params={"limit": "2"}).json()["cursor"]
+    tampered = cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")
+    message = "cursor must be the cursor returned by the previous page, unchanged"
+    is_error(api.get("/api/v1/clients", params={"cursor": tampered}), 400, message)
+
+
+def test_clients_filter_by_status(api: ApiClient) -> None:
+    body = api.get("/api/v1/clients", params={"status": "trial"}).json()
+    assert [c["bucket_id"] for c in body["clients"]] == ["globex"]
+    assert body["cursor"] is None
+
+
+def test_client_detail_has_totals_and_latest_snapshot(api: ApiClient) -> None:
+    body = api.get("/api/v1/clients/acme-corp").json()
+    conforms(body, "ClientDetail")
+    latest = body["latest_snapshot"]
+    assert latest["snapshot_date"] == "2024-01-10"
+    assert body["total_records"] == latest["records"]["total"]
+    assert body["total_storage_bytes"] == latest["storage"]["total_bytes"]
+    assert body["client_since"] == "2023-06-01"
+    empty = api.get("/api/v1/clients/empty-co").json()
+    conforms(empty, "ClientDetail")
+    assert (empty["latest_snapshot"], empty["total_records"]) == (None, 0)
+    is_error(api.get("/api/v1/clients/nobody"), 404, "client 'nobody' not found")
+
+
+def test_snapshots_by_date_pages(api: ApiClient) -> None:
+    first = api.get("/api/v1/snapshots/2024-01-01", params={"limit": "1"}).json()
+    conforms(first, "SnapshotPage")
+    assert [s["bucket_id"] for s in first["snapshots"]] == ["acme-corp"]
+    rest = api.get("/api/v1/snapshots/2024-01-01", params={"cursor": first["cursor"]}).json()
+    assert [s["bucket_id"] for s in rest["snapshots"]] == ["globex"]
+    assert rest["cursor"] is None
+    assert api.get("/api/v1/snapshots/1999-01-01").json() == {
+        "snapshots": [],
+        "count": 0,
+        "cursor": None,
+    }
+
+
+def test_history_snapshot_equals_client_latest_and_day_listing(api: ApiClient) -> None:
+    newest = api.get(HISTORY, params={"limit": "1"}).json()["snapshots"][0]
+    assert api.get("/api/v1/clients/acme-corp").json()["latest_snapshot"] == newest
+    on_day = api.get("/api/v1/snapshots/2024-01-10").json()["snapshots"]
+    assert on_day == [newest]
+
+
+def test_openapi_needs_no_key_and_lists_every_endpoint(engine: Engine) -> None:
+    client = ApiClient(create_api_app(lambda: engine))
+    try:
+        response = client.get("/api/v1/openapi.json")
+    finally:
+        client.close()
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert set(document["paths"]) >= {
+        "/api/v1/clients/{bucket_id}/history",
+        "/api/v1/clients",
+        "/api/v1/clients/{bucket_id}",
+        "/api/v1/snapshots/{date}",
+        "/api/v1/openapi.json",
+    }
+    assert document["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            if path != "/api/v1/openapi.json":
+                assert {"200", "400", "401", "404", "405", "503"} <= set(operation["responses"])

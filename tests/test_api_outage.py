@@ -1,0 +1,70 @@
+"""The database goes away: the API answers 503 JSON, then serves again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from tests.api_client import ApiClient
+from tests.conftest import new_database_url
+from tests.factories import add_days, day, new_client
+from tests.tcp_proxy import TcpProxy
+from usage.api import create_api_app
+from usage.db import make_engine
+from usage.keys import create_key
+
+HISTORY = "/api/v1/clients/acme-corp/history"
+
+
+@pytest.fixture
+def proxied(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, TcpProxy]]:
+    """A PostgreSQL database reached through a proxy the test can cut."""
+    url = make_url(new_database_url(request, "postgresql", tmp_path))
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    engine = make_engine(url.set(port=proxy.port).render_as_string(hide_password=False))
+    yield engine, proxy
+    proxy.stop()
+    engine.dispose()
+
+
+def test_outage_is_503_json_then_service_resumes(proxied: tuple[Engine, TcpProxy]) -> None:
+    engine, proxy = proxied
+    with Session(engine) as session, session.begin():
+        add_days(session, new_client(session, "acme-corp"), [day(0)])
+        key = create_key(session, "admin", admin=True)
+    api = ApiClient(create_api_app(lambda: engine), {"X-API-Key": key})
+    try:
+        assert api.get(HISTORY).status_code == 200
+        proxy.stop()
+        for _ in range(3):
+            response = api.get(HISTORY, headers={"X-Request-ID": "during-outage"})
+            assert response.status_code == 503
+            assert response.json() == {
+                "error": "database unavailable; try again shortly",
+                "request_id": "during-outage",
+            }
+        proxy.start()  # same port: the server comes back
+        response = api.get(HISTORY)
+        assert response.status_code == 200
+        assert response.json()["count"] == 1
+    finally:
+        api.close()
+
+
+def test_sqlite_file_that_cannot_be_opened_is_503(tmp_path: Path) -> None:
+    (tmp_path / "usage.sqlite3").mkdir()  # a directory where the file should be
+    engine = make_engine(f"sqlite:///{tmp_path / 'usage.sqlite3'}")
+    api = ApiClient(create_api_app(lambda: engine), {"X-API-Key": "usk_a_b"})
+    try:
+        response = api.get(HISTORY)
+        assert response.status_code == 503
+        assert response.json()["error"] == "database unavailable; try again shortly"
+    finally:
+        api.close()
+        engine.dispose()
