@@ -9,6 +9,12 @@ from __future__ import annotations
 import streamlit as st
 
 from usage.api import api_middleware, api_routes
+from usage.nodelay import nodelay_lifespan
 from usage.runtime import server_engine
 
-app = st.App("dashboard.py", routes=api_routes(server_engine), middleware=api_middleware())
+app = st.App(
+    "dashboard.py",
+    routes=api_routes(server_engine),
+    middleware=api_middleware(),
+    lifespan=nodelay_lifespan,
+)

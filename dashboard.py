@@ -1,11 +1,8 @@
-"""The dashboard's entry script: page navigation (run by Streamlit each rerun)."""
+"""The dashboard's entry script, run by Streamlit on every rerun: the frame
+(page config, ``st.navigation``, sidebar links) around the chosen page."""
 
 from __future__ import annotations
 
-import streamlit as st
+from ui.nav import run_app
 
-st.set_page_config(page_title="Usage analytics", layout="wide")
-navigation = st.navigation(
-    [st.Page("pages/portfolio.py", title="Portfolio", url_path="", default=True)]
-)
-navigation.run()
+run_app()

@@ -1,3 +1,277 @@
+"""Portfolio (``/``): every client's latest numbers, recent change and trend.
+
+URL: ``/?status=active&q=corp&sort=-records&page=2``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
 import streamlit as st
 
-st.title("Portfolio")
+from ui import charts
+from ui.data import (
+    get_engine,
+    load_latest_date,
+    load_movers,
+    load_portfolio_page,
+    load_portfolio_summary,
+    load_portfolio_totals,
+    load_sparklines,
+    run_page,
+    show_empty_database,
+)
+from ui.format import (
+    NOTHING,
+    human_age,
+    human_bytes,
+    human_count,
+    md_text,
+    signed_count,
+    signed_pct,
+)
+from ui.params import arriving, publish, read_param
+from usage.errors import InvalidParams
+from usage.models import ClientStatus
+from usage.portfolio import CHANGE_DAYS, DEFAULT_SORT, SORT_CHOICES, ClientSummary
+from usage.validation import parse_choice, parse_limit, parse_status
+
+PAGE = "portfolio"
+PAGE_SIZE = 25
+SPARKLINE_DAYS = 90
+MOVERS = 5
+ALL_STATUSES = "all"
+MAX_SEARCH = 100
+TOTALS_WINDOWS = {"90": "Last 90 days", "365": "Last 12 months"}
+SPARKLINE_COLUMN = f"Records, last {SPARKLINE_DAYS} days"
+ROW_HEIGHT = 35
+
+SORT_LABELS = {
+    "name": "Name, A to Z", "-name": "Name, Z to A",
+    "-records": "Most records", "records": "Fewest records",
+    "-storage": "Most storage", "storage": "Least storage",
+    "-change": "Largest growth", "change": "Largest fall",
+    "-change_pct": "Largest growth %", "change_pct": "Largest fall %",
+    "freshness": "Stalest first", "-freshness": "Freshest first",
+    "bucket": "Bucket id, A to Z", "-bucket": "Bucket id, Z to A",
+    "status": "Status, A to Z", "-status": "Status, Z to A",
+}  # fmt: skip
+assert set(SORT_LABELS) == set(SORT_CHOICES)
+
+KEYS = ("portfolio_status", "portfolio_q", "portfolio_sort", "portfolio_page")
+
+
+def _parse_search(raw: str | None) -> str | None:
+    if raw is not None and len(raw) > MAX_SEARCH:
+        raise InvalidParams(f"q must be at most {MAX_SEARCH} characters")
+    return raw
+
+
+def _load_from_url() -> None:
+    status = read_param("status", parse_status, None, "all statuses")
+    st.session_state.portfolio_status = ALL_STATUSES if status is None else status.value
+    st.session_state.portfolio_q = read_param("q", _parse_search, "", "no search")
+    st.session_state.portfolio_sort = read_param(
+        "sort",
+        lambda raw: parse_choice(raw, SORT_CHOICES, "sort"),
+        DEFAULT_SORT,
+        SORT_LABELS[DEFAULT_SORT].lower(),
+    )
+    st.session_state.portfolio_page = read_param(
+        "page", lambda raw: parse_limit(raw, 1, "page"), 1, "the first page"
+    )
+
+
+def _first_page() -> None:
+    st.session_state.portfolio_page = 1
+
+
+def _table(rows: list[ClientSummary], sparklines: dict[str, list[int | None]]) -> pd.DataFrame:
+    now = dt.datetime.now(dt.UTC)
+    return pd.DataFrame(
+        {
+            "Client": [row.display_name for row in rows],
+            "Open": [f"/client?bucket={row.bucket_id}" for row in rows],
+            "Status": [row.status for row in rows],
+            "Records": [row.total_records for row in rows],
+            "Storage": [human_bytes(row.total_bytes) for row in rows],
+            f"Change {CHANGE_DAYS} d": [row.change for row in rows],
+            "Change %": [row.change_pct for row in rows],
+            # The trend of the days with a snapshot: a missing day is left
+            # out, not drawn as zero.
+            SPARKLINE_COLUMN: [
+                [value for value in sparklines.get(row.bucket_id, []) if value is not None]
+                for row in rows
+            ],
+            "Latest snapshot": [
+                NOTHING
+                if row.latest_date is None
+                else f"{row.latest_date.isoformat()} ({human_age(row.computed_at, now)})"
+                for row in rows
+            ],
+        }
+    )
+
+
+def render() -> None:
+    st.title("Portfolio")
+    engine = get_engine()
+    if arriving(PAGE, KEYS):
+        _load_from_url()
+    as_of = load_latest_date(engine)
+    summary = load_portfolio_summary(engine, as_of or dt.date.today())
+    if summary.clients == 0:
+        show_empty_database()
+        publish(PAGE, {})
+        return
+    if as_of is None:
+        st.info("No client has a snapshot yet: the numbers appear after the first collection.")
+        as_of = dt.date.today()
+    st.caption(
+        f"As of {as_of.isoformat()}, the newest snapshot. Change is over the last "
+        f"{CHANGE_DAYS} days: each client's latest snapshot against its last one "
+        f"{CHANGE_DAYS} days before."
+    )
+
+    kpis = st.columns(4)
+    kpis[0].metric("Clients", human_count(summary.clients))
+    kpis[1].metric(
+        "Records",
+        human_count(summary.total_records),
+        f"{signed_count(summary.change)} in {CHANGE_DAYS} days",
+        help="The sum of every client's latest snapshot.",
+    )
+    kpis[2].metric("Storage", human_bytes(summary.total_bytes))
+    kpis[3].metric(
+        f"Snapshot on {as_of.isoformat()}",
+        f"{summary.up_to_date:,} of {summary.clients:,}",
+        help="Clients whose latest snapshot is from the newest collection day.",
+    )
+
+    _movers(as_of)
+
+    st.subheader("Clients")
+    filters = st.columns([1, 2, 1])
+    statuses = [ALL_STATUSES, *(status.value for status in ClientStatus)]
+    status = filters[0].selectbox(
+        "Status",
+        statuses,
+        key="portfolio_status",
+        format_func=lambda value: "All statuses" if value == ALL_STATUSES else value,
+        on_change=_first_page,
+    )
+    search = filters[1].text_input(
+        "Search by name or bucket id",
+        key="portfolio_q",
+        max_chars=MAX_SEARCH,
+        on_change=_first_page,
+    )
+    sort = filters[2].selectbox(
+        "Sort",
+        list(SORT_LABELS),
+        key="portfolio_sort",
+        format_func=SORT_LABELS.__getitem__,
+        on_change=_first_page,
+    )
+    status_filter = None if status == ALL_STATUSES else status
+    search_filter = search.strip() or None
+    requested = int(st.session_state.portfolio_page)
+    offset = (requested - 1) * PAGE_SIZE
+    rows, matching = load_portfolio_page(
+        engine, as_of, status_filter, search_filter, sort, PAGE_SIZE, offset
+    )
+    pages = max(1, math.ceil(matching / PAGE_SIZE))
+    if requested > pages:
+        st.session_state.portfolio_page = pages
+        rows, matching = load_portfolio_page(
+            engine, as_of, status_filter, search_filter, sort, PAGE_SIZE, (pages - 1) * PAGE_SIZE
+        )
+    pager, counter = st.columns([1, 5], vertical_alignment="bottom")
+    page = pager.number_input("Page", min_value=1, max_value=pages, step=1, key="portfolio_page")
+    first = (int(page) - 1) * PAGE_SIZE
+    publish(
+        PAGE,
+        {
+            "status": status_filter,
+            "q": search_filter,
+            "sort": None if sort == DEFAULT_SORT else sort,
+            "page": None if page == 1 else str(page),
+        },
+    )
+    if not rows:
+        st.info("No client matches these filters.")
+    else:
+        counter.caption(f"Clients {first + 1:,} to {first + len(rows):,} of {matching:,}.")
+        start = as_of - dt.timedelta(days=SPARKLINE_DAYS - 1)
+        sparklines = load_sparklines(engine, tuple(row.bucket_id for row in rows), start, as_of)
+        st.dataframe(
+            _table(rows, sparklines),
+            hide_index=True,
+            width="stretch",
+            height=ROW_HEIGHT * (len(rows) + 1) + 3,
+            key="portfolio_table",
+            column_config={
+                "Open": st.column_config.LinkColumn(
+                    "Bucket", display_text=r"bucket=(.*)", help="Open the client's page"
+                ),
+                "Records": st.column_config.NumberColumn(format="localized"),
+                f"Change {CHANGE_DAYS} d": st.column_config.NumberColumn(format="localized"),
+                "Change %": st.column_config.NumberColumn(format="%+.1f%%"),
+                SPARKLINE_COLUMN: st.column_config.LineChartColumn(width="medium"),
+            },
+        )
+    _totals(as_of)
+
+
+def _movers(as_of: dt.date) -> None:
+    movers = load_movers(get_engine(), as_of, MOVERS)
+    if not movers.growers and not movers.drops:
+        return
+    chart, links = st.columns([3, 2])
+    chart.plotly_chart(charts.movers_figure(movers.growers, movers.drops), key="portfolio_movers")
+    with links:
+        for heading, rows in (
+            ("Fastest growers", movers.growers),
+            ("Sharpest drops", movers.drops),
+        ):
+            st.markdown(f"**{heading}, last {CHANGE_DAYS} days**")
+            if not rows:
+                st.caption("None.")
+            for row in rows:
+                st.page_link(
+                    "pages/client.py",
+                    label=(
+                        f"{md_text(row.display_name)}: {signed_pct(row.change_pct)} "
+                        f"({signed_count(row.change)} records)"
+                    ),
+                    query_params={"bucket": row.bucket_id},
+                )
+
+
+def _totals(as_of: dt.date) -> None:
+    st.subheader("Portfolio totals over time")
+    window = st.radio(
+        "Window",
+        list(TOTALS_WINDOWS),
+        format_func=TOTALS_WINDOWS.__getitem__,
+        horizontal=True,
+        key="portfolio_totals_window",
+        label_visibility="collapsed",
+    )
+    start = as_of - dt.timedelta(days=int(window) - 1)
+    days = load_portfolio_totals(get_engine(), start, as_of)
+    if not days:
+        st.info("No snapshots in this window.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.totals_figure(days, in_bytes=False), key="portfolio_records")
+    right.plotly_chart(charts.totals_figure(days, in_bytes=True), key="portfolio_storage")
+    st.caption(
+        "The clients with a snapshot in the window, each with its latest snapshot on or "
+        "before the day, so a missing day does not dip the total."
+    )
+
+
+run_page(render)

@@ -7,8 +7,10 @@ JSON; every error becomes ``{"error": ..., "request_id": ...}``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,6 +29,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from usage.clients import fetch_client, fetch_clients_page
+from usage.collect.trigger import run_trigger
 from usage.daily import fetch_day
 from usage.errors import DatabaseUnavailable, NotFound, RateLimited, UsageError
 from usage.history import client_not_found, fetch_history
@@ -69,8 +73,6 @@ def error_response(request: Request, error: UsageError) -> Response:
     if isinstance(error, RateLimited):
         extra["retry_after"] = error.retry_after
         headers["Retry-After"] = str(error.retry_after)
-    if error.status == 405:
-        headers["Allow"] = "GET"
     return Response(
         error_body(error.message, _request_id(request.scope), **extra),
         status_code=error.status,
@@ -165,6 +167,38 @@ async def _send_json_error(
     await send({"type": "http.response.body", "body": body})
 
 
+# How long a server process trusts a key it has checked: a revoked key keeps
+# working on a process that checked it for at most this long.
+KEY_CACHE_SECONDS = 5.0
+
+
+class _RecentKeys:
+    """The keys this process accepted in the last ``KEY_CACHE_SECONDS``, by
+    the SHA-256 of the whole key, so that a burst of requests costs one key
+    lookup. Only accepted keys are kept: a new key works at once."""
+
+    _MAX_KEYS = 1024
+
+    def __init__(self) -> None:
+        self._accepted: dict[bytes, tuple[float, KeyInfo]] = {}
+
+    def get(self, raw_key: str | None) -> KeyInfo | None:
+        if not raw_key:
+            return None
+        found = self._accepted.get(hashlib.sha256(raw_key.encode()).digest())
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, raw_key: str | None, key: KeyInfo) -> None:
+        if not raw_key:
+            return
+        if len(self._accepted) >= self._MAX_KEYS:
+            self._accepted.clear()
+        fingerprint = hashlib.sha256(raw_key.encode()).digest()
+        self._accepted[fingerprint] = (time.monotonic() + KEY_CACHE_SECONDS, key)
+
+
 class UsageApi:
     """The endpoints, bound to a way of getting the engine (made lazily by
     the caller, so that importing this module opens nothing)."""
@@ -172,11 +206,16 @@ class UsageApi:
     def __init__(self, get_engine: EngineFactory) -> None:
         self._get_engine = get_engine
         self._openapi = orjson.dumps(build_openapi())
+        self._recent_keys = _RecentKeys()
 
     def _run(self, request: Request, work: Callable[[Session, KeyInfo], Any]) -> Response:
         try:
             with Session(self._get_engine()) as session:
-                key = authenticate(session, request.headers.get("x-api-key"))
+                raw_key = request.headers.get("x-api-key")
+                key = self._recent_keys.get(raw_key)
+                if key is None:
+                    key = authenticate(session, raw_key)
+                    self._recent_keys.put(raw_key, key)
                 return json_response(work(session, key))
         except UsageError as error:
             return error_response(request, error)
@@ -227,6 +266,15 @@ class UsageApi:
 
         return self._run(request, work)
 
+    async def trigger(self, request: Request) -> Response:
+        body = await request.body()
+
+        def work(session: Session, key: KeyInfo) -> Any:
+            check_known_params(request.query_params, set())
+            return run_trigger(self._get_engine(), body, is_admin=key.is_admin)
+
+        return await run_in_threadpool(self._run, request, work)
+
     async def openapi(self, request: Request) -> Response:
         return Response(self._openapi, media_type=_JSON)
 
@@ -244,6 +292,7 @@ class UsageApi:
             Route("/v1/clients/{bucket_id}", self.client, methods=get),
             Route("/v1/clients/{bucket_id}/history", self.history, methods=get),
             Route("/v1/snapshots/{date}", self.snapshots, methods=get),
+            Route("/v1/collect/trigger", self.trigger, methods=["POST"]),
         ]
         return Router(routes=routes, default=self.not_found)
 

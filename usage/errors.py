@@ -27,10 +27,6 @@ class NotFound(UsageError):
     status = 404
 
 
-class MethodNotAllowed(UsageError):
-    status = 405
-
-
 class RateLimited(UsageError):
     status = 429
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from usage.errors import NotFound
-from usage.models import Client, Snapshot
-from usage.snapshots import SnapshotJSON, read_snapshots
+from usage.models import Client
+from usage.snapshots import SnapshotJSON, read_client_snapshots
 from usage.validation import HistoryParams
 
 
@@ -43,16 +43,7 @@ def read_history(
     limit: int | None,
 ) -> list[SnapshotJSON]:
     """``fetch_history`` without the API's limit cap (``None``: every row)."""
-    client_id = find_client_id(session, bucket_id)
-    conditions = [Snapshot.client_id == client_id]
-    if start is not None:
-        conditions.append(Snapshot.snapshot_date >= start)
-    if end is not None:
-        conditions.append(Snapshot.snapshot_date <= end)
-    return read_snapshots(
-        session,
-        and_(*conditions),
-        order_by=[Snapshot.snapshot_date.desc()],
-        limit=limit,
-        bucket_ids={client_id: bucket_id},
-    )
+    snapshots = read_client_snapshots(session, bucket_id, start, end, limit)
+    if not snapshots:
+        find_client_id(session, bucket_id)  # NotFound for an unknown client
+    return snapshots

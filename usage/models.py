@@ -175,3 +175,34 @@ class Setting(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class CollectionRun(Base):
+    """The last collection run of each client.
+
+    ``started_at`` is also the trigger's rate limit: a run is claimed by a
+    conditional UPDATE of this row, so the limit holds across processes.
+    """
+
+    __tablename__ = "collection_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
+    )
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    # The snapshot date the run computes (today, or a backfilled day).
+    snapshot_date: Mapped[dt.date] = mapped_column(Date)
+    # Who started it: "cli" or "api" (the trigger, from the API or the page).
+    started_by: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)

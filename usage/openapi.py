@@ -163,6 +163,40 @@ _SCHEMAS: dict[str, Any] = {
         },
         "additionalProperties": False,
     },
+    "TriggerRequest": {
+        "type": "object",
+        "properties": {
+            "bucket_ids": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1000,
+                "items": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "description": "Clients to collect; leave out for every active and trial client.",
+            },
+            "force": {"type": "boolean", "default": False,
+                      "description": "Run even within 5 minutes of the last run."},
+        },
+        "additionalProperties": False,
+    },
+    "TriggerResult": {
+        "type": "object",
+        "required": ["buckets_processed", "buckets_failed", "duration_seconds", "failures"],
+        "properties": {
+            "buckets_processed": _INT,
+            "buckets_failed": _INT,
+            "duration_seconds": {"type": "number", "minimum": 0},
+            "failures": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["bucket_id", "error"],
+                    "properties": {"bucket_id": {"type": "string"}, "error": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "additionalProperties": False,
+    },
 }  # fmt: skip
 
 
@@ -248,6 +282,43 @@ def build_openapi() -> dict[str, Any]:
                         _CURSOR,
                     ],
                     "responses": _ok("SnapshotPage", "A page of snapshots, by bucket_id."),
+                }
+            },
+            "/api/v1/collect/trigger": {
+                "post": {
+                    "operationId": "triggerCollection",
+                    "summary": "Compute today's snapshots now (admin key)",
+                    "description": "Computes today's snapshot of the given clients (default:"
+                    " every active and trial client) from the live sources. At most one run"
+                    " per bucket per 5 minutes, across every server process, unless `force`"
+                    " is true; two racing triggers for the same bucket run it once. A client"
+                    " that fails keeps its previous snapshot and is listed in `failures`.",
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("TriggerRequest")}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The run's summary.",
+                            "headers": {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}},
+                            "content": {"application/json": {"schema": _ref("TriggerResult")}},
+                        },
+                        **_COMMON_ERRORS,
+                        "403": _error_response("A valid key without the admin right."),
+                        "429": {
+                            "description": "A bucket ran less than 5 minutes ago; the body's"
+                            " `retry_after` and the `Retry-After` header say when to retry.",
+                            "headers": {
+                                "Retry-After": {"schema": {"type": "integer", "minimum": 1}},
+                                "X-Request-ID": {"$ref": "#/components/headers/RequestId"},
+                            },
+                            "content": {"application/json": {"schema": _ref("Error")}},
+                        },
+                        "503": _error_response(
+                            "The database is unreachable, or collection is not configured"
+                            " on this server (the message names the setting)."
+                        ),
+                    },
                 }
             },
             "/api/v1/openapi.json": {

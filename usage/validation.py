@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from usage.errors import InvalidParams
@@ -173,3 +173,12 @@ def parse_new_client(
         client_since=parse_date(client_since, "since") or today or dt.date.today(),
         trial_end_date=parse_date(trial_end_date, "trial_end"),
     )
+
+
+def parse_choice(raw: str | None, choices: Sequence[str], name: str) -> str | None:
+    """One of ``choices`` exactly; None when absent."""
+    if raw is None:
+        return None
+    if raw not in choices:
+        raise InvalidParams(f"{name} must be one of: {', '.join(choices)}")
+    return raw

@@ -1,0 +1,320 @@
+"""Load a synthetic portfolio into SQLite and PostgreSQL, fast, and report the rate.
+
+    python -m bench.generate                      # 10,000 clients x 1,095 days, both backends
+    python -m bench.generate --clients 100        # the small portfolio
+    python -m bench.generate --backend sqlite --sqlite /tmp/x.sqlite3 --replace
+
+The schema is made by ``usage.db.upgrade_schema``; the rows then go in by the
+bulk paths: ``sqlite3.executemany`` in large transactions with the journal
+off, and PostgreSQL ``COPY`` through psycopg. The secondary index on
+``(snapshot_date, client_id)`` is dropped for the load and built again after
+it (a sort, instead of millions of random inserts), and on PostgreSQL the
+foreign-key triggers are skipped (``session_replication_role = replica``: the
+rows are consistent by construction). Both end with ``ANALYZE``.
+
+Every number is a function of the seed, the client and the day: each client
+has a size, a growth rate, a mix of the six standard collections, 0 to 3 extra
+collections (some appearing part way through) and 2 to 4 storage prefixes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bench._common import BENCH_DIR, libpq_url, load, postgres_url, save_results, sqlite_url
+from usage.db import make_engine, upgrade_schema
+from usage.models import ROOT_PREFIX, STANDARD_COLLECTIONS
+
+EXTRA_COLLECTIONS = ("event", "donation", "appointment", "volunteer", "grant")
+PREFIXES = ("documents/", "images/", "exports/", ROOT_PREFIX, "scans/", "backups/")
+STATUSES = ("active", "inactive", "suspended", "trial")
+STATUS_WEIGHTS = (0.8, 0.1, 0.05, 0.05)
+_WORDS = ("Acme", "Blue", "Cedar", "Delta", "Echo", "Falcon", "Granite", "Harbor", "Iris",
+          "Juniper", "Kestrel", "Lumen", "Maple", "North", "Orchid", "Pioneer", "Quartz",
+          "River", "Summit", "Tidal", "Unity", "Vista", "Willow", "Zenith")  # fmt: skip
+_KINDS = ("Foundation", "Trust", "Society", "Club", "Charity", "Association", "Group", "Ltd")
+SNAPSHOT_INDEX = "ix_snapshots_snapshot_date"
+CREATE_SNAPSHOT_INDEX = f"CREATE INDEX {SNAPSHOT_INDEX} ON snapshots (snapshot_date, client_id)"
+# Clients per transaction (SQLite) or per COPY (PostgreSQL).
+BATCH_CLIENTS = 100
+
+
+@dataclass
+class ClientRows:
+    client: tuple[object, ...]
+    snapshots: list[tuple[object, ...]]
+    collections: list[tuple[object, ...]]
+    prefixes: list[tuple[object, ...]]
+
+
+def _client_rows(
+    client_id: int, days: list[str], seed: int, timestamp_suffix: str
+) -> ClientRows:
+    """One client's rows; dates are ISO strings, which both backends take."""
+    rng = np.random.default_rng([seed, client_id])
+    n = len(days)
+    t = np.arange(n) / 365.0
+    base = float(np.clip(np.exp(rng.normal(10.5, 1.4)), 300, 5_000_000))
+    growth = rng.normal(0.25, 0.3)
+    level = base * np.exp(growth * t) * (1 + 0.01 * np.sin(2 * np.pi * np.arange(n) / 7))
+    level *= 1 + 0.01 * np.cumsum(rng.normal(0, 0.05, n)) / np.sqrt(np.arange(1, n + 1))
+    if rng.random() < 0.1:  # a bulk import or a purge
+        level[rng.integers(n) :] *= rng.choice((0.5, 1.6))
+    mix = rng.dirichlet(np.full(6, 2.0))
+    standard = (level[:, None] * mix[None, :]).astype(np.int64)
+    total = standard.sum(axis=1)
+
+    collections: list[tuple[object, ...]] = []
+    extra_count = int(rng.choice(4, p=(0.4, 0.3, 0.2, 0.1)))
+    for name in sorted(rng.choice(EXTRA_COLLECTIONS, extra_count, replace=False)):
+        start = 0 if rng.random() < 0.5 else int(rng.integers(n * 0.7))
+        counts = (level * rng.uniform(0.05, 0.3)).astype(np.int64)
+        counts[:start] = 0
+        total += counts
+        collections.extend(
+            (client_id, day, str(name), count)
+            for day, count in zip(days[start:], counts[start:].tolist(), strict=True)
+        )
+
+    prefixes: list[tuple[object, ...]] = []
+    object_count = np.zeros(n, dtype=np.int64)
+    total_bytes = np.zeros(n, dtype=np.int64)
+    for name in rng.choice(PREFIXES, int(rng.integers(2, 5)), replace=False):
+        objects = (total * rng.uniform(0.001, 0.06)).astype(np.int64) + 1
+        size = objects * np.exp(rng.normal(12, 1)) * (1 + 0.005 * rng.random(n))
+        sizes = size.astype(np.int64)
+        object_count += objects
+        total_bytes += sizes
+        prefixes.extend(
+            zip([client_id] * n, days, [str(name)] * n, objects.tolist(), sizes.tolist(), strict=True)
+        )
+    # Rows in key order: (client_id, snapshot_date, prefix).
+    prefixes.sort(key=lambda row: (row[1], row[2]))
+    collections.sort(key=lambda row: (row[1], row[2]))
+
+    minute = client_id % 50
+    computed = [f"{day} 02:{minute:02d}:07{timestamp_suffix}" for day in days]
+    snapshots = list(
+        zip([client_id] * n, days, *standard.T.tolist(), total.tolist(),
+            object_count.tolist(), total_bytes.tolist(), computed, strict=True)
+    )  # fmt: skip
+
+    words = rng.choice(_WORDS, 2, replace=False)
+    status = str(rng.choice(STATUSES, p=STATUS_WEIGHTS))
+    since = days[0]
+    trial_end = days[-1] if status == "trial" else None
+    created = f"{since} 00:00:00{timestamp_suffix}"
+    client = (client_id, f"client-{client_id:05d}",
+              f"{words[0]} {words[1]} {rng.choice(_KINDS)} {client_id}",
+              status, trial_end, since, created)  # fmt: skip
+    return ClientRows(client, snapshots, collections, prefixes)
+
+
+def _batches(
+    clients: int, days: list[str], seed: int, timestamp_suffix: str
+) -> Iterator[list[ClientRows]]:
+    for first in range(1, clients + 1, BATCH_CLIENTS):
+        last = min(first + BATCH_CLIENTS, clients + 1)
+        yield [_client_rows(cid, days, seed, timestamp_suffix) for cid in range(first, last)]
+
+
+@dataclass
+class LoadStats:
+    backend: str
+    clients: int = 0
+    snapshots: int = 0
+    collections: int = 0
+    prefixes: int = 0
+    load_seconds: float = 0.0
+    index_seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return self.clients + self.snapshots + self.collections + self.prefixes
+
+    def add(self, batch: list[ClientRows]) -> None:
+        self.clients += len(batch)
+        for rows in batch:
+            self.snapshots += len(rows.snapshots)
+            self.collections += len(rows.collections)
+            self.prefixes += len(rows.prefixes)
+
+    def report(self) -> dict[str, object]:
+        total = self.load_seconds + self.index_seconds
+        return {
+            "backend": self.backend,
+            "clients": self.clients,
+            "snapshots": self.snapshots,
+            "collection_rows": self.collections,
+            "prefix_rows": self.prefixes,
+            "rows": self.rows,
+            "load_seconds": round(self.load_seconds, 1),
+            "index_and_analyze_seconds": round(self.index_seconds, 1),
+            "snapshots_per_second": round(self.snapshots / total),
+            "rows_per_second": round(self.rows / total),
+        }
+
+
+def _progress(stats: LoadStats, started: float, total_clients: int) -> None:
+    if stats.clients % 1000 == 0 or stats.clients == total_clients:
+        rate = stats.rows / (time.perf_counter() - started)
+        print(f"  {stats.backend}: {stats.clients}/{total_clients} clients,"
+              f" {stats.rows:,} rows, {rate:,.0f} rows/s ({load()})", flush=True)  # fmt: skip
+
+
+def load_sqlite(path: Path, clients: int, days: list[str], seed: int) -> LoadStats:
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
+    engine.dispose()
+    stats = LoadStats("sqlite")
+    connection = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000",
+                   "temp_store=MEMORY", "locking_mode=EXCLUSIVE"):  # fmt: skip
+        connection.execute(f"PRAGMA {pragma}")
+    connection.execute(f"DROP INDEX {SNAPSHOT_INDEX}")
+    started = time.perf_counter()
+    for batch in _batches(clients, days, seed, ".000000"):
+        connection.execute("BEGIN")
+        connection.executemany(
+            "INSERT INTO clients (id, bucket_id, display_name, status, trial_end_date,"
+            " client_since, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [rows.client for rows in batch],
+        )
+        for rows in batch:
+            connection.executemany(
+                "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.snapshots
+            )
+            connection.executemany(
+                "INSERT INTO snapshot_collections VALUES (?, ?, ?, ?)", rows.collections
+            )
+            connection.executemany(
+                "INSERT INTO snapshot_prefixes VALUES (?, ?, ?, ?, ?)", rows.prefixes
+            )
+        connection.execute("COMMIT")
+        stats.add(batch)
+        _progress(stats, started, clients)
+    stats.load_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    connection.execute(CREATE_SNAPSHOT_INDEX)
+    connection.execute("ANALYZE")
+    connection.execute("PRAGMA locking_mode=NORMAL")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.close()
+    stats.index_seconds = time.perf_counter() - started
+    return stats
+
+
+def _create_postgres_database(url: str, replace: bool) -> None:
+    parsed = make_url(url)
+    name = parsed.database
+    admin = libpq_url(parsed.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if exists and not replace:
+            sys.exit(f"database {name} exists: pass --replace to load it again")
+        if exists:
+            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def load_postgres(url: str, clients: int, days: list[str], seed: int) -> LoadStats:
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    engine.dispose()
+    stats = LoadStats("postgresql")
+    with psycopg.connect(libpq_url(url)) as connection:
+        # Skip the foreign-key triggers: every child row has its snapshot.
+        connection.execute("SET session_replication_role = replica")
+        connection.execute(f"DROP INDEX {SNAPSHOT_INDEX}")
+        connection.commit()
+        started = time.perf_counter()
+        for batch in _batches(clients, days, seed, "+00"):
+            with connection.cursor() as cursor:
+                with cursor.copy(
+                    "COPY clients (id, bucket_id, display_name, status, trial_end_date,"
+                    " client_since, created_at) FROM STDIN"
+                ) as copy:
+                    for rows in batch:
+                        copy.write_row(rows.client)
+                for table, attribute in (
+                    ("snapshots", "snapshots"),
+                    ("snapshot_collections", "collections"),
+                    ("snapshot_prefixes", "prefixes"),
+                ):
+                    with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                        for rows in batch:
+                            for row in getattr(rows, attribute):
+                                copy.write_row(row)
+            connection.commit()
+            stats.add(batch)
+            _progress(stats, started, clients)
+        stats.load_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        connection.execute(CREATE_SNAPSHOT_INDEX)
+        # Rows went in with explicit ids: move the id sequence past them.
+        connection.execute(
+            "SELECT setval(pg_get_serial_sequence('clients', 'id'), max(id)) FROM clients"
+        )
+        connection.commit()
+        connection.autocommit = True
+        connection.execute("VACUUM (ANALYZE)")
+        stats.index_seconds = time.perf_counter() - started
+    return stats
+
+
+def day_strings(end: dt.date, count: int) -> list[str]:
+    return [(end - dt.timedelta(days=count - 1 - n)).isoformat() for n in range(count)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=3 * 365)
+    parser.add_argument("--end-date", type=dt.date.fromisoformat, default=dt.date.today(),
+                        help="the last snapshot day (default: today)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--sqlite", type=Path, help=f"file (default: under {BENCH_DIR})")
+    parser.add_argument("--postgres", help="database URL (default: usage_bench_<clients> on"
+                        " $USAGE_BENCH_POSTGRES_URL or $USAGE_TEST_POSTGRES_URL's server)")  # fmt: skip
+    parser.add_argument("--replace", action="store_true", help="drop an existing data set")
+    args = parser.parse_args()
+
+    days = day_strings(args.end_date, args.days)
+    print(f"{args.clients:,} clients x {len(days):,} days, {days[0]} to {days[-1]} ({load()})")
+    results = []
+    if args.backend in ("sqlite", "both"):
+        path = args.sqlite or Path(sqlite_url(args.clients).removeprefix("sqlite:///"))
+        if path.exists() and not args.replace:
+            sys.exit(f"{path} exists: pass --replace to load it again")
+        for stale in path.parent.glob(f"{path.name}*"):
+            stale.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        results.append(load_sqlite(path, args.clients, days, args.seed).report())
+        print(f"  sqlite: {path} is {path.stat().st_size / 2**30:.2f} GiB")
+    if args.backend in ("postgresql", "both"):
+        url = args.postgres or postgres_url(args.clients)
+        if url is None:
+            sys.exit("no PostgreSQL server: pass --postgres or set USAGE_BENCH_POSTGRES_URL")
+        _create_postgres_database(url, args.replace)
+        results.append(load_postgres(url, args.clients, days, args.seed).report())
+    for result in results:
+        print(result)
+    save_results(f"generate-{args.clients}", results)
+
+
+if __name__ == "__main__":
+    main()

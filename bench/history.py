@@ -1,0 +1,122 @@
+"""The history query in process: p50 and p99 at limit 30 and 1000, at 100 and
+10,000 clients, on both backends, each beside its floor.
+
+    python -m bench.generate --clients 100 && python -m bench.generate
+    python -m bench.history [--seconds 3] [--backend sqlite]
+
+A call is what the API does for one request once the key is checked: a
+``Session``, ``fetch_history`` and ``orjson.dumps`` of the body. The floor
+(``bench/_floor.py``) reads the same rows with the driver alone and encodes
+them with orjson. Each call asks for a random client of the portfolio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from bench._common import dataset_urls, load, save_results, summarize, time_calls
+from bench._floor import Floor, check_same_body
+from usage.db import make_engine
+from usage.history import fetch_history
+from usage.validation import HistoryParams
+
+SIZES = (100, 10_000)
+LIMITS = (30, 1000)
+TARGET_SCALING = 1.2  # latency at 10,000 clients over that at 100
+
+
+def bucket_ids(clients: int, count: int, seed: int = 1) -> list[str]:
+    chooser = random.Random(seed)
+    return [f"client-{chooser.randint(1, clients):05d}" for _ in range(count)]
+
+
+def measure(url: str, clients: int, limit: int, seconds: float) -> dict[str, Any]:
+    engine = make_engine(url)
+    floor = Floor(url)
+    buckets = bucket_ids(clients, 100_000)
+
+    def product(i: int) -> bytes:
+        with Session(engine) as session:
+            snapshots = fetch_history(session, HistoryParams(buckets[i], limit=limit))
+        return orjson.dumps({"snapshots": snapshots, "count": len(snapshots)})
+
+    def baseline(i: int) -> bytes:
+        return floor.history(buckets[i], limit)
+
+    try:
+        check_same_body(product(0), baseline(0))
+        for call in (product, baseline):  # warm the caches and the statement cache
+            for i in range(20):
+                call(i)
+        min_calls = 200 if limit <= 30 else 50
+        # Alternate the two so that a burst of load on the machine hits both.
+        product_times: list[float] = []
+        floor_times: list[float] = []
+        product_rate = floor_rate = 0.0
+        rounds = 3
+        for _ in range(rounds):
+            times, rate = time_calls(product, min_calls=min_calls, seconds=seconds / rounds)
+            product_times += times
+            product_rate += rate / rounds
+            times, rate = time_calls(baseline, min_calls=min_calls, seconds=seconds / rounds)
+            floor_times += times
+            floor_rate += rate / rounds
+    finally:
+        floor.close()
+        engine.dispose()
+    result = {"product": summarize(product_times), "floor": summarize(floor_times)}
+    result["product"]["per_second"] = round(product_rate, 1)
+    result["floor"]["per_second"] = round(floor_rate, 1)
+    result["ratio_p50"] = round(result["product"]["p50_ms"] / result["floor"]["p50_ms"], 2)
+    result["ratio_p99"] = round(result["product"]["p99_ms"] / result["floor"]["p99_ms"], 2)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per point and side")
+    parser.add_argument("--clients", type=int, nargs="+", default=list(SIZES))
+    args = parser.parse_args()
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+
+    results: list[dict[str, Any]] = []
+    for clients in args.clients:
+        for backend, url in dataset_urls(clients, backends).items():
+            for limit in LIMITS:
+                point = measure(url, clients, limit, args.seconds)
+                point.update(backend=backend, clients=clients, limit=limit, load=load())
+                results.append(point)
+                p, f = point["product"], point["floor"]
+                print(f"{backend:10} {clients:>6} clients limit {limit:>4}:"
+                      f" p50 {p['p50_ms']:7.2f} ms p99 {p['p99_ms']:7.2f} ms"
+                      f" ({p['per_second']:7.1f}/s) | floor p50 {f['p50_ms']:6.2f} ms"
+                      f" p99 {f['p99_ms']:6.2f} ms ({f['per_second']:7.1f}/s)"
+                      f" | x{point['ratio_p50']:.2f} p50, x{point['ratio_p99']:.2f} p99"
+                      f" | {point['load']}", flush=True)  # fmt: skip
+
+    if sorted(args.clients) != sorted(SIZES):
+        save_results("history-partial", results)
+        return
+    print(f"\nscaling, 10,000 clients over 100 (target <= {TARGET_SCALING}):")
+    for backend in backends:
+        for limit in LIMITS:
+            small, large = (
+                next(r for r in results
+                     if (r["backend"], r["clients"], r["limit"]) == (backend, size, limit))
+                for size in SIZES
+            )  # fmt: skip
+            p50 = large["product"]["p50_ms"] / small["product"]["p50_ms"]
+            p99 = large["product"]["p99_ms"] / small["product"]["p99_ms"]
+            verdict = "met" if p50 <= TARGET_SCALING and p99 <= TARGET_SCALING else "MISSED"
+            print(f"  {backend:10} limit {limit:>4}: p50 x{p50:.2f}, p99 x{p99:.2f} {verdict}")
+    save_results("history", results)
+
+
+if __name__ == "__main__":
+    main()

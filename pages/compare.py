@@ -1,0 +1,180 @@
+"""Compare (``/compare``): one client on two dates, largest movers first.
+
+URL: ``/compare?bucket=acme-corp&a=2024-01-01&b=2024-06-30``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from ui import charts
+from ui.data import (
+    get_engine,
+    load_client_choices,
+    load_history,
+    load_snapshot_at,
+    run_page,
+    show_empty_database,
+)
+from ui.format import human_bytes, human_count, md_text, signed_count, signed_pct
+from ui.params import arriving, publish, read_param, warn_param
+from usage.compare import Movement, compare_snapshots
+from usage.portfolio import ClientChoice
+from usage.snapshots import SnapshotJSON
+from usage.validation import parse_bucket_id, parse_date
+
+PAGE = "compare"
+KEYS = ("compare_bucket", "compare_a", "compare_b")
+DEFAULT_GAP_DAYS = 30
+EARLIEST = dt.date(2000, 1, 1)
+LATEST = dt.date(2100, 12, 31)
+
+
+def _latest_day(bucket_id: str) -> dt.date:
+    latest = load_history(get_engine(), bucket_id, None, None)
+    return dt.date.fromisoformat(latest[0]["snapshot_date"]) if latest else dt.date.today()
+
+
+def _parse_day(name: str, default: dt.date) -> dt.date:
+    day = read_param(name, lambda raw: parse_date(raw, name), default, default.isoformat())
+    if not EARLIEST <= day <= LATEST:
+        warn_param(
+            f"{name} must be from {EARLIEST.isoformat()} to {LATEST.isoformat()}; "
+            f"showing {default.isoformat()} instead."
+        )
+        return default
+    return day
+
+
+def _load_from_url(choices: list[ClientChoice]) -> None:
+    known = {choice.bucket_id for choice in choices}
+    fallback = choices[0]
+    bucket = read_param(
+        "bucket",
+        lambda raw: None if raw is None else parse_bucket_id(raw, "bucket"),
+        fallback.bucket_id,
+        fallback.display_name,
+    )
+    if bucket not in known:
+        warn_param(f"bucket {bucket!r} is not a known client; showing {fallback.display_name}.")
+        bucket = fallback.bucket_id
+    b = _parse_day("b", _latest_day(bucket))
+    a = _parse_day("a", b - dt.timedelta(days=DEFAULT_GAP_DAYS))
+    if a > b:
+        warn_param("a must be on or before b; showing the dates the other way round.")
+        a, b = b, a
+    st.session_state.compare_bucket = bucket
+    st.session_state.compare_a, st.session_state.compare_b = a, b
+
+
+def _resolve(bucket: str, label: str, day: dt.date, client: ClientChoice) -> SnapshotJSON | None:
+    snapshot = load_snapshot_at(get_engine(), bucket, day)
+    if snapshot is None:
+        st.info(
+            f"{md_text(client.display_name)} has no snapshot on or before "
+            f"{day.isoformat()} (date {label}).",
+            icon="ℹ️",
+        )
+    elif snapshot["snapshot_date"] != day.isoformat():
+        st.caption(
+            f"No snapshot on {day.isoformat()} (date {label}): using "
+            f"{snapshot['snapshot_date']}, the last one before it."
+        )
+    return snapshot
+
+
+def _moves_frame(moves: list[Movement], in_bytes: bool = False) -> pd.DataFrame:
+    shown = human_bytes if in_bytes else human_count
+    return pd.DataFrame(
+        {
+            "name": [move.name for move in moves],
+            "before": [shown(move.before) for move in moves],
+            "after": [shown(move.after) for move in moves],
+            "change": [
+                ("+" if move.delta >= 0 else "−") + human_bytes(abs(move.delta))
+                if in_bytes
+                else signed_count(move.delta)
+                for move in moves
+            ],
+            "change %": [move.change_pct for move in moves],
+        }
+    )
+
+
+def _show_moves(title: str, moves: list[Movement], key: str, in_bytes: bool = False) -> None:
+    st.markdown(f"**{title}**")
+    if not moves:
+        st.caption("Nothing on either date.")
+        return
+    st.dataframe(
+        _moves_frame(moves, in_bytes),
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config={"change %": st.column_config.NumberColumn(format="%+.1f%%")},
+    )
+
+
+def render() -> None:
+    st.title("Compare two dates")
+    engine = get_engine()
+    choices = load_client_choices(engine)
+    if not choices:
+        show_empty_database()
+        publish(PAGE, {})
+        return
+    if arriving(PAGE, KEYS):
+        _load_from_url(choices)
+    names = {choice.bucket_id: choice for choice in choices}
+    top = st.columns([2, 1, 1])
+    bucket: str = top[0].selectbox(
+        "Client",
+        list(names),
+        key="compare_bucket",
+        format_func=lambda bucket_id: f"{names[bucket_id].display_name} ({bucket_id})",
+    )
+    a = top[1].date_input("Date A", key="compare_a", min_value=EARLIEST, max_value=LATEST)
+    b = top[2].date_input("Date B", key="compare_b", min_value=EARLIEST, max_value=LATEST)
+    publish(PAGE, {"bucket": bucket, "a": a.isoformat(), "b": b.isoformat()})
+    before = _resolve(bucket, "A", a, names[bucket])
+    after = _resolve(bucket, "B", b, names[bucket])
+    if before is None or after is None:
+        return
+    comparison = compare_snapshots(before, after)
+    kpis = st.columns(3)
+    labels = ("Records", "Objects", "Storage")
+    for column, label, move, in_bytes in zip(
+        kpis, labels, comparison.totals, (False, False, True), strict=True
+    ):
+        shown = human_bytes if in_bytes else human_count
+        change = (
+            ("+" if move.delta >= 0 else "−") + human_bytes(abs(move.delta))
+            if in_bytes
+            else signed_count(move.delta)
+        )
+        column.metric(
+            f"{label} on {after['snapshot_date']}",
+            shown(move.after),
+            f"{change} ({signed_pct(move.change_pct)}) since {before['snapshot_date']}",
+            delta_color="normal" if move.delta else "off",
+        )
+    day_a = dt.date.fromisoformat(before["snapshot_date"])
+    day_b = dt.date.fromisoformat(after["snapshot_date"])
+    st.plotly_chart(
+        charts.compare_figure("Records by collection", comparison.collections, day_a, day_b),
+        key="compare_collections",
+    )
+    _show_moves("Records by collection", comparison.collections, "compare_collections_table")
+    left, right = st.columns(2)
+    with left:
+        _show_moves("Objects by prefix", comparison.prefix_objects, "compare_objects_table")
+    with right:
+        _show_moves(
+            "Storage by prefix", comparison.prefix_bytes, "compare_bytes_table", in_bytes=True
+        )
+
+
+run_page(render)

@@ -1,0 +1,136 @@
+"""Daily snapshot (``/snapshots``): every client on one date.
+
+URL: ``/snapshots?date=2024-06-30``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from ui import charts
+from ui.data import (
+    get_engine,
+    load_client_choices,
+    load_day,
+    load_latest_date,
+    run_page,
+    show_empty_database,
+)
+from ui.downloads import day_json
+from ui.format import human_bytes, md_text
+from ui.params import arriving, publish, read_param, warn_param
+from usage.series import collection_names
+from usage.snapshots import SnapshotJSON
+from usage.validation import parse_date
+
+PAGE = "snapshots"
+KEYS = ("snapshots_date",)
+TOP_CLIENTS = 20
+ROW_HEIGHT = 35
+MAX_TABLE_HEIGHT = 700
+EARLIEST = dt.date(2000, 1, 1)
+LATEST = dt.date(2100, 12, 31)
+
+
+def _load_from_url(default: dt.date) -> None:
+    day = read_param("date", lambda raw: parse_date(raw, "date"), default, default.isoformat())
+    if not EARLIEST <= day <= LATEST:
+        warn_param(
+            f"date must be from {EARLIEST.isoformat()} to {LATEST.isoformat()}; "
+            f"showing {default.isoformat()} instead."
+        )
+        day = default
+    st.session_state.snapshots_date = day
+
+
+def _frame(snapshots: list[SnapshotJSON], names: dict[str, str]) -> pd.DataFrame:
+    collections = collection_names(snapshots)
+    return pd.DataFrame(
+        {
+            "bucket": [snapshot["bucket_id"] for snapshot in snapshots],
+            "client": [names.get(snapshot["bucket_id"], "") for snapshot in snapshots],
+            "total records": [snapshot["records"]["total"] for snapshot in snapshots],
+            # A collection a snapshot does not list has no records in it.
+            **{
+                name: [snapshot["records"].get(name, 0) for snapshot in snapshots]
+                for name in collections
+            },
+            "objects": [snapshot["storage"]["object_count"] for snapshot in snapshots],
+            "storage bytes": [snapshot["storage"]["total_bytes"] for snapshot in snapshots],
+            "computed at": [snapshot["computed_at"] for snapshot in snapshots],
+        }
+    )
+
+
+def render() -> None:
+    st.title("Daily snapshot")
+    engine = get_engine()
+    choices = load_client_choices(engine)
+    if not choices:
+        show_empty_database()
+        publish(PAGE, {})
+        return
+    latest = load_latest_date(engine) or dt.date.today()
+    if arriving(PAGE, KEYS):
+        _load_from_url(latest)
+    day = st.date_input("Date", key="snapshots_date", min_value=EARLIEST, max_value=LATEST)
+    publish(PAGE, {"date": day.isoformat()})
+    snapshots = load_day(engine, day)
+    if not snapshots:
+        st.info(
+            f"No client has a snapshot on {day.isoformat()}. The newest snapshots are on "
+            f"{latest.isoformat()}.",
+            icon="ℹ️",
+        )
+        return
+    names = {choice.bucket_id: choice.display_name for choice in choices}
+    have = {snapshot["bucket_id"] for snapshot in snapshots}
+    without = [choice for choice in choices if choice.bucket_id not in have]
+    st.caption(f"{len(snapshots):,} of {len(choices):,} clients have a snapshot on {day}.")
+    if without:
+        listed = ", ".join(md_text(choice.display_name) for choice in without[:20])
+        more = f" and {len(without) - 20:,} more" if len(without) > 20 else ""
+        st.caption(f"Without one: {listed}{more}.")
+    frame = _frame(snapshots, names)
+    top = frame.nlargest(TOP_CLIENTS, "total records")
+    st.plotly_chart(
+        charts.day_figure(
+            f"Records on {day.isoformat()}, largest {min(TOP_CLIENTS, len(top))} clients",
+            [name or bucket for name, bucket in zip(top["client"], top["bucket"], strict=True)],
+            [int(value) for value in top["total records"]],
+        ),
+        key="snapshots_top",
+    )
+    st.dataframe(
+        frame.assign(storage=[human_bytes(int(n)) for n in frame["storage bytes"]]),
+        hide_index=True,
+        width="stretch",
+        height=min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (len(frame) + 1) + 3),
+        key="snapshots_table",
+        column_config={
+            name: st.column_config.NumberColumn(format="localized")
+            for name in frame.columns
+            if name not in ("bucket", "client", "computed at")
+        },
+    )
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button(
+        "Download CSV",
+        frame.to_csv(index=False),
+        file_name=f"snapshots_{day.isoformat()}.csv",
+        mime="text/csv",
+        key="snapshots_csv",
+    )
+    right.download_button(
+        "Download JSON",
+        day_json(snapshots),
+        file_name=f"snapshots_{day.isoformat()}.json",
+        mime="application/json",
+        key="snapshots_json",
+    )
+
+
+run_page(render)

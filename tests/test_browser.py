@@ -1,0 +1,93 @@
+"""The real server in Debian's chromium: a deep link, a preset change, the
+sidebar a person sees, a page switch. Screenshots go to docs/screenshots/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.conftest import missing, new_database_url
+from tests.live_server import running_server
+from usage.db import make_engine
+from usage.demo import load_demo
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("USAGE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHART = "[data-testid='stPlotlyChart'] .main-svg"
+EXCEPTION = "[data-testid='stException']"
+TITLES = ["Portfolio", "Client", "Compare", "Daily snapshot"]
+
+
+@pytest.fixture
+def demo_server(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    url = new_database_url(request, "sqlite", tmp_path)
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        load_demo(session, dt.date.today())
+    engine.dispose()
+    return url
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+@pytest.mark.browser
+def test_deep_link_preset_change_and_sidebar(demo_server: str) -> None:
+    if not Path(CHROMIUM).exists():
+        missing(f"no chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    today = dt.date.today()
+    start, end = today - dt.timedelta(days=180), today - dt.timedelta(days=30)
+    deep_link = (f"/client?bucket=acme-corp&start={start.isoformat()}&end={end.isoformat()}"
+                 "&granularity=week")  # fmt: skip
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_server(demo_server) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(base + deep_link)
+            page.wait_for_selector(CHART, timeout=60_000)
+            expect(page.get_by_role("heading", name="Acme Corporation")).to_be_visible()
+            assert _query(page.url) == {
+                "bucket": ["acme-corp"], "start": [start.isoformat()],
+                "end": [end.isoformat()], "granularity": ["week"]}  # fmt: skip
+
+            # The sidebar: the pages by their titles, not Streamlit's file list.
+            sidebar = page.get_by_test_id("stSidebar")
+            links = sidebar.get_by_test_id("stPageLink").all_inner_texts()
+            # The last line is the title (an icon is a ligature like "dashboard").
+            assert [link.strip().splitlines()[-1] for link in links][:4] == TITLES
+            assert page.get_by_test_id("stSidebarNav").count() == 0
+            page.screenshot(path=str(SCREENSHOTS / "client-deep-link.png"))
+
+            page.get_by_text("Last 30 days", exact=True).click()
+            page.wait_for_url(re.compile(r"preset=30d"), timeout=30_000)
+            page.wait_for_selector(CHART, timeout=60_000)
+            first = today - dt.timedelta(days=29)
+            expect(page.get_by_role("group", name="From")).to_have_text(
+                re.compile(rf"{first.year}\D*{first.month:02d}\D*{first.day:02d}")
+            )
+            assert _query(page.url) == {
+                "bucket": ["acme-corp"], "preset": ["30d"], "granularity": ["week"]}  # fmt: skip
+            assert page.locator(EXCEPTION).count() == 0
+            page.screenshot(path=str(SCREENSHOTS / "client-last-30-days.png"), full_page=True)
+
+            # Another page keeps the client.
+            sidebar.get_by_text("Compare", exact=True).click()
+            page.wait_for_url(re.compile(r"/compare\?"), timeout=30_000)
+            page.wait_for_selector(CHART, timeout=60_000)
+            assert _query(page.url)["bucket"] == ["acme-corp"]
+            assert page.locator(EXCEPTION).count() == 0
+        finally:
+            browser.close()

@@ -1,0 +1,145 @@
+"""The Collection page under AppTest: last runs, and "Collect now" for admins only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from streamlit.testing.v1 import AppTest
+
+import usage.runtime
+from tests.collect_support import BUCKETS, make_records_database, write_config_file
+from tests.conftest import new_database_url
+from tests.factories import new_client
+from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
+from ui.format import md_text
+from usage.collect.runs import list_runs
+from usage.collect.trigger import run_trigger
+from usage.history import read_history
+from usage.keys import create_key
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with running_s3({name: BUCKETS[name] for name in ("globex", "empty-co")}) as server:
+        yield server
+
+
+@pytest.fixture
+def keys(
+    engine: Engine,
+    database_url: str,
+    s3: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp_path: Path,
+) -> Iterator[dict[str, str]]:
+    """Three clients, missing-co's last run failed; the page on this database."""
+    records_url = new_database_url(request, backend, tmp_path)
+    make_records_database(records_url)
+    config = write_config_file(tmp_path / "collect.toml", s3.endpoint_url, records_url)
+    for name, value in {**s3.env, "USAGE_CONFIG": str(config)}.items():
+        monkeypatch.setenv(name, value)
+    with Session(engine) as session, session.begin():
+        new_client(session, "globex")
+        new_client(session, "empty-co", "trial")
+        new_client(session, "missing-co")
+        admin = create_key(session, "ops", admin=True)
+        reader = create_key(session, "reporting", buckets=["globex"])
+    run_trigger(engine, b'{"bucket_ids": ["missing-co"]}', is_admin=True)
+    monkeypatch.setenv("USAGE_DATABASE_URL", database_url)
+    monkeypatch.setattr("usage.runtime._engine", None)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield {"admin": admin, "reader": reader}
+    if usage.runtime._engine is not None:
+        usage.runtime._engine.dispose()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    at.switch_page("pages/collection.py")
+    at.run()
+    assert not at.exception, [item.value for item in at.exception]
+    return at
+
+
+def test_the_page_shows_each_clients_last_run(engine: Engine, keys: dict[str, str]) -> None:
+    at = open_page()
+    assert at.title[0].value == "Collection"
+    with Session(engine) as session:
+        runs = list_runs(session)
+    table = at.dataframe[0].value
+    assert table["Bucket"].tolist() == [run["bucket_id"] for run in runs]
+    assert table["Last run"].tolist() == ["— never run", "— never run", "❌ failed"]
+    assert table["Error"].tolist() == ["", "", "bucket 'missing-co' does not exist"]
+    assert [error.value for error in at.error] == [
+        "**missing\\-co**: bucket 'missing\\-co' does not exist"
+    ]
+    assert not at.button  # no key typed: no button
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("reader", "The key reporting is not an admin key: collecting needs one."),
+        ("usk_nope_nope", "invalid API key"),
+    ],
+)
+def test_collect_now_is_for_admins_only(keys: dict[str, str], key: str, message: str) -> None:
+    at = open_page()
+    at.text_input(key="collection_admin_key").input(keys.get(key, key)).run()
+    assert [error.value for error in at.error][-1] == message
+    assert not at.button
+
+
+def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, keys: dict[str, str]) -> None:
+    at = open_page()
+    at.text_input(key="collection_admin_key").input(keys["admin"]).run()
+    at.multiselect(key="collection_buckets").select("globex").run()
+    at.button(key="collection_collect").click().run()
+    assert not at.exception
+    assert [item.value for item in at.success] == [
+        "Collected 1 clients in " + _took(at) + ", 0 failed."
+    ]
+    table = at.dataframe[0].value
+    assert table.set_index("Bucket")["Last run"].to_dict() == {
+        "empty-co": "— never run", "globex": "✅ succeeded", "missing-co": "❌ failed"
+    }  # fmt: skip
+    with Session(engine) as session:
+        assert len(read_history(session, "globex", None, None, None)) == 1
+    # Again within 5 minutes: refused, unless forced.
+    at.button(key="collection_collect").click().run()
+    assert at.warning[0].value.startswith(md_text("globex ran less than 5 minutes ago: retry in "))
+    at.checkbox(key="collection_force").check().run()
+    at.button(key="collection_collect").click().run()
+    assert at.success[0].value.startswith("Collected 1 clients in ")
+
+
+def _took(at: AppTest) -> str:
+    text = str(at.success[0].value)
+    return text.split(" in ", 1)[1].split(",", 1)[0]
+
+
+def test_without_configuration_the_button_says_what_is_missing(
+    keys: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("USAGE_CONFIG")
+    monkeypatch.chdir(tmp_path)
+    at = open_page()
+    at.text_input(key="collection_admin_key").input(keys["admin"]).run()
+    at.button(key="collection_collect").click().run()
+    assert at.error[-1].value == md_text(
+        "collection is not configured: records.url is missing: set url in [records] of"
+        " usage.toml or the environment variable USAGE_RECORDS_URL"
+    )

@@ -1,0 +1,546 @@
+"""Every page under AppTest, on the demo portfolio loaded into each backend.
+
+Figures are checked against the domain's own answers on the same database:
+the chart shows exactly what the query returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+import pytest
+import streamlit as st
+from sqlalchemy.orm import Session
+from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+from streamlit.testing.v1 import AppTest
+
+import usage.runtime
+from tests.conftest import BACKENDS, new_database_url
+from ui.charts import DROP_TRACE
+from ui.downloads import history_json
+from ui.format import human_age, human_bytes, md_text, plot_text
+from usage.compare import compare_snapshots, read_snapshot_at
+from usage.daily import read_day
+from usage.db import make_engine
+from usage.demo import load_demo
+from usage.history import read_history
+from usage.portfolio import (
+    find_movers,
+    latest_snapshot_date,
+    read_portfolio_totals,
+    summarize_clients,
+)
+from usage.series import Granularity, build_series, missing_days
+from usage.validation import DayParams
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TODAY = dt.date.today()
+UNREACHABLE_URL = "postgresql+psycopg://usage@127.0.0.1:9/usage"
+PAGES = ("portfolio", "client", "compare", "snapshots")
+TITLES = ["Portfolio", "Client", "Compare", "Daily snapshot"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo portfolio up to today, loaded once per backend."""
+    url = new_database_url(request, str(request.param), tmp_path_factory.mktemp("demo"))
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        load_demo(session, TODAY)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Point the pages at a database: the env var, a fresh engine, no cache."""
+
+    def use(url: str) -> str:
+        monkeypatch.setenv("USAGE_DATABASE_URL", url)
+        monkeypatch.setattr("usage.runtime._engine", None)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        return url
+
+    yield use
+    if usage.runtime._engine is not None:
+        usage.runtime._engine.dispose()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def demo(demo_url: str, use_database: Any) -> str:
+    return str(use_database(demo_url))
+
+
+def open_page(page: str, /, **params: str) -> AppTest:
+    """The page as a deep link ``/<page>?<params>`` opens it."""
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    if page != "portfolio":
+        at.switch_page(f"pages/{page}.py")
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, [item.value for item in at.exception]
+    return at
+
+
+@contextmanager
+def session_for(url: str) -> Iterator[Session]:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def figure(at: AppTest, key: str) -> dict[str, Any]:
+    (element,) = [item for item in at.get("plotly_chart") if item.key == key]
+    spec: dict[str, Any] = json.loads(element.proto.spec)
+    return spec
+
+
+def values(array: Any) -> list[Any]:
+    """A plotly array as a list (numbers may come as a typed-array blob)."""
+    if isinstance(array, dict):
+        raw = base64.b64decode(array["bdata"])
+        return list(np.frombuffer(raw, dtype=np.dtype(array["dtype"])).tolist())
+    return list(array)
+
+
+def traces(spec: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    return {
+        trace["name"]: {"x": values(trace["x"]), "y": values(trace["y"])} for trace in spec["data"]
+    }
+
+
+def url_params(at: AppTest) -> dict[str, str]:
+    """The URL's query parameters after the run, one value each."""
+    return {
+        name: value[-1] if isinstance(value, list) else str(value)
+        for name, value in at.query_params.items()
+    }
+
+
+def texts(elements: Any) -> list[str]:
+    """The elements' text as a person reads it (markdown escapes removed)."""
+    return [re.sub(r"\\(.)", r"\1", str(element.value)) for element in elements]
+
+
+def sidebar_links(at: AppTest) -> dict[str, dict[str, str]]:
+    return {
+        link.proto.label: dict(parse_qsl(link.proto.query_string))
+        for link in at.sidebar.get("page_link")
+    }
+
+
+# --- Portfolio
+
+
+def test_portfolio_shows_the_query_results(demo: str) -> None:
+    at = open_page("portfolio")
+    with session_for(demo) as session:
+        as_of = latest_snapshot_date(session)
+        assert as_of is not None
+        rows = summarize_clients(session, as_of=as_of, limit=25)
+        totals = read_portfolio_totals(session, as_of - dt.timedelta(days=89), as_of)
+        movers = find_movers(session, as_of=as_of, limit=5)
+    table = at.dataframe[0].value
+    assert table["Client"].tolist() == [row.display_name for row in rows]
+    assert table["Records"].tolist() == [row.total_records for row in rows]
+    assert table["Storage"].tolist() == [human_bytes(row.total_bytes) for row in rows]
+    assert table["Open"].tolist() == [f"/client?bucket={row.bucket_id}" for row in rows]
+    records = traces(figure(at, "portfolio_records"))["records"]
+    assert records["x"] == [day.snapshot_date.isoformat() for day in totals]
+    assert records["y"] == [day.total_records for day in totals]
+    storage = traces(figure(at, "portfolio_storage"))["storage bytes"]
+    assert storage["y"] == [day.total_bytes for day in totals]
+    change = traces(figure(at, "portfolio_movers"))["change %"]
+    shown = [*reversed(movers.growers), *movers.drops]
+    assert change["y"] == [plot_text(row.display_name) for row in shown]
+    assert change["x"] == pytest.approx([row.change_pct for row in shown])
+    assert list(sidebar_links(at))[:4] == TITLES
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "param", "names"),
+    [
+        ("portfolio_status", "trial", ("status", "trial"), ["Vandelay Imports", "Wonka Events"]),
+        ("portfolio_q", "CORP", ("q", "CORP"), ["Acme Corporation", "Globex Corporation",
+                                                 "Oscorp", "Soylent Corp"]),
+        ("portfolio_sort", "-records", ("sort", "-records"), None),
+    ],
+)  # fmt: skip
+def test_portfolio_widgets_update_the_url(
+    demo: str, key: str, value: str, param: tuple[str, str], names: list[str] | None
+) -> None:
+    at = open_page("portfolio")
+    widget = at.text_input(key=key) if key == "portfolio_q" else at.selectbox(key=key)
+    widget.set_value(value).run()
+    assert not at.exception
+    assert url_params(at)[param[0]] == param[1]
+    shown = at.dataframe[0].value["Client"].tolist()
+    if names is not None:
+        assert shown == names
+    else:
+        records = at.dataframe[0].value["Records"].tolist()
+        assert records == sorted(records, reverse=True)
+
+
+def test_portfolio_deep_link(demo: str) -> None:
+    at = open_page("portfolio", status="active", q="o", sort="-storage")
+    assert at.selectbox(key="portfolio_status").value == "active"
+    assert at.text_input(key="portfolio_q").value == "o"
+    assert at.selectbox(key="portfolio_sort").value == "-storage"
+    assert set(at.dataframe[0].value["Status"]) == {"active"}
+    assert not at.warning
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ("status", "gone", "status must be one of: active, inactive, suspended, trial"),
+        ("sort", "size", "sort must be one of"),
+        ("page", "0", "page must be an integer from 1 to 1000"),
+        ("page", "x", "page must be an integer"),
+        ("q", "x" * 101, "q must be at most 100 characters"),
+    ],
+)
+def test_portfolio_bad_url_values_give_a_message_and_the_default(
+    demo: str, param: str, value: str, message: str
+) -> None:
+    at = open_page("portfolio", **{param: value})
+    (warning,) = texts(at.warning)
+    assert warning.startswith(message)
+    assert param not in url_params(at)
+    assert len(at.dataframe[0].value) == 14
+
+
+# --- Client
+
+
+def _client_history(url: str, bucket: str, start: dt.date, end: dt.date) -> list[Any]:
+    with session_for(url) as session:
+        return read_history(session, bucket, start, end, None)
+
+
+def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
+    start, end = TODAY - dt.timedelta(days=200), TODAY - dt.timedelta(days=20)
+    at = open_page(
+        "client", bucket="acme-corp", start=start.isoformat(), end=end.isoformat(),
+        granularity="week",
+    )  # fmt: skip
+    assert at.selectbox(key="client_bucket").value == "acme-corp"
+    assert at.radio(key="client_preset").value == "custom"
+    assert at.radio(key="client_granularity").value == "week"
+    assert (at.date_input(key="client_start").value, at.date_input(key="client_end").value) == (
+        start, end)  # fmt: skip
+    assert at.title[0].value == "Acme Corporation"
+    assert url_params(at) == {
+        "bucket": "acme-corp", "start": start.isoformat(), "end": end.isoformat(),
+        "granularity": "week"}  # fmt: skip
+    history = _client_history(demo, "acme-corp", start, end)
+    series = build_series(history, start, end, Granularity.WEEK)
+    dates = [day.isoformat() for day in series.dates]
+    records = traces(figure(at, "client_records"))
+    assert list(records) == list(series.records)  # the collections, in order
+    for name, values_ in series.records.items():
+        assert records[name] == {"x": dates, "y": values_}
+    assert traces(figure(at, "client_storage"))["storage bytes"]["y"] == series.total_bytes
+    assert traces(figure(at, "client_objects"))["objects"]["y"] == series.object_count
+    prefixes = traces(figure(at, "client_prefixes"))
+    assert {name: trace["y"] for name, trace in prefixes.items()} == series.prefix_bytes
+    (total, storage, objects) = at.metric
+    assert total.value == f"{history[0]['records']['total']:,}"
+    assert storage.value == human_bytes(history[0]["storage"]["total_bytes"])
+    assert objects.value == f"{history[0]['storage']['object_count']:,}"
+    assert len(at.dataframe[0].value) == len(history)
+
+
+@pytest.mark.parametrize(
+    ("preset", "days"),
+    [("30d", 30), ("90d", 90), ("12m", 365), ("ytd", TODAY.timetuple().tm_yday)],
+)
+def test_client_preset_updates_the_dates_and_the_url(demo: str, preset: str, days: int) -> None:
+    at = open_page("client", bucket="globex", start="2024-01-01", end="2024-02-01")
+    at.radio(key="client_preset").set_value(preset).run()
+    assert not at.exception
+    assert url_params(at) == {"bucket": "globex", "preset": preset, "granularity": "day"}
+    start = TODAY - dt.timedelta(days=days - 1)
+    assert at.date_input(key="client_start").value == start
+    assert at.date_input(key="client_end").value == TODAY
+    history = _client_history(demo, "globex", start, TODAY)
+    totals = build_series(history, start, TODAY, Granularity.DAY).records["person"]
+    assert traces(figure(at, "client_records"))["person"]["y"] == totals
+
+
+def test_client_date_and_granularity_changes_update_the_url(demo: str) -> None:
+    at = open_page("client", bucket="globex", preset="30d")
+    start = TODAY - dt.timedelta(days=45)
+    at.date_input(key="client_start").set_value(start).run()
+    at.radio(key="client_granularity").set_value("month").run()
+    assert not at.exception
+    assert at.radio(key="client_preset").value == "custom"
+    assert url_params(at) == {
+        "bucket": "globex", "start": start.isoformat(), "end": TODAY.isoformat(),
+        "granularity": "month"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("mode", "barnorm"), [("stacked", None), ("share", "percent")])
+def test_client_records_chart_modes(demo: str, mode: str, barnorm: str | None) -> None:
+    at = open_page("client", bucket="acme-corp", preset="30d")
+    at.radio(key="client_mode").set_value(mode).run()
+    spec = figure(at, "client_records")
+    assert spec["layout"].get("barnorm") == barnorm
+    assert {trace["type"] for trace in spec["data"]} == {"bar"}
+
+
+def test_client_lines_mode(demo: str) -> None:
+    at = open_page("client", bucket="acme-corp", preset="30d")
+    at.radio(key="client_mode").set_value("lines").run()
+    assert {trace["type"] for trace in figure(at, "client_records")["data"]} == {"scatter"}
+
+
+def test_client_missing_days_are_gaps_and_counted(demo: str) -> None:
+    at = open_page("client", bucket="cyberdyne", preset="all")
+    history = _client_history(demo, "cyberdyne", TODAY - dt.timedelta(days=5000), TODAY)
+    start = dt.date.fromisoformat(history[-1]["snapshot_date"])
+    missing = missing_days(history, start, TODAY)
+    assert missing  # the demo leaves about one day in 30 out
+    (warning,) = texts(at.warning)
+    assert warning.startswith(f"{len(missing):,} days without a snapshot in this range")
+    person = traces(figure(at, "client_records"))["person"]
+    by_day = dict(zip(person["x"], person["y"], strict=True))
+    assert all(by_day[day.isoformat()] is None for day in missing)
+    assert all(value is not None for day, value in by_day.items()
+               if dt.date.fromisoformat(day) not in missing)  # fmt: skip
+
+
+def test_client_sharp_drop_is_marked(demo: str) -> None:
+    at = open_page("client", bucket="initech", preset="all")
+    losses = [text for text in texts(at.error) if text.startswith("Possible data loss")]
+    assert losses
+    assert DROP_TRACE in traces(figure(at, "client_records"))
+
+
+@pytest.mark.parametrize(
+    ("params", "messages"),
+    [
+        ({"bucket": "nope"}, ["bucket 'nope' is not a known client"]),
+        ({"bucket": "bad id!"}, ["bucket must be 1 to 64 characters"]),
+        ({"bucket": "globex", "granularity": "year"}, ["granularity must be one of: day, week"]),
+        ({"bucket": "globex", "preset": "forever"}, ["preset must be one of"]),
+        ({"bucket": "globex", "start": "2024-13-01"}, ["start must be a real calendar date"]),
+        ({"bucket": "globex", "end": "yesterday"}, ["end must be a date in YYYY-MM-DD format"]),
+        ({"bucket": "globex", "start": "2024-05-01", "end": "2024-01-01"},
+         ["start must be on or before end"]),
+        ({"bucket": "globex", "start": "1900-01-01"}, ["start must be from 2000-01-01"]),
+    ],
+)  # fmt: skip
+def test_client_bad_url_values_give_a_message_and_the_default(
+    demo: str, params: dict[str, str], messages: list[str]
+) -> None:
+    at = open_page("client", **params)
+    warnings = texts(at.warning)
+    assert [text for text in warnings if "without a snapshot" not in text] == [
+        next(text for text in warnings if text.startswith(message)) for message in messages
+    ]
+    assert at.radio(key="client_granularity").value in {"day", "week", "month"}
+    assert at.get("plotly_chart")  # the default view is drawn
+
+
+def test_client_with_nothing_in_the_range(demo: str) -> None:
+    at = open_page("client", bucket="oscorp", preset="30d")
+    (info,) = texts(at.info)
+    assert info.startswith("Oscorp has no snapshot from")
+    assert "choose All" in info
+    assert not at.get("plotly_chart")
+
+
+def test_client_json_download_is_the_api_answer(demo: str) -> None:
+    at = open_page("client", bucket="wayne-foundation", preset="30d")
+    start = TODAY - dt.timedelta(days=29)
+    history = _client_history(demo, "wayne-foundation", start, TODAY)
+    expected = history_json(history)
+    assert json.loads(expected) == {"snapshots": history, "count": len(history)}
+    (button,) = [item for item in at.get("download_button") if item.key == "client_json"]
+    # The media URL names the file by a hash of its bytes and name.
+    name = f"wayne-foundation_{start.isoformat()}_{TODAY.isoformat()}.json"
+    file_id = _calculate_file_id(expected.encode(), "application/json", name)
+    assert button.proto.url.endswith(f"{file_id}.json")
+
+
+def test_switching_pages_keeps_the_client_and_range(demo: str) -> None:
+    at = open_page("client", bucket="globex", preset="12m", granularity="month")
+    links = sidebar_links(at)
+    assert links["Client"] == {"bucket": "globex", "preset": "12m", "granularity": "month"}
+    assert links["Compare"] == {"bucket": "globex"}
+    # Follow the Compare link, then the Client link back.
+    at.query_params.clear()
+    at.query_params.update(links["Compare"])
+    at.switch_page("pages/compare.py").run()
+    assert at.selectbox(key="compare_bucket").value == "globex"
+    back = sidebar_links(at)["Client"]
+    at.query_params.clear()
+    at.query_params.update(back)
+    at.switch_page("pages/client.py").run()
+    assert at.selectbox(key="client_bucket").value == "globex"
+    assert at.radio(key="client_preset").value == "12m"
+    assert at.radio(key="client_granularity").value == "month"
+
+
+# --- Compare
+
+
+def test_compare_shows_both_dates(demo: str) -> None:
+    a, b = TODAY - dt.timedelta(days=200), TODAY - dt.timedelta(days=10)
+    at = open_page("compare", bucket="initech", a=a.isoformat(), b=b.isoformat())
+    with session_for(demo) as session:
+        before = read_snapshot_at(session, "initech", a)
+        after = read_snapshot_at(session, "initech", b)
+    assert before is not None
+    assert after is not None
+    comparison = compare_snapshots(before, after)
+    bars = traces(figure(at, "compare_collections"))
+    names = [move.name for move in comparison.collections]
+    assert bars[before["snapshot_date"]] == {
+        "x": names, "y": [move.before for move in comparison.collections]}  # fmt: skip
+    assert bars[after["snapshot_date"]] == {
+        "x": names, "y": [move.after for move in comparison.collections]}  # fmt: skip
+    assert at.dataframe[0].value["name"].tolist() == names
+    at.date_input(key="compare_b").set_value(TODAY).run()
+    assert url_params(at)["b"] == TODAY.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"bucket": "initech", "a": "soon"}, "a must be a date in YYYY-MM-DD format"),
+        ({"bucket": "initech", "b": "2024-02-30"}, "b must be a real calendar date"),
+        ({"bucket": "nope"}, "bucket 'nope' is not a known client"),
+    ],
+)
+def test_compare_bad_url_values_give_a_message_and_the_default(
+    demo: str, params: dict[str, str], message: str
+) -> None:
+    at = open_page("compare", **params)
+    assert any(text.startswith(message) for text in texts(at.warning))
+    assert at.get("plotly_chart")
+
+
+def test_compare_before_the_first_snapshot(demo: str) -> None:
+    at = open_page("compare", bucket="acme-corp", a="2001-01-01")
+    (info,) = texts(at.info)
+    assert info.startswith("Acme Corporation has no snapshot on or before 2001-01-01")
+
+
+# --- Daily snapshot
+
+
+def test_daily_snapshot_shows_every_client_on_the_date(demo: str) -> None:
+    day = TODAY - dt.timedelta(days=3)
+    at = open_page("snapshots", date=day.isoformat())
+    with session_for(demo) as session:
+        snapshots = read_day(session, DayParams(snapshot_date=day))
+    table = at.dataframe[0].value
+    assert table["bucket"].tolist() == [snapshot["bucket_id"] for snapshot in snapshots]
+    largest = sorted(snapshots, key=lambda snapshot: -snapshot["records"]["total"])[:20]
+    bars = traces(figure(at, "snapshots_top"))["records"]
+    assert bars["x"] == [snapshot["records"]["total"] for snapshot in largest]
+    at.date_input(key="snapshots_date").set_value(day - dt.timedelta(days=1)).run()
+    assert url_params(at)["date"] == (day - dt.timedelta(days=1)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("2024-02-30", "date must be a real calendar date"), ("today", "date must be a date")],
+)
+def test_daily_snapshot_bad_date(demo: str, value: str, message: str) -> None:
+    at = open_page("snapshots", date=value)
+    (warning,) = texts(at.warning)
+    assert warning.startswith(message)
+    assert at.date_input(key="snapshots_date").value == TODAY
+
+
+def test_daily_snapshot_on_a_date_without_snapshots(demo: str) -> None:
+    at = open_page("snapshots", date="2001-01-01")
+    (info,) = texts(at.info)
+    assert info.startswith("No client has a snapshot on 2001-01-01")
+
+
+# --- Every page: an empty database, an unreachable one
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_empty_database_gives_a_clear_message(
+    database_url: str, use_database: Any, page: str
+) -> None:
+    use_database(database_url)
+    at = open_page(page)
+    (info,) = texts(at.info)
+    assert "no clients yet" in info
+    assert list(sidebar_links(at))[:4] == TITLES
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_unreachable_database_gives_a_clear_message(use_database: Any, page: str) -> None:
+    use_database(UNREACHABLE_URL)
+    at = open_page(page)
+    (error,) = texts(at.error)
+    assert "cannot be reached" in error
+    assert list(sidebar_links(at))[:4] == TITLES
+
+
+# --- Text from the data stays text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Acme", "Acme"),
+        ("<img src=x onerror=alert(1)>", "\\<img src\\=x onerror\\=alert\\(1\\)\\>"),
+        ("**bold** [link](http://x)", "\\*\\*bold\\*\\* \\[link\\]\\(http\\://x\\)"),
+        (":red[x]", "\\:red\\[x\\]"),
+    ],
+)
+def test_names_are_escaped_for_markdown(text: str, shown: str) -> None:
+    assert md_text(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("documents/", "documents/"), ("<b>x</b> & y", "&lt;b&gt;x&lt;/b&gt; &amp; y")],
+)
+def test_names_are_escaped_for_plotly(text: str, shown: str) -> None:
+    assert plot_text(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [(None, "—"), (0, "0 B"), (999, "999 B"), (1_000, "1.0 kB"), (1_536_000, "1.5 MB"),
+     (122_353_648_668, "122.4 GB"), (3 * 10**15, "3.0 PB"), (5 * 10**18, "5,000.0 PB")],
+)  # fmt: skip
+def test_human_bytes(size: int | None, shown: str) -> None:
+    assert human_bytes(size) == shown
+
+
+@pytest.mark.parametrize(
+    ("ago", "shown"),
+    [(dt.timedelta(minutes=5), "5 min ago"), (dt.timedelta(hours=30), "30 h ago"),
+     (dt.timedelta(days=3), "3 days ago")],
+)  # fmt: skip
+def test_human_age(ago: dt.timedelta, shown: str) -> None:
+    now = dt.datetime(2024, 3, 1, 12, tzinfo=dt.UTC)
+    assert human_age(now - ago, now) == shown
+    assert human_age((now - ago).replace(tzinfo=None), now) == shown  # SQLite's naive UTC

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tests.snapshot_factory import days, snapshot, store
+from usage.history import read_history
+from usage.series import (
+    STORAGE_BYTES,
+    TOTAL_RECORDS,
+    Granularity,
+    RangePreset,
+    build_series,
+    find_drops,
+    missing_days,
+    period_end,
+    period_ends,
+    preset_range,
+)
+
+D = dt.date
+
+
+def _json(day: dt.date, total: int, size: int = 1000, **extra: int) -> dict[str, Any]:
+    """A snapshot in the API's shape: ``total`` records, ``extra`` of them
+    in the named collections and the rest in ``person``."""
+    records = {"person": total - sum(extra.values()), "organisation": 0, "member": 0,
+               "payment": 0, "ticket": 0, "booking": 0, **extra, "total": total}  # fmt: skip
+    return {
+        "bucket_id": "acme",
+        "snapshot_date": day.isoformat(),
+        "records": records,
+        "storage": {
+            "object_count": 1,
+            "total_bytes": size,
+            "by_prefix": {"documents/": {"count": 1, "bytes": size}},
+        },
+        "computed_at": f"{day.isoformat()}T02:00:00Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("day", "granularity", "expected"),
+    [
+        (D(2024, 2, 14), Granularity.DAY, D(2024, 2, 14)),
+        (D(2024, 2, 14), Granularity.WEEK, D(2024, 2, 18)),  # a Wednesday: that Sunday
+        (D(2024, 2, 18), Granularity.WEEK, D(2024, 2, 18)),  # a Sunday ends its week
+        (D(2024, 2, 14), Granularity.MONTH, D(2024, 2, 29)),  # a leap year
+        (D(2023, 12, 31), Granularity.MONTH, D(2023, 12, 31)),
+    ],
+)
+def test_period_end(day: dt.date, granularity: Granularity, expected: dt.date) -> None:
+    assert period_end(day, granularity) == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "granularity", "expected"),
+    [
+        (D(2024, 1, 30), D(2024, 2, 1), Granularity.DAY, [D(2024, 1, 30), D(2024, 1, 31),
+                                                          D(2024, 2, 1)]),
+        (D(2024, 1, 30), D(2024, 2, 5), Granularity.WEEK, [D(2024, 2, 4), D(2024, 2, 5)]),
+        (D(2024, 1, 15), D(2024, 3, 10), Granularity.MONTH, [D(2024, 1, 31), D(2024, 2, 29),
+                                                             D(2024, 3, 10)]),
+        (D(2024, 1, 15), D(2024, 1, 15), Granularity.MONTH, [D(2024, 1, 15)]),
+    ],
+)  # fmt: skip
+def test_period_ends_cut_the_last_period_at_the_end(
+    start: dt.date, end: dt.date, granularity: Granularity, expected: list[dt.date]
+) -> None:
+    assert period_ends(start, end, granularity) == expected
+
+
+@pytest.mark.parametrize(
+    ("preset", "first_day", "expected"),
+    [
+        (RangePreset.LAST_30_DAYS, None, (D(2024, 2, 15), D(2024, 3, 15))),
+        (RangePreset.LAST_90_DAYS, None, (D(2023, 12, 17), D(2024, 3, 15))),
+        (RangePreset.LAST_12_MONTHS, None, (D(2023, 3, 17), D(2024, 3, 15))),
+        (RangePreset.YEAR_TO_DATE, None, (D(2024, 1, 1), D(2024, 3, 15))),
+        (RangePreset.ALL, D(2021, 6, 1), (D(2021, 6, 1), D(2024, 3, 15))),
+        (RangePreset.ALL, None, (D(2024, 3, 15), D(2024, 3, 15))),
+    ],
+)
+def test_preset_range(
+    preset: RangePreset, first_day: dt.date | None, expected: tuple[dt.date, dt.date]
+) -> None:
+    assert preset_range(preset, D(2024, 3, 15), first_day) == expected
+
+
+def test_a_custom_range_has_no_preset_dates() -> None:
+    with pytest.raises(ValueError, match="custom"):
+        preset_range(RangePreset.CUSTOM, D(2024, 3, 15), None)
+
+
+@pytest.mark.parametrize(
+    ("present", "start", "end", "expected"),
+    [
+        ([1, 2, 3], D(2024, 3, 1), D(2024, 3, 31), []),
+        ([1, 3, 6], D(2024, 3, 1), D(2024, 3, 31), [D(2024, 3, 2), D(2024, 3, 4), D(2024, 3, 5)]),
+        # Nothing is expected before the first or after the last snapshot.
+        ([10, 12], D(2024, 3, 1), D(2024, 3, 31), [D(2024, 3, 11)]),
+        # Only the range counts.
+        ([1, 3, 6], D(2024, 3, 3), D(2024, 3, 31), [D(2024, 3, 4), D(2024, 3, 5)]),
+        ([], D(2024, 3, 1), D(2024, 3, 31), []),
+    ],
+)
+def test_missing_days_are_the_gaps_between_snapshots(
+    present: list[int], start: dt.date, end: dt.date, expected: list[dt.date]
+) -> None:
+    snapshots = [_json(D(2024, 3, day), 100) for day in present]
+    assert missing_days(snapshots, start, end) == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (_json(D(2024, 3, 1), 1000), _json(D(2024, 3, 2), 790), [TOTAL_RECORDS, "person"]),
+        (_json(D(2024, 3, 1), 1000), _json(D(2024, 3, 2), 800), []),  # 20%: not more
+        (_json(D(2024, 3, 1), 1000), _json(D(2024, 3, 5), 700), [TOTAL_RECORDS, "person"]),
+        (_json(D(2024, 3, 1), 1000, size=10_000), _json(D(2024, 3, 2), 1000, size=5_000),
+         [STORAGE_BYTES]),
+        # One collection purged: flagged though the total moved 10%.
+        (_json(D(2024, 3, 1), 5000, ticket=500), _json(D(2024, 3, 2), 4550, ticket=50),
+         ["ticket"]),
+        # Counts under 100 are too small to mean a loss.
+        (_json(D(2024, 3, 1), 5000, ticket=90), _json(D(2024, 3, 2), 4910, ticket=0), []),
+        (_json(D(2024, 3, 1), 1000), _json(D(2024, 3, 2), 5000), []),  # growth
+    ],
+)  # fmt: skip
+def test_find_drops(before: dict[str, Any], after: dict[str, Any], expected: list[str]) -> None:
+    drops = find_drops([after, before])  # any order
+    assert [drop.metric for drop in drops] == expected
+    for drop in drops:
+        assert drop.previous_date.isoformat() == before["snapshot_date"]
+        assert drop.snapshot_date.isoformat() == after["snapshot_date"]
+        assert drop.total_after == after["records"]["total"]
+        assert drop.change_pct < -20
+
+
+@pytest.fixture
+def history(engine: Engine) -> list[dict[str, Any]]:
+    """March 2024 with the 3rd, 4th and 10th missing; an extra collection
+    appears on the 20th and a prefix on the 25th."""
+    items = []
+    for day in days(D(2024, 3, 1), 31, skip=(2, 3, 9)):
+        extra = {"event": 50} if day.day >= 20 else {}
+        prefixes = {"documents/": (day.day, day.day * 1000)}
+        if day.day >= 25:
+            prefixes["exports/"] = (1, 5_000_000)
+        items.append(snapshot(day, 1000 + day.day, extra=extra, prefixes=prefixes))
+    store(engine, "acme", items)
+    with Session(engine) as session:
+        return read_history(session, "acme", None, None, None)
+
+
+def test_daily_series_leaves_missing_days_empty(history: list[dict[str, Any]]) -> None:
+    series = build_series(history, D(2024, 3, 1), D(2024, 3, 31), Granularity.DAY)
+    assert series.dates == days(D(2024, 3, 1), 31)
+    expected = [None if day in (3, 4, 10) else 1000 + day for day in range(1, 32)]
+    assert series.total_records == expected
+    assert series.records["person"][1:4] == [1002, None, None]
+    assert series.total_bytes[0] == 1000
+    assert series.total_bytes[2] is None
+    # A collection or prefix the snapshot does not list has none in it (0);
+    # a missing day has nothing at all (None).
+    assert series.records["event"][18:21] == [0, 50, 50]
+    assert series.prefix_bytes["exports/"][23:25] == [0, 5_000_000]
+    assert list(series.prefix_bytes) == ["exports/", "documents/"]  # largest first
+
+
+@pytest.mark.parametrize(
+    ("granularity", "dates", "totals"),
+    [
+        # Weeks end on Sunday; the last one is cut at the end of the range.
+        (Granularity.WEEK, [D(2024, 3, 3), D(2024, 3, 10), D(2024, 3, 17), D(2024, 3, 24),
+                            D(2024, 3, 31)], [1002, 1009, 1017, 1024, 1031]),
+        (Granularity.MONTH, [D(2024, 2, 29), D(2024, 3, 31)], [None, 1031]),
+    ],
+)  # fmt: skip
+def test_coarser_series_take_the_last_snapshot_of_each_period(
+    history: list[dict[str, Any]],
+    granularity: Granularity,
+    dates: list[dt.date],
+    totals: list[int | None],
+) -> None:
+    start = D(2024, 2, 1) if granularity is Granularity.MONTH else D(2024, 3, 1)
+    series = build_series(history, start, D(2024, 3, 31), granularity)
+    assert series.dates == dates
+    assert series.total_records == totals
+
+
+def test_a_week_whose_last_day_is_missing_takes_the_day_before(
+    history: list[dict[str, Any]],
+) -> None:
+    series = build_series(history, D(2024, 3, 4), D(2024, 3, 10), Granularity.WEEK)
+    assert series.total_records == [1009]
+    assert series.snapshot_dates == [D(2024, 3, 9)]

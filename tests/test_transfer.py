@@ -1,0 +1,289 @@
+"""Export and import as JSON Lines: the round trip, idempotence, and refusing bad lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
+
+from tests.conftest import BACKENDS, new_database_url
+from tests.factories import add_days, day, new_client
+from usage.cli import main
+from usage.db import make_engine
+from usage.demo import load_demo
+from usage.errors import InvalidParams, NotFound
+from usage.history import read_history
+from usage.models import Client, Snapshot, SnapshotCollection, SnapshotPrefix
+from usage.transfer import export_snapshots, import_snapshots
+
+Cli = Callable[..., tuple[int, str, str]]
+DEMO_DAY = dt.date(2024, 6, 1)
+DEMO_SPAN = dt.timedelta(days=200)
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    monkeypatch.setenv("USAGE_DATABASE_URL", database_url)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def small(engine: Engine) -> Engine:
+    """acme-corp on days 0..4 (with an extra collection), globex on days 2..3."""
+    with Session(engine) as session, session.begin():
+        acme = new_client(session, "acme-corp")
+        add_days(session, acme, [day(i) for i in range(5)], extra={"event": 3})
+        globex = new_client(session, "globex")
+        add_days(session, globex, [day(2), day(3)], prefixes={"(root)": (1, 2), "médias/": (3, 4)})
+    return engine
+
+
+@pytest.fixture
+def other_engine(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """An empty store on the other backend."""
+    other = next(name for name in BACKENDS if name != backend)
+    engine = make_engine(new_database_url(request, other, tmp_path))
+    yield engine
+    engine.dispose()
+
+
+def export_text(engine: Engine, **kwargs: Any) -> str:
+    out = io.StringIO()
+    with Session(engine) as session:
+        export_snapshots(session, out, **kwargs)
+    return out.getvalue()
+
+
+def import_text(engine: Engine, text: str, create_clients: bool = True) -> int:
+    with Session(engine) as session, session.begin():
+        return import_snapshots(session, io.StringIO(text), create_clients=create_clients).snapshots
+
+
+def histories(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    with Session(engine) as session:
+        names = session.scalars(select(Client.bucket_id).order_by(Client.bucket_id)).all()
+        return {name: read_history(session, name, None, None, None) for name in names}
+
+
+def count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(Snapshot)) or 0
+
+
+def test_export_then_import_into_an_empty_database_gives_the_same_history(
+    engine: Engine, other_engine: Engine
+) -> None:
+    """The demo portfolio's last 200 days (extra collections, objects outside
+    any prefix, prefixes that appear, missing days, a recent trial), from
+    each backend to the other."""
+    with Session(engine) as session, session.begin():
+        load_demo(session, DEMO_DAY)
+        for table in (SnapshotCollection, SnapshotPrefix, Snapshot):
+            session.execute(delete(table).where(table.snapshot_date < DEMO_DAY - DEMO_SPAN))
+    exported = export_text(engine)
+    lines = exported.splitlines()
+    assert len(lines) == count(engine) > 1_500
+    assert json.loads(lines[0])["bucket_id"] == "acme-corp"
+    assert import_text(other_engine, exported) == len(lines)
+    collected = {name: rows for name, rows in histories(engine).items() if rows}
+    assert histories(other_engine) == collected
+    again = export_text(other_engine)
+    assert [json.loads(line) for line in again.splitlines()] == [json.loads(line) for line in lines]
+
+
+def test_export_filters_by_client_and_dates(small: Engine) -> None:
+    text = export_text(small, bucket_ids=["acme-corp"], start=day(1), end=day(3))
+    got = [(s["bucket_id"], s["snapshot_date"]) for s in map(json.loads, text.splitlines())]
+    assert got == [("acme-corp", day(i).isoformat()) for i in (1, 2, 3)]
+    assert export_text(small, start=day(3)).count("\n") == 3
+    with Session(small) as session, pytest.raises(NotFound):
+        export_snapshots(session, io.StringIO(), bucket_ids=["nobody"])
+
+
+def test_export_lines_are_the_apis_snapshots(small: Engine) -> None:
+    first = json.loads(export_text(small).splitlines()[0])
+    with Session(small) as session:
+        assert first == read_history(session, "acme-corp", day(0), day(0), None)[0]
+
+
+def test_import_is_idempotent_and_replaces_days_whole(small: Engine) -> None:
+    text = export_text(small)
+    before = histories(small)
+    assert import_text(small, text) == 7
+    assert import_text(small, text) == 7
+    assert histories(small) == before
+    changed = json.loads(text.splitlines()[0])
+    changed["records"] = {
+        **changed["records"],
+        "event": 0,
+        "total": changed["records"]["total"] - 3,
+    }
+    import_text(small, json.dumps(changed) + "\n")
+    after = histories(small)["acme-corp"][-1]
+    assert after["records"]["event"] == 0
+    assert count(small) == 7
+
+
+def test_unknown_clients_are_refused_unless_asked_to_create_them(
+    small: Engine, other_engine: Engine
+) -> None:
+    text = export_text(small)
+    with pytest.raises(InvalidParams, match=r"^line 1: unknown client 'acme-corp': add it first"):
+        import_text(other_engine, text, create_clients=False)
+    import_text(other_engine, text)
+    with Session(other_engine) as session:
+        created = session.execute(
+            select(
+                Client.bucket_id, Client.display_name, Client.status, Client.client_since
+            ).order_by(Client.bucket_id)
+        ).all()
+    assert [tuple(row) for row in created] == [
+        ("acme-corp", "acme-corp", "active", day(0)),
+        ("globex", "globex", "active", day(2)),
+    ]
+
+
+def _line(**changes: Any) -> str:
+    snapshot: dict[str, Any] = {
+        "bucket_id": "acme-corp",
+        "snapshot_date": "2024-01-10",
+        "records": {"person": 1, "organisation": 0, "member": 0, "payment": 0, "ticket": 0,
+                    "booking": 0, "event": 2, "total": 3},
+        "storage": {"object_count": 3, "total_bytes": 30,
+                    "by_prefix": {"a/": {"count": 1, "bytes": 10},
+                                  "(root)": {"count": 2, "bytes": 20}}},
+        "computed_at": "2024-01-10T02:00:00Z",
+    }  # fmt: skip
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        target = snapshot
+        for parent in parents:
+            target = target[parent]
+        if value is _DROP:
+            del target[leaf]
+        else:
+            target[leaf] = value
+    return json.dumps(snapshot)
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{oops", "line 2: not valid JSON (Expecting property name"),
+        ("[]", "line 2: the line must be a JSON object"),
+        (_line(records=_DROP), "line 2: the line lacks the field 'records'"),
+        (_line(extra=1), "line 2: the line has an unknown field 'extra'"),
+        (_line(bucket_id="no/slash"), "line 2: bucket_id must be 1 to 64 characters"),
+        (_line(bucket_id=5), "line 2: bucket_id must be a string"),
+        (_line(snapshot_date="2024-02-30"), "line 2: snapshot_date must be a real calendar date"),
+        (_line(records__person=-1), "line 2: records.person must be a whole number from 0 to"),
+        (_line(records__person=1.5), "line 2: records.person must be a whole number"),
+        (_line(records__person=True), "line 2: records.person must be a whole number"),
+        (_line(records__ticket=_DROP), "line 2: records lacks 'ticket'"),
+        (_line(records__total=4),
+         "line 2: records.total must be the sum of the collections (3), not 4"),
+        (_line(storage__object_count=4),
+         "line 2: storage.object_count must be the sum of the by_prefix counts (3), not 4"),
+        (_line(storage__total_bytes=31),
+         "line 2: storage.total_bytes must be the sum of the by_prefix bytes (30), not 31"),
+        (_line(storage__by_prefix__a_=1), "line 2: storage.by_prefix['a_'] must be a JSON object"),
+        (_line(storage__by_prefix={"a/": {"count": 3}}),
+         "line 2: storage.by_prefix['a/'] lacks the field 'bytes'"),
+        (_line(computed_at="2024-01-10T02:00:00"),
+         "line 2: computed_at must be an RFC 3339 date-time"),
+        (_line(computed_at="yesterday"), "line 2: computed_at must be an RFC 3339 date-time"),
+        (_line(snapshot_date="2024-01-01"),
+         "line 2: a second snapshot of acme-corp on 2024-01-01 (the first is on line 1)"),
+        (_line(bucket_id="nobody"), "line 2: unknown client 'nobody': add it first"),
+    ],
+)  # fmt: skip
+def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(
+    small: Engine, line: str, message: str
+) -> None:
+    good = _line(snapshot_date="2024-01-01")
+    before = histories(small)
+    with pytest.raises(InvalidParams) as caught:
+        import_text(small, f"{good}\n{line}\n{_line(snapshot_date='2024-01-20')}\n", False)
+    assert caught.value.message.startswith(message), caught.value.message
+    assert histories(small) == before
+
+
+def test_cli_export_and_import_round_trip(cli: Cli, small: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    code, out, err = cli("export", "-o", str(path), "--bucket", "globex")
+    assert (code, out, err) == (0, "", f"exported 2 snapshots to {path}\n")
+    code, out, err = cli("export", "--start", "2024-01-06")
+    assert (code, out.count("\n"), err) == (0, 0, "exported 0 snapshots to standard output\n")
+    code, out, _ = cli("export")
+    assert (code, out.count("\n")) == (0, 7)
+    code, out, err = cli("import", str(path))
+    assert (code, out, err) == (0, f"imported 2 snapshots from {path}\n", "")
+
+
+def test_cli_import_creates_clients_only_when_asked(
+    cli: Cli, small: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_engine: Engine
+) -> None:
+    path = tmp_path / "all.jsonl"
+    assert cli("export", "-o", str(path))[0] == 0
+    monkeypatch.setenv("USAGE_DATABASE_URL", other_engine.url.render_as_string(hide_password=False))
+    code, out, err = cli("import", str(path))
+    assert code == 2
+    assert err == (
+        f"error: {path}: line 1: unknown client 'acme-corp': add it first"
+        " (python -m usage clients add) or import with --create-clients; nothing was imported\n"
+    )
+    code, out, err = cli("import", str(path), "--create-clients")
+    assert (code, err) == (0, "")
+    assert out == f"imported 7 snapshots from {path}; created 2 clients: acme-corp, globex\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--start", "2024-1-01"], "error: --start must be a date in YYYY-MM-DD format"),
+        (["export", "--start", "2024-02-02", "--end", "2024-02-01"],
+         "error: --start must be on or before --end"),
+        (["export", "--bucket", "nobody"], "error: client 'nobody' not found"),
+        (["export", "--bucket", "a b"], "error: --bucket must be 1 to 64 characters"),
+        (["import", "/nonexistent/file.jsonl"],
+         "error: /nonexistent/file.jsonl: cannot read /nonexistent/file.jsonl: No such file"),
+        (["import"], "python -m usage import: error: the following arguments are required: file"),
+    ],
+)  # fmt: skip
+def test_cli_bad_arguments_are_one_line_exit_2(
+    cli: Cli, small: Engine, argv: list[str], message: str
+) -> None:
+    code, out, err = cli(*argv)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(message)
+    assert err.count("\n") == 1
+
+
+def test_cli_reports_a_file_that_is_not_utf8(cli: Cli, small: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(_line(snapshot_date="2024-01-01").encode() + b"\n\xe9t\xe9\n")
+    code, _, err = cli("import", str(path))
+    assert (code, err) == (2, f"error: {path}: line 2: not UTF-8 text; nothing was imported\n")

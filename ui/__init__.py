@@ -1,0 +1,1 @@
+"""Helpers of the dashboard pages: the Streamlit edge over ``usage``."""

@@ -1,0 +1,170 @@
+"""The pages' one way to the store: the engine, cached reads, database errors.
+
+Every read is cached for ``DATA_TTL_SECONDS`` and depends only on its
+arguments (the engine is passed as ``_engine``, which Streamlit does not hash:
+a process has one engine).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+
+from ui.format import md_text
+from ui.nav import inside_app, run_app
+from usage import portfolio
+from usage.compare import read_snapshot_at
+from usage.daily import read_day
+from usage.errors import ConfigError, NotFound
+from usage.history import read_history
+from usage.runtime import server_engine
+from usage.snapshots import SnapshotJSON
+from usage.validation import DayParams
+
+DATA_TTL_SECONDS = 300
+# The portfolio's totals read every snapshot of the window: kept longer.
+TOTALS_TTL_SECONDS = 1800
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine() -> Engine:
+    return server_engine()
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_client_choices(_engine: Engine) -> list[portfolio.ClientChoice]:
+    with Session(_engine) as session:
+        return portfolio.list_client_choices(session)
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_latest_date(_engine: Engine) -> dt.date | None:
+    with Session(_engine) as session:
+        return portfolio.latest_snapshot_date(session)
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_portfolio_page(
+    _engine: Engine,
+    as_of: dt.date,
+    status: str | None,
+    search: str | None,
+    sort: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[portfolio.ClientSummary], int]:
+    """One page of the portfolio table and how many clients match in all."""
+    with Session(_engine) as session:
+        rows = portfolio.summarize_clients(
+            session,
+            as_of=as_of,
+            status=status,
+            search=search,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        return rows, portfolio.count_clients(session, status=status, search=search)
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_portfolio_summary(_engine: Engine, as_of: dt.date) -> portfolio.PortfolioSummary:
+    with Session(_engine) as session:
+        return portfolio.summarize_portfolio(session, as_of=as_of)
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_sparklines(
+    _engine: Engine, bucket_ids: tuple[str, ...], start: dt.date, end: dt.date
+) -> dict[str, list[int | None]]:
+    with Session(_engine) as session:
+        return portfolio.read_sparklines(session, bucket_ids, start, end)
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_movers(_engine: Engine, as_of: dt.date, limit: int) -> portfolio.Movers:
+    with Session(_engine) as session:
+        return portfolio.find_movers(session, as_of=as_of, limit=limit)
+
+
+@st.cache_data(ttl=TOTALS_TTL_SECONDS, show_spinner="Adding up the portfolio…")
+def load_portfolio_totals(
+    _engine: Engine, start: dt.date, end: dt.date
+) -> list[portfolio.PortfolioDay]:
+    with Session(_engine) as session:
+        return portfolio.read_portfolio_totals(session, start, end)
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_history(
+    _engine: Engine, bucket_id: str, start: dt.date | None, end: dt.date | None
+) -> list[SnapshotJSON] | None:
+    """Every snapshot in the range, newest first; None for an unknown client."""
+    with Session(_engine) as session:
+        try:
+            return read_history(session, bucket_id, start, end, None)
+        except NotFound:
+            return None
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_snapshot_at(_engine: Engine, bucket_id: str, day: dt.date) -> SnapshotJSON | None:
+    with Session(_engine) as session:
+        try:
+            return read_snapshot_at(session, bucket_id, day)
+        except NotFound:
+            return None
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_day(_engine: Engine, day: dt.date) -> list[SnapshotJSON]:
+    with Session(_engine) as session:
+        return read_day(session, DayParams(snapshot_date=day))
+
+
+def _first_line(error: Exception) -> str:
+    detail = getattr(error, "orig", None) or error
+    lines = str(detail).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _unreachable(error: Exception) -> bool:
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def run_page(render: Callable[[], None]) -> None:
+    """Run a page inside the app's frame; a database that cannot be reached
+    or a wrong setting becomes a clear message instead of a traceback."""
+    if not inside_app():  # run alone by Streamlit's legacy pages/ mode
+        run_app()
+        return
+    try:
+        render()
+    except ConfigError as error:
+        st.error(f"The dashboard's database setting is wrong: {md_text(str(error))}", icon="⚠️")
+    except (DBAPIError, PoolTimeout) as error:
+        if not _unreachable(error):
+            raise
+        st.error(
+            "The usage database cannot be reached, so there is nothing to show right now. "
+            "Try again in a minute; if this persists, check that the database is running "
+            "and that USAGE\\_DATABASE\\_URL points at it.",
+            icon="⚠️",
+        )
+        st.text(_first_line(error))
+
+
+def show_empty_database() -> None:
+    st.info(
+        "The database has no clients yet. Add one with `python -m usage clients add` "
+        "or load the demo portfolio with `python -m usage demo`.",
+        icon="ℹ️",
+    )

@@ -1,0 +1,63 @@
+"""Numbers and times in the units a person reads, and data made safe as text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+
+_BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=])")
+NOTHING = "—"
+
+
+def human_bytes(size: int | float | None) -> str:
+    """Decimal units, as storage is billed: ``1.5 GB`` is 1,500,000,000 bytes."""
+    if size is None:
+        return NOTHING
+    value = float(size)
+    for unit in _BYTE_UNITS:
+        if abs(value) < 1000 or unit == _BYTE_UNITS[-1]:
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_count(count: int | None) -> str:
+    return NOTHING if count is None else f"{count:,}"
+
+
+def signed_count(count: int | None) -> str:
+    return NOTHING if count is None else f"{count:+,}"
+
+
+def signed_pct(pct: float | None) -> str:
+    return NOTHING if pct is None else f"{pct:+.1f}%"
+
+
+def human_age(moment: dt.datetime | None, now: dt.datetime) -> str:
+    """How long ago ``moment`` was: ``5 min ago``, ``3 h ago``, ``2 days ago``."""
+    if moment is None:
+        return NOTHING
+    if moment.tzinfo is None:  # SQLite drops the zone; the store holds UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    seconds = max((now - moment).total_seconds(), 0)
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
+
+
+def days_phrase(count: int) -> str:
+    return "1 day" if count == 1 else f"{count:,} days"
+
+
+def md_text(text: str) -> str:
+    """``text`` as literal text inside Streamlit markdown (names, ids, values)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def plot_text(text: str) -> str:
+    """``text`` as literal text inside a plotly label (plotly reads some HTML)."""
+    return html.escape(text, quote=False)

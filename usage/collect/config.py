@@ -1,0 +1,349 @@
+"""Collection settings: one TOML file, each setting overridable from the environment.
+
+The file is ``$USAGE_CONFIG``, else ``./usage.toml`` when it exists, else
+there is none and every setting comes from the environment. Setting
+``section.key`` is read from ``[section] key = ...`` in the file and from
+``USAGE_SECTION_KEY`` in the environment, which wins. ``SETTINGS`` lists them
+all; docs/collection.md documents them and usage.example.toml shows them.
+
+A missing or wrong setting is a ``ConfigError`` whose one-line message names
+the setting and where its value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from usage.errors import ConfigError
+
+CONFIG_PATH_ENV = "USAGE_CONFIG"
+DEFAULT_CONFIG_FILE = "usage.toml"
+MAX_WORKERS = 64
+MAX_PAGE_SIZE = 1000  # S3 never returns more keys per page
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+class Layout(StrEnum):
+    """Where a client's objects live."""
+
+    BUCKET_PER_CLIENT = "bucket-per-client"  # s3://<bucket_template>/
+    SHARED_BUCKET = "shared-bucket"  # s3://<bucket>/<prefix_template>
+
+
+class AddressingStyle(StrEnum):
+    AUTO = "auto"
+    PATH = "path"
+    VIRTUAL = "virtual"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where one client's objects are: every key under ``prefix`` in ``bucket``."""
+
+    bucket: str
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    layout: Layout = Layout.BUCKET_PER_CLIENT
+    bucket_template: str = "{bucket_id}"
+    bucket: str | None = None
+    prefix_template: str = "{bucket_id}/"
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: AddressingStyle = AddressingStyle.AUTO
+    page_size: int = MAX_PAGE_SIZE
+    max_attempts: int = 5
+    timeout_seconds: float = 60.0
+
+    def locate(self, bucket_id: str) -> Location:
+        if self.layout is Layout.SHARED_BUCKET:
+            assert self.bucket is not None  # checked when the config was read
+            return Location(self.bucket, self.prefix_template.format(bucket_id=bucket_id))
+        return Location(self.bucket_template.format(bucket_id=bucket_id), "")
+
+
+@dataclass(frozen=True)
+class RecordsConfig:
+    url: str
+    query: str | None = None
+    table: str = "records"
+    bucket_column: str = "bucket_id"
+    collection_column: str = "collection"
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    storage: StorageConfig
+    records: RecordsConfig
+    workers: int = 4
+    # Where the settings came from, for messages: a file path or "environment".
+    origin: str = "environment"
+
+
+Parser = Callable[[Any, str], Any]  # (raw value, setting name) -> value
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    parse: Parser
+    help: str
+    required: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    @property
+    def env(self) -> str:
+        return f"USAGE_{self.section}_{self.key}".upper()
+
+
+def _text(raw: Any, name: str) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("must be a non-empty string")
+    return raw.strip()
+
+
+def _integer(low: int, high: int) -> Parser:
+    def parse(raw: Any, name: str) -> int:
+        message = f"must be an integer from {low} to {high}"
+        if isinstance(raw, bool):
+            raise ValueError(message)
+        if isinstance(raw, str):
+            if not re.fullmatch(r"\s*[+-]?\d{1,9}\s*", raw):
+                raise ValueError(message)
+            raw = int(raw)
+        if not isinstance(raw, int) or not low <= raw <= high:
+            raise ValueError(message)
+        return raw
+
+    return parse
+
+
+def _seconds(raw: Any, name: str) -> float:
+    message = "must be a number of seconds from 1 to 3600"
+    if isinstance(raw, bool):
+        raise ValueError(message)
+    if isinstance(raw, str):
+        try:
+            raw = float(raw)
+        except ValueError:
+            raise ValueError(message) from None
+    if not isinstance(raw, int | float) or not 1 <= raw <= 3600:
+        raise ValueError(message)
+    return float(raw)
+
+
+def _choice(kind: type[StrEnum]) -> Parser:
+    def parse(raw: Any, name: str) -> StrEnum:
+        try:
+            return kind(raw)
+        except ValueError:
+            allowed = ", ".join(member.value for member in kind)
+            raise ValueError(f"must be one of: {allowed}") from None
+
+    return parse
+
+
+def _template(*, trailing_slash: bool) -> Parser:
+    def parse(raw: Any, name: str) -> str:
+        value = _text(raw, name)
+        try:
+            fields = {field for _, field, _, _ in string.Formatter().parse(value) if field}
+        except ValueError:
+            raise ValueError("must be a template such as 'usage-{bucket_id}'") from None
+        if fields != {"bucket_id"}:
+            raise ValueError("must contain {bucket_id} and no other {field}")
+        if trailing_slash and (not value.endswith("/") or value.startswith("/")):
+            # Without the slash, the prefix of 'acme' would also take 'acme2/...'.
+            raise ValueError(
+                "must end with '/' and not start with '/', e.g. 'clients/{bucket_id}/'"
+            )
+        return value
+
+    return parse
+
+
+def _bucket_name(raw: Any, name: str) -> str:
+    value = _text(raw, name)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+        raise ValueError("must be an S3 bucket name (3 to 63 of a-z, 0-9, '.', '-')")
+    return value
+
+
+def _database_url(raw: Any, name: str) -> str:
+    value = _text(raw, name)
+    try:
+        make_url(value).get_dialect()
+    except NoSuchModuleError as exc:  # an ArgumentError too: first
+        raise ValueError(f"names an unknown database driver ({exc})") from None
+    except ArgumentError:
+        raise ValueError("must be a SQLAlchemy database URL") from None
+    return value
+
+
+def _records_query(raw: Any, name: str) -> str:
+    value = _text(raw, name)
+    if "bucket_id" not in text(value).compile().params:
+        raise ValueError("must use the parameter :bucket_id")
+    return value
+
+
+def _table(raw: Any, name: str) -> str:
+    value = _text(raw, name)
+    if not _TABLE_NAME.fullmatch(value):
+        raise ValueError("must be a table name, optionally schema-qualified (schema.table)")
+    return value
+
+
+def _column(raw: Any, name: str) -> str:
+    value = _text(raw, name)
+    if not _IDENTIFIER.fullmatch(value):
+        raise ValueError("must be a column name (letters, digits, '_')")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("storage", "layout", _choice(Layout),
+            "where a client's objects live: bucket-per-client or shared-bucket"),
+    Setting("storage", "bucket_template", _template(trailing_slash=False),
+            "bucket-per-client: the client's bucket, from {bucket_id}"),
+    Setting("storage", "bucket", _bucket_name,
+            "shared-bucket: the one bucket holding every client"),
+    Setting("storage", "prefix_template", _template(trailing_slash=True),
+            "shared-bucket: the client's prefix in it, from {bucket_id}, ending in '/'"),
+    Setting("storage", "endpoint_url", _text,
+            "an S3-compatible endpoint; default: boto3's (AWS_ENDPOINT_URL_S3, AWS)"),
+    Setting("storage", "region", _text, "the region; default: boto3's (AWS_REGION, profile)"),
+    Setting("storage", "profile", _text,
+            "a profile of the AWS config files; default: boto3's (AWS_PROFILE)"),
+    Setting("storage", "addressing_style", _choice(AddressingStyle),
+            "auto, path (most S3-compatible servers) or virtual"),
+    Setting("storage", "page_size", _integer(1, MAX_PAGE_SIZE), "keys per listing page"),
+    Setting("storage", "max_attempts", _integer(1, 20),
+            "attempts per S3 request, retries included"),
+    Setting("storage", "timeout_seconds", _seconds, "connect and read timeout of S3 requests"),
+    Setting("records", "url", _database_url,
+            "SQLAlchemy URL of the platform's records database", required=True),
+    Setting("records", "query", _records_query,
+            "SQL giving (collection, count) rows for :bucket_id; replaces the table settings"),
+    Setting("records", "table", _table, "the records table (default query)"),
+    Setting("records", "bucket_column", _column, "its column holding the bucket_id"),
+    Setting("records", "collection_column", _column, "its column holding the collection"),
+    Setting("collect", "workers", _integer(1, MAX_WORKERS), "clients collected at once"),
+)  # fmt: skip
+
+_BY_SECTION: dict[str, dict[str, Setting]] = {}
+for _setting in SETTINGS:
+    _BY_SECTION.setdefault(_setting.section, {})[_setting.key] = _setting
+
+
+def find_config_file(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Path | None:
+    """``$USAGE_CONFIG`` (which must exist), else ``./usage.toml`` if present."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(CONFIG_PATH_ENV, "").strip()
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_PATH_ENV} names no readable file: {explicit}")
+        return path
+    default = (cwd or Path.cwd()) / DEFAULT_CONFIG_FILE
+    return default if default.is_file() else None
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> CollectConfig:
+    """Read the settings (``path``, else the file found as the module says)."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = find_config_file(environ, cwd)
+    raw = _read_file(path) if path is not None else {}
+    origin = str(path) if path is not None else "environment"
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        from_env = environ.get(setting.env, "").strip()
+        if from_env:
+            value, source = from_env, setting.env
+        elif setting.key in raw.get(setting.section, {}):
+            value, source = raw[setting.section][setting.key], f"{origin} [{setting.section}]"
+        elif setting.required:
+            raise ConfigError(
+                f"{setting.name} is missing: set {setting.key} in [{setting.section}]"
+                f" of {path or DEFAULT_CONFIG_FILE} or the environment variable {setting.env}"
+            )
+        else:
+            continue
+        try:
+            values[setting.name] = setting.parse(value, setting.name)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name} {exc} (got {value!r} from {source})") from None
+    return _build(values, origin)
+
+
+def _read_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    for section, table in data.items():
+        known = _BY_SECTION.get(section)
+        if known is None or not isinstance(table, dict):
+            expected = ", ".join(f"[{name}]" for name in _BY_SECTION)
+            raise ConfigError(f"{path}: unknown section {section!r}; expected: {expected}")
+        for key in table:
+            if key not in known:
+                raise ConfigError(
+                    f"{path}: unknown setting {section}.{key}; expected one of: {', '.join(known)}"
+                )
+    return data
+
+
+def _build(values: dict[str, Any], origin: str) -> CollectConfig:
+    def pick(section: str) -> dict[str, Any]:
+        prefix = section + "."
+        return {
+            name[len(prefix) :]: value for name, value in values.items() if name.startswith(prefix)
+        }
+
+    storage = StorageConfig(**pick("storage"))
+    if storage.layout is Layout.SHARED_BUCKET and storage.bucket is None:
+        raise ConfigError(
+            "storage.bucket is missing: the shared-bucket layout needs the bucket's name"
+            " (set bucket in [storage] or USAGE_STORAGE_BUCKET)"
+        )
+    return CollectConfig(
+        storage=storage,
+        records=RecordsConfig(**pick("records")),
+        workers=values.get("collect.workers", CollectConfig.workers),
+        origin=origin,
+    )

@@ -1,0 +1,198 @@
+"""Collect many clients: compute each snapshot and store it, in a bounded pool.
+
+Each client is its own unit of work: its snapshot replaces the day's whole,
+with its run record, in one transaction of its own, so a failure leaves its
+previous snapshot untouched and never stops the other clients. This is the
+orchestrator of the package, so it takes the ``Engine`` and owns those
+transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from usage.collect.config import CollectConfig
+from usage.collect.records import RecordsError
+from usage.collect.runs import finish_run
+from usage.collect.sources import Sources
+from usage.collect.storage import StorageError
+from usage.history import client_not_found
+from usage.models import Client, ClientStatus, utcnow
+from usage.snapshots import SnapshotData, replace_snapshot
+
+log = logging.getLogger(__name__)
+
+# The clients collected when none are named.
+COLLECTED_STATUSES = (ClientStatus.ACTIVE.value, ClientStatus.TRIAL.value)
+
+Compute = Callable[[str, dt.date, dt.datetime], SnapshotData]
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class Target:
+    client_id: int
+    bucket_id: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    bucket_id: str
+    error: str | None  # None when the snapshot was stored
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    processed: int
+    failures: tuple[Outcome, ...]  # by bucket_id
+    duration_seconds: float
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def as_json(self) -> dict[str, Any]:
+        """The trigger's answer, as the API contract words it."""
+        return {
+            "buckets_processed": self.processed,
+            "buckets_failed": self.failed,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "failures": [
+                {"bucket_id": outcome.bucket_id, "error": outcome.error}
+                for outcome in self.failures
+            ],
+        }
+
+
+def select_targets(session: Session, bucket_ids: Sequence[str] | None) -> list[Target]:
+    """The named clients (``NotFound`` for an unknown one), else every active
+    and trial client; in bucket_id order."""
+    stmt = select(Client.id, Client.bucket_id).order_by(Client.bucket_id)
+    if bucket_ids is None:
+        stmt = stmt.where(Client.status.in_(COLLECTED_STATUSES))
+    else:
+        stmt = stmt.where(Client.bucket_id.in_(sorted(set(bucket_ids))))
+    targets = [Target(row[0], row[1]) for row in session.execute(stmt)]
+    if bucket_ids is not None:
+        found = {target.bucket_id for target in targets}
+        for bucket_id in bucket_ids:
+            if bucket_id not in found:
+                raise client_not_found(bucket_id)
+    return targets
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the run record, the summary and the API's failures."""
+    if isinstance(exc, StorageError | RecordsError):
+        message = str(exc)
+    elif isinstance(exc, SQLAlchemyError):
+        message = f"usage database: {getattr(exc, 'orig', None) or exc}"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    lines = message.strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def collect(
+    engine: Engine,
+    config: CollectConfig,
+    targets: Sequence[Target],
+    snapshot_date: dt.date,
+    *,
+    on_done: Callable[[Outcome], None] | None = None,
+    clock: Clock = utcnow,
+) -> RunSummary:
+    """Collect ``targets`` from the configured sources (their runs must have
+    been recorded as started); a failure to open the sources fails them all."""
+    started = time.monotonic()
+    try:
+        sources = Sources(config)
+    except Exception as exc:  # whatever boto3 or the driver raise: report it per client
+        error = f"cannot open the sources: {describe_error(exc)}"
+        outcomes = [_record_failure(engine, target, error, clock) for target in targets]
+        for outcome in outcomes:
+            if on_done is not None:
+                on_done(outcome)
+        return _summarise(outcomes, time.monotonic() - started)
+    try:
+        return collect_snapshots(
+            engine,
+            sources.compute,
+            targets,
+            snapshot_date,
+            workers=config.workers,
+            on_done=on_done,
+            clock=clock,
+        )
+    finally:
+        sources.close()
+
+
+def collect_snapshots(
+    engine: Engine,
+    compute: Compute,
+    targets: Sequence[Target],
+    snapshot_date: dt.date,
+    *,
+    workers: int,
+    on_done: Callable[[Outcome], None] | None = None,
+    clock: Clock = utcnow,
+) -> RunSummary:
+    """Compute and store each target's snapshot, ``workers`` at a time."""
+    started = time.monotonic()
+    outcomes: list[Outcome] = []
+    if targets:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets)))) as pool:
+            futures = [
+                pool.submit(_collect_one, engine, compute, target, snapshot_date, clock)
+                for target in targets
+            ]
+            for future in as_completed(futures):
+                outcome = future.result()
+                outcomes.append(outcome)
+                if on_done is not None:
+                    on_done(outcome)
+    return _summarise(outcomes, time.monotonic() - started)
+
+
+def _summarise(outcomes: list[Outcome], seconds: float) -> RunSummary:
+    failures = sorted(
+        (outcome for outcome in outcomes if outcome.error is not None),
+        key=lambda outcome: outcome.bucket_id,
+    )
+    return RunSummary(processed=len(outcomes), failures=tuple(failures), duration_seconds=seconds)
+
+
+def _collect_one(
+    engine: Engine, compute: Compute, target: Target, snapshot_date: dt.date, clock: Clock
+) -> Outcome:
+    try:
+        # Whole seconds: what the API shows is then exactly what is stored.
+        data = compute(target.bucket_id, snapshot_date, clock().replace(microsecond=0))
+        with Session(engine) as session, session.begin():
+            replace_snapshot(session, target.client_id, data)
+            finish_run(session, target.client_id, now=clock(), error=None)
+    except Exception as exc:  # one client's failure, whatever it is, is its own
+        expected = isinstance(exc, StorageError | RecordsError)  # no traceback needed
+        log.warning("collecting %s failed: %s", target.bucket_id, exc, exc_info=not expected)
+        return _record_failure(engine, target, describe_error(exc), clock)
+    return Outcome(target.bucket_id, None)
+
+
+def _record_failure(engine: Engine, target: Target, error: str, clock: Clock) -> Outcome:
+    try:
+        with Session(engine) as session, session.begin():
+            finish_run(session, target.client_id, now=clock(), error=error)
+    except SQLAlchemyError:
+        log.exception("could not record the failed run of %s", target.bucket_id)
+    return Outcome(target.bucket_id, error)

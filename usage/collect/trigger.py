@@ -1,0 +1,162 @@
+"""The admin trigger: compute today's snapshots now, at most once per bucket per 5 minutes.
+
+The domain of ``POST /api/v1/collect/trigger`` and of the dashboard's
+"Collect now" button. The limit lives in ``collection_runs``: the runs are
+claimed all or nothing in one transaction by conditional upserts, so it holds
+across server processes and restarts, and of two triggers racing for the same
+bucket exactly one runs it (the other gets ``RateLimited``). ``force`` claims
+regardless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from usage.collect.config import CollectConfig, load_config
+from usage.collect.runner import Clock, Target, collect, select_targets
+from usage.collect.runs import StartedBy, claim_runs, seconds_until_free, start_runs
+from usage.errors import ConfigError, Forbidden, InvalidParams, RateLimited, UsageError
+from usage.models import utcnow
+from usage.snapshots import as_utc
+from usage.validation import parse_bucket_id
+
+TRIGGER_INTERVAL = dt.timedelta(minutes=5)
+MAX_BUCKET_IDS = 1000
+_FIELDS = ("bucket_ids", "force")
+_BODY_EXAMPLE = '{"bucket_ids": ["acme-corp"], "force": false}'
+
+
+class CollectionUnavailableError(UsageError):
+    """Collection is not configured on this server (the message names the setting)."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    bucket_ids: tuple[str, ...] | None = None  # None: every active and trial client
+    force: bool = False
+
+
+def parse_trigger_body(raw: bytes) -> TriggerRequest:
+    """The request body (empty, or a JSON object), or ``InvalidParams`` naming the field."""
+    if not raw.strip():
+        return TriggerRequest()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise InvalidParams(f"the request body must be a JSON object such as {_BODY_EXAMPLE}")
+    unknown = sorted(set(body) - set(_FIELDS))
+    if unknown:
+        raise InvalidParams(
+            f"unknown field {unknown[0]!r} in the request body; expected: {', '.join(_FIELDS)}"
+        )
+    return TriggerRequest(
+        bucket_ids=_parse_bucket_ids(body.get("bucket_ids")),
+        force=_parse_force(body.get("force")),
+    )
+
+
+def _parse_bucket_ids(raw: Any) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_BUCKET_IDS:
+        raise InvalidParams(
+            f"bucket_ids must be an array of 1 to {MAX_BUCKET_IDS} bucket ids"
+            " (leave it out for every active and trial client)"
+        )
+    checked: list[str] = []
+    for index, item in enumerate(raw):
+        name = f"bucket_ids[{index}]"
+        checked.append(parse_bucket_id(item if isinstance(item, str) else None, name))
+    return tuple(dict.fromkeys(checked))
+
+
+def _parse_force(raw: Any) -> bool:
+    if raw is None:
+        return False
+    if not isinstance(raw, bool):
+        raise InvalidParams("force must be a boolean (true or false)")
+    return raw
+
+
+def run_trigger(
+    engine: Engine,
+    raw_body: bytes,
+    *,
+    is_admin: bool,
+    now: dt.datetime | None = None,
+    config: CollectConfig | None = None,
+) -> dict[str, Any]:
+    """The whole trigger: ``Forbidden`` unless admin, ``InvalidParams`` for a
+    bad body, ``NotFound`` for an unknown bucket, ``RateLimited`` within the
+    interval, ``CollectionUnavailableError`` when not configured; else the
+    contract's result (``buckets_processed``, ``buckets_failed``,
+    ``duration_seconds``, ``failures``)."""
+    if not is_admin:
+        raise Forbidden("collecting needs an admin key")
+    return trigger_collection(engine, parse_trigger_body(raw_body), now=now, config=config)
+
+
+def trigger_collection(
+    engine: Engine,
+    request: TriggerRequest,
+    *,
+    now: dt.datetime | None = None,
+    config: CollectConfig | None = None,
+    clock: Clock = utcnow,
+) -> dict[str, Any]:
+    """Claim the runs, then collect today's snapshots (see ``run_trigger``)."""
+    now = as_utc(now or clock())
+    if config is None:
+        try:
+            config = load_config()
+        except ConfigError as exc:
+            raise CollectionUnavailableError(f"collection is not configured: {exc}") from None
+    today = now.date()
+    with Session(engine) as session:
+        targets = select_targets(session, request.bucket_ids)
+    client_ids = [target.client_id for target in targets]
+    # The claim's first statement writes: a SQLite transaction that read first
+    # could not take the write lock after a racing claim commits. On
+    # PostgreSQL, READ COMMITTED lets a claim that waited on a racing one see
+    # its row and refuse, where REPEATABLE READ would fail to serialise.
+    with Session(_claim_bind(engine)) as session, session.begin():
+        if request.force:
+            start_runs(
+                session, client_ids, now=now, snapshot_date=today, started_by=StartedBy.TRIGGER
+            )
+        else:
+            blocked = claim_runs(
+                session, client_ids, now=now, snapshot_date=today, interval=TRIGGER_INTERVAL
+            )
+            if blocked:
+                _refuse(session, targets, blocked, now)
+    return collect(engine, config, targets, today, clock=clock).as_json()
+
+
+def _claim_bind(engine: Engine) -> Engine:
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="READ COMMITTED")
+    return engine
+
+
+def _refuse(session: Session, targets: list[Target], blocked: list[int], now: dt.datetime) -> None:
+    """Raise ``RateLimited``; leaving the transaction rolls back every claim."""
+    wait = seconds_until_free(session, blocked, now=now, interval=TRIGGER_INTERVAL)
+    names = [target.bucket_id for target in targets if target.client_id in set(blocked)]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    minutes = int(TRIGGER_INTERVAL.total_seconds() // 60)
+    raise RateLimited(
+        f"{shown} ran less than {minutes} minutes ago: retry in {wait} seconds"
+        ' or send "force": true',
+        retry_after=wait,
+    )

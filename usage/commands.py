@@ -1,0 +1,157 @@
+"""The command line's ``collect``, ``export`` and ``import`` (registered by usage.cli).
+
+``collect`` exits 1 when any client failed; the others, like every command,
+exit 2 on a bad argument or line and leave nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from usage.collect.config import load_config
+from usage.collect.progress import ProgressBar
+from usage.collect.runner import collect, select_targets
+from usage.collect.runs import StartedBy, start_runs
+from usage.errors import InvalidParams
+from usage.models import utcnow
+from usage.transfer import export_snapshots, import_snapshots
+from usage.validation import check_date_range, parse_bucket_id, parse_date
+
+EXIT_FAILED = 1
+
+
+def add_commands(commands: Any) -> None:
+    """Add the three commands to the ``python -m usage`` subparsers."""
+    run = commands.add_parser("collect", help="compute and store snapshots from S3 and records")
+    run.add_argument(
+        "--bucket", action="append", help="a client to collect (default: active and trial ones)"
+    )
+    run.add_argument("--date", help="the snapshot date (YYYY-MM-DD, default today in UTC)")
+    run.set_defaults(run=cmd_collect)
+
+    export = commands.add_parser("export", help="write snapshots as JSON Lines")
+    export.add_argument("--bucket", action="append", help="a client to export (default: all)")
+    export.add_argument("--start", help="first date (YYYY-MM-DD)")
+    export.add_argument("--end", help="last date (YYYY-MM-DD)")
+    export.add_argument("-o", "--output", help="the file to write (default: standard output)")
+    export.set_defaults(run=cmd_export)
+
+    load = commands.add_parser("import", help="load snapshots from JSON Lines, all or nothing")
+    load.add_argument("file", help="a file written by export ('-' for standard input)")
+    load.add_argument(
+        "--create-clients",
+        action="store_true",
+        help="create a client the database does not know (else: refused)",
+    )
+    load.set_defaults(run=cmd_import)
+
+
+def _bucket_ids(raw: list[str] | None) -> list[str] | None:
+    return None if raw is None else [parse_bucket_id(value, "--bucket") for value in raw]
+
+
+def cmd_collect(engine: Engine, args: argparse.Namespace) -> int:
+    config = load_config()  # first: a wrong setting stops us before any work
+    now = utcnow()
+    day = parse_date(args.date, "--date") or now.date()
+    if day > now.date():
+        raise InvalidParams(f"--date must not be after today ({now.date().isoformat()})")
+    with Session(engine) as session, session.begin():
+        targets = select_targets(session, _bucket_ids(args.bucket))
+        start_runs(
+            session,
+            [target.client_id for target in targets],
+            now=now,
+            snapshot_date=day,
+            started_by=StartedBy.CLI,
+        )
+    progress = ProgressBar(len(targets), sys.stderr)
+    try:
+        summary = collect(engine, config, targets, day, on_done=progress.advance)
+    finally:
+        progress.close()
+    for failure in summary.failures:
+        print(f"failed: {failure.bucket_id}: {failure.error}", file=sys.stderr)
+    print(
+        f"collected {day.isoformat()}: {summary.processed} processed,"
+        f" {summary.failed} failed, in {summary.duration_seconds:.1f} s"
+    )
+    return EXIT_FAILED if summary.failed else 0
+
+
+def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
+    start = parse_date(args.start, "--start")
+    end = parse_date(args.end, "--end")
+    check_date_range(start, end, "--start", "--end")
+    bucket_ids = _bucket_ids(args.bucket)
+    with Session(engine) as session, session.begin(), _output(args.output) as out:
+        written = export_snapshots(session, out, bucket_ids=bucket_ids, start=start, end=end)
+    where = args.output or "standard output"
+    print(f"exported {written} snapshots to {where}", file=sys.stderr)
+    return 0
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    """Standard output, or a file that appears whole or not at all."""
+    if path is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            yield out
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def cmd_import(engine: Engine, args: argparse.Namespace) -> int:
+    try:
+        with _input(args.file) as binary, Session(engine) as session, session.begin():
+            summary = import_snapshots(
+                session, _utf8_lines(binary), create_clients=args.create_clients
+            )
+    except InvalidParams as exc:
+        raise InvalidParams(f"{args.file}: {exc.message}; nothing was imported") from None
+    created = ""
+    if summary.created_clients:
+        created = f"; created {len(summary.created_clients)} clients: " + ", ".join(
+            summary.created_clients
+        )
+    print(f"imported {summary.snapshots} snapshots from {args.file}{created}")
+    return 0
+
+
+@contextmanager
+def _input(path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed below, errors inside are not ours
+    except OSError as exc:
+        raise InvalidParams(f"cannot read {path}: {exc.strerror}") from None
+    with file:
+        yield file
+
+
+def _utf8_lines(binary: BinaryIO) -> Iterator[str]:
+    for number, line in enumerate(binary, start=1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidParams(f"line {number}: not UTF-8 text") from None

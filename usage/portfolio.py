@@ -1,0 +1,323 @@
+"""The portfolio: every client's latest numbers and recent change, in SQL.
+
+Each client's latest snapshot (on or before ``as_of``) and its baseline (the
+last one on or before ``as_of - CHANGE_DAYS``) are found with correlated
+``max(snapshot_date)`` look-ups on the snapshots key, so a page of the table
+costs one index seek per client and filter, sort and paging stay in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, Select, and_, case, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from usage.models import Client, Snapshot
+from usage.validation import parse_choice
+
+CHANGE_DAYS = 30
+# Totals start this many days early so that a client whose first day in the
+# range is missing is counted from its snapshot just before.
+TOTALS_WARMUP_DAYS = 7
+
+# sort key -> what it orders by; a leading "-" sorts descending.
+SORT_KEYS: tuple[str, ...] = ("name", "bucket", "status", "records", "storage", "change",
+                              "change_pct", "freshness")  # fmt: skip
+SORT_CHOICES: tuple[str, ...] = tuple(choice for key in SORT_KEYS for choice in (key, f"-{key}"))
+DEFAULT_SORT = "name"
+
+
+@dataclass(frozen=True)
+class ClientSummary:
+    bucket_id: str
+    display_name: str
+    status: str
+    latest_date: dt.date | None
+    total_records: int | None
+    total_bytes: int | None
+    object_count: int | None
+    computed_at: dt.datetime | None
+    baseline_date: dt.date | None
+    baseline_records: int | None
+
+    @property
+    def change(self) -> int | None:
+        if self.total_records is None or self.baseline_records is None:
+            return None
+        return self.total_records - self.baseline_records
+
+    @property
+    def change_pct(self) -> float | None:
+        change = self.change
+        if change is None or not self.baseline_records:
+            return None
+        return change * 100.0 / self.baseline_records
+
+
+@dataclass(frozen=True)
+class ClientChoice:
+    bucket_id: str
+    display_name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class PortfolioDay:
+    snapshot_date: dt.date
+    total_records: int
+    total_bytes: int
+    clients: int  # how many clients have a snapshot on that very day
+
+
+def latest_snapshot_date(session: Session) -> dt.date | None:
+    """The newest snapshot date in the store (None when there is none)."""
+    return session.scalar(select(func.max(Snapshot.snapshot_date)))
+
+
+def list_client_choices(session: Session) -> list[ClientChoice]:
+    rows = session.execute(
+        select(Client.bucket_id, Client.display_name, Client.status).order_by(
+            Client.display_name, Client.bucket_id
+        )
+    )
+    return [ClientChoice(*row) for row in rows]
+
+
+def _date_at_or_before(day: dt.date) -> Any:
+    return (
+        select(func.max(Snapshot.snapshot_date))
+        .where(Snapshot.client_id == Client.id, Snapshot.snapshot_date <= day)
+        .correlate(Client)
+        .scalar_subquery()
+    )
+
+
+def _filters(status: str | None, search: str | None) -> list[Any]:
+    conditions: list[Any] = []
+    if status is not None:
+        conditions.append(Client.status == status)
+    if search:
+        needle = search.strip().lower()
+        conditions.append(
+            or_(
+                func.lower(Client.bucket_id).contains(needle, autoescape=True),
+                func.lower(Client.display_name).contains(needle, autoescape=True),
+            )
+        )
+    return conditions
+
+
+def _summary_select(
+    as_of: dt.date, conditions: Sequence[Any]
+) -> tuple[Select[Any], dict[str, Any]]:
+    dates = (
+        select(
+            Client.id.label("client_id"),
+            Client.bucket_id,
+            Client.display_name,
+            Client.status,
+            _date_at_or_before(as_of).label("latest_date"),
+            _date_at_or_before(as_of - dt.timedelta(days=CHANGE_DAYS)).label("baseline_date"),
+        )
+        .where(*conditions)
+        .subquery("dates")
+    )
+    latest = aliased(Snapshot, name="latest")
+    baseline = aliased(Snapshot, name="baseline")
+    change = latest.total_records - baseline.total_records
+    change_pct = cast(change, Float) * 100.0 / func.nullif(cast(baseline.total_records, Float), 0)
+    stmt = (
+        select(
+            dates.c.bucket_id,
+            dates.c.display_name,
+            dates.c.status,
+            dates.c.latest_date,
+            latest.total_records.label("total_records"),
+            latest.total_bytes.label("total_bytes"),
+            latest.object_count.label("object_count"),
+            latest.computed_at.label("computed_at"),
+            dates.c.baseline_date,
+            baseline.total_records.label("baseline_records"),
+        )
+        .outerjoin(
+            latest,
+            and_(
+                latest.client_id == dates.c.client_id, latest.snapshot_date == dates.c.latest_date
+            ),
+        )
+        .outerjoin(
+            baseline,
+            and_(
+                baseline.client_id == dates.c.client_id,
+                baseline.snapshot_date == dates.c.baseline_date,
+            ),
+        )
+    )
+    order = {
+        "name": func.lower(dates.c.display_name),
+        "bucket": dates.c.bucket_id,
+        "status": dates.c.status,
+        "records": latest.total_records,
+        "storage": latest.total_bytes,
+        "change": change,
+        "change_pct": change_pct,
+        "freshness": latest.computed_at,
+    }
+    return stmt, {**order, "_bucket": dates.c.bucket_id}
+
+
+def _summary(row: Sequence[Any]) -> ClientSummary:
+    return ClientSummary(*row)
+
+
+def count_clients(session: Session, *, status: str | None, search: str | None) -> int:
+    stmt = select(func.count()).select_from(Client).where(*_filters(status, search))
+    return int(session.scalar(stmt) or 0)
+
+
+def summarize_clients(
+    session: Session,
+    *,
+    as_of: dt.date,
+    status: str | None = None,
+    search: str | None = None,
+    sort: str = DEFAULT_SORT,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[ClientSummary]:
+    """Clients matching ``status`` and ``search`` (a case-insensitive part of
+    the name or bucket id), sorted by ``sort`` (one of ``SORT_KEYS``, "-" for
+    descending; clients without the value last), one page of them."""
+    parse_choice(sort, SORT_CHOICES, "sort")
+    descending = sort.startswith("-")
+    key = sort.removeprefix("-")
+    stmt, order = _summary_select(as_of, _filters(status, search))
+    column = order[key]
+    stmt = stmt.order_by(
+        (column.desc() if descending else column.asc()).nulls_last(), order["_bucket"]
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
+    return [_summary(row) for row in session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class Movers:
+    growers: list[ClientSummary]  # largest % growth first
+    drops: list[ClientSummary]  # largest % fall first
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    clients: int
+    reporting: int  # clients with a snapshot on or before as_of
+    up_to_date: int  # clients whose latest snapshot is on as_of itself
+    total_records: int  # of each client's latest snapshot
+    total_bytes: int
+    change: int  # over CHANGE_DAYS, among clients with a snapshot then
+
+
+def summarize_portfolio(session: Session, *, as_of: dt.date) -> PortfolioSummary:
+    """The whole portfolio on ``as_of``, from each client's latest snapshot."""
+    stmt, order = _summary_select(as_of, [])
+    rows = stmt.add_columns(order["change"].label("change")).subquery("summary")
+    totals = session.execute(
+        select(
+            func.count(),
+            func.count(rows.c.latest_date),
+            func.count(case((rows.c.latest_date == as_of, 1))),
+            func.coalesce(func.sum(rows.c.total_records), 0),
+            func.coalesce(func.sum(rows.c.total_bytes), 0),
+            func.coalesce(func.sum(rows.c.change), 0),
+        )
+    ).one()
+    return PortfolioSummary(*(int(value) for value in totals))
+
+
+def find_movers(session: Session, *, as_of: dt.date, limit: int) -> Movers:
+    """The fastest growers and sharpest drops over the last ``CHANGE_DAYS``."""
+    stmt, order = _summary_select(as_of, [])
+    pct = order["change_pct"]
+    growers = stmt.where(pct > 0).order_by(pct.desc(), order["_bucket"]).limit(limit)
+    drops = stmt.where(pct < 0).order_by(pct.asc(), order["_bucket"]).limit(limit)
+    return Movers(
+        growers=[_summary(row) for row in session.execute(growers)],
+        drops=[_summary(row) for row in session.execute(drops)],
+    )
+
+
+def read_sparklines(
+    session: Session, bucket_ids: Sequence[str], start: dt.date, end: dt.date
+) -> dict[str, list[int | None]]:
+    """Each client's total records on every day from ``start`` to ``end``,
+    ``None`` on a day without a snapshot."""
+    if not bucket_ids:
+        return {}
+    rows = session.execute(
+        select(Client.bucket_id, Snapshot.snapshot_date, Snapshot.total_records)
+        .join(Snapshot, Snapshot.client_id == Client.id)
+        .where(
+            Client.bucket_id.in_(sorted(bucket_ids)),
+            Snapshot.snapshot_date.between(start, end),
+        )
+    )
+    found: dict[str, dict[dt.date, int]] = defaultdict(dict)
+    for bucket_id, day, total in rows:
+        found[bucket_id][day] = total
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    return {bucket_id: [found[bucket_id].get(day) for day in days] for bucket_id in bucket_ids}
+
+
+def read_portfolio_totals(session: Session, start: dt.date, end: dt.date) -> list[PortfolioDay]:
+    """Records and bytes of the whole portfolio on each day from ``start`` to
+    ``end`` that has a snapshot.
+
+    Each client counts with its latest snapshot on or before the day (looking
+    back ``TOTALS_WARMUP_DAYS`` before ``start``), so a client's missing day does not
+    dip the total: SQL sums each day's changes from every client's previous
+    snapshot, and the running sum is the total.
+    """
+
+    def previous(column: Any) -> Any:
+        return func.lag(column).over(
+            partition_by=Snapshot.client_id, order_by=Snapshot.snapshot_date
+        )
+
+    changes = (
+        select(
+            Snapshot.snapshot_date.label("day"),
+            (Snapshot.total_records - func.coalesce(previous(Snapshot.total_records), 0)).label(
+                "records"
+            ),
+            (Snapshot.total_bytes - func.coalesce(previous(Snapshot.total_bytes), 0)).label(
+                "bytes"
+            ),
+        )
+        .where(Snapshot.snapshot_date.between(start - dt.timedelta(days=TOTALS_WARMUP_DAYS), end))
+        .subquery("changes")
+    )
+    rows = session.execute(
+        select(
+            changes.c.day,
+            func.sum(changes.c.records),
+            func.sum(changes.c.bytes),
+            func.count(),
+        )
+        .group_by(changes.c.day)
+        .order_by(changes.c.day)
+    )
+    days: list[PortfolioDay] = []
+    records = size = 0
+    for day, day_records, day_bytes, clients in rows:
+        records += int(day_records)
+        size += int(day_bytes)
+        if day >= start:
+            days.append(PortfolioDay(day, records, size, int(clients)))
+    return days

@@ -1,0 +1,239 @@
+"""One client's snapshots as chart series: periods, gaps and sharp drops.
+
+Everything here works on the API-shaped snapshot dicts that
+``usage.history.read_history`` returns, so a chart shows exactly the numbers
+the API serves. A period without a snapshot is ``None`` (a gap), never 0.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import enum
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from usage.models import STANDARD_COLLECTIONS
+from usage.snapshots import SnapshotJSON
+
+# A fall of more than this share from one snapshot to the next is flagged.
+DROP_THRESHOLD = 0.2
+# Counts below this are too small for a percentage to mean a data loss.
+DROP_MIN_BEFORE = 100
+
+Values = list[int | None]
+
+# The metrics a drop is looked for in, besides each collection.
+TOTAL_RECORDS = "total records"
+STORAGE_BYTES = "storage bytes"
+
+
+class Granularity(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class RangePreset(enum.StrEnum):
+    LAST_30_DAYS = "30d"
+    LAST_90_DAYS = "90d"
+    LAST_12_MONTHS = "12m"
+    YEAR_TO_DATE = "ytd"
+    ALL = "all"
+    CUSTOM = "custom"
+
+
+_PRESET_DAYS = {
+    RangePreset.LAST_30_DAYS: 30,
+    RangePreset.LAST_90_DAYS: 90,
+    RangePreset.LAST_12_MONTHS: 365,
+}
+
+
+def preset_range(
+    preset: RangePreset, today: dt.date, first_day: dt.date | None
+) -> tuple[dt.date, dt.date]:
+    """The dates a preset covers, both included; ``first_day`` is the
+    client's first snapshot (``ALL`` starts there)."""
+    days = _PRESET_DAYS.get(preset)
+    if days is not None:
+        return today - dt.timedelta(days=days - 1), today
+    if preset is RangePreset.YEAR_TO_DATE:
+        return today.replace(month=1, day=1), today
+    if preset is RangePreset.ALL:
+        start = today if first_day is None else min(first_day, today)
+        return start, today
+    raise ValueError("a custom range has no preset dates")
+
+
+def period_end(day: dt.date, granularity: Granularity) -> dt.date:
+    """The last day of the period holding ``day`` (weeks end on Sunday)."""
+    if granularity is Granularity.WEEK:
+        return day + dt.timedelta(days=6 - day.weekday())
+    if granularity is Granularity.MONTH:
+        last = calendar.monthrange(day.year, day.month)[1]
+        return day.replace(day=last)
+    return day
+
+
+def period_ends(start: dt.date, end: dt.date, granularity: Granularity) -> list[dt.date]:
+    """Every period from ``start`` to ``end``, each dated by its last day, the
+    last one cut at ``end``."""
+    ends: list[dt.date] = []
+    day = start
+    while day <= end:
+        last = min(period_end(day, granularity), end)
+        ends.append(last)
+        day = last + dt.timedelta(days=1)
+    return ends
+
+
+@dataclass(frozen=True)
+class ClientSeries:
+    """Aligned series: ``dates[i]`` is the end of period i; every list has
+    one value per date, ``None`` where the period has no snapshot."""
+
+    dates: list[dt.date]
+    snapshot_dates: list[dt.date | None]
+    records: dict[str, Values]  # collection -> records (without the total)
+    total_records: Values
+    object_count: Values
+    total_bytes: Values
+    prefix_bytes: dict[str, Values]
+    prefix_objects: dict[str, Values]
+
+
+def _by_date(snapshots: Iterable[SnapshotJSON]) -> dict[dt.date, SnapshotJSON]:
+    return {dt.date.fromisoformat(s["snapshot_date"]): s for s in snapshots}
+
+
+def collection_names(snapshots: Iterable[SnapshotJSON]) -> list[str]:
+    """The standard six first, then the others by name."""
+    extras = {
+        name
+        for snapshot in snapshots
+        for name in snapshot["records"]
+        if name != "total" and name not in STANDARD_COLLECTIONS
+    }
+    return [*STANDARD_COLLECTIONS, *sorted(extras)]
+
+
+def build_series(
+    snapshots: Sequence[SnapshotJSON],
+    start: dt.date,
+    end: dt.date,
+    granularity: Granularity,
+) -> ClientSeries:
+    """The last snapshot of each period from ``start`` to ``end``.
+
+    Inside a snapshot, a collection or prefix it does not list has 0 (it did
+    not exist yet); a period without any snapshot has ``None`` everywhere.
+    """
+    dates = period_ends(start, end, granularity)
+    last_in_period: dict[dt.date, SnapshotJSON] = {}
+    for day, snapshot in sorted(_by_date(snapshots).items()):
+        if start <= day <= end:
+            last_in_period[min(period_end(day, granularity), end)] = snapshot
+    chosen = [last_in_period.get(last) for last in dates]
+    present = [snapshot for snapshot in chosen if snapshot is not None]
+    collections = collection_names(present)
+    prefixes = _prefix_names(present)
+
+    def column(pick: str, key: str) -> Values:
+        values: Values = []
+        for snapshot in chosen:
+            if snapshot is None:
+                values.append(None)
+            elif pick == "records":
+                values.append(int(snapshot["records"].get(key, 0)))
+            elif pick == "storage":
+                values.append(int(snapshot["storage"][key]))
+            else:
+                entry = snapshot["storage"]["by_prefix"].get(key)
+                values.append(0 if entry is None else int(entry[pick]))
+        return values
+
+    return ClientSeries(
+        dates=dates,
+        snapshot_dates=[
+            None if s is None else dt.date.fromisoformat(s["snapshot_date"]) for s in chosen
+        ],
+        records={name: column("records", name) for name in collections},
+        total_records=column("records", "total"),
+        object_count=column("storage", "object_count"),
+        total_bytes=column("storage", "total_bytes"),
+        prefix_bytes={prefix: column("bytes", prefix) for prefix in prefixes},
+        prefix_objects={prefix: column("count", prefix) for prefix in prefixes},
+    )
+
+
+def _prefix_names(snapshots: Sequence[SnapshotJSON]) -> list[str]:
+    """Prefixes, largest first in the newest snapshot that has them."""
+    size: dict[str, int] = {}
+    ordered = sorted(snapshots, key=lambda s: str(s["snapshot_date"]))
+    for snapshot in ordered:
+        for prefix, entry in snapshot["storage"]["by_prefix"].items():
+            size[prefix] = int(entry["bytes"])
+    return sorted(size, key=lambda prefix: (-size[prefix], prefix))
+
+
+def missing_days(snapshots: Iterable[SnapshotJSON], start: dt.date, end: dt.date) -> list[dt.date]:
+    """Days without a snapshot between the first and the last snapshot in
+    ``start``..``end`` (before a client's first or after its last snapshot
+    nothing is expected)."""
+    days = sorted(day for day in _by_date(snapshots) if start <= day <= end)
+    if not days:
+        return []
+    present = set(days)
+    span = (days[-1] - days[0]).days
+    every = (days[0] + dt.timedelta(days=offset) for offset in range(span + 1))
+    return [day for day in every if day not in present]
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A fall of more than ``DROP_THRESHOLD`` from one snapshot to the next."""
+
+    metric: str  # TOTAL_RECORDS, STORAGE_BYTES or a collection's name
+    snapshot_date: dt.date
+    previous_date: dt.date
+    before: int
+    after: int
+    total_after: int  # the snapshot's total records, where a chart marks it
+
+    @property
+    def change_pct(self) -> float:
+        return (self.after - self.before) * 100.0 / self.before
+
+    @property
+    def in_collection(self) -> bool:
+        return self.metric not in (TOTAL_RECORDS, STORAGE_BYTES)
+
+
+def find_drops(snapshots: Iterable[SnapshotJSON], threshold: float = DROP_THRESHOLD) -> list[Drop]:
+    """Possible data losses: the total, the storage or one collection falling
+    by more than ``threshold`` from one snapshot to the next, oldest first."""
+    ordered = sorted(_by_date(snapshots).items())
+    drops: list[Drop] = []
+    for (previous_day, previous), (day, current) in itertools.pairwise(ordered):
+        pairs: list[tuple[str, int, int]] = [
+            (TOTAL_RECORDS, previous["records"]["total"], current["records"]["total"]),
+            (
+                STORAGE_BYTES,
+                previous["storage"]["total_bytes"],
+                current["storage"]["total_bytes"],
+            ),
+        ]
+        pairs.extend(
+            (name, count, int(current["records"].get(name, 0)))
+            for name, count in previous["records"].items()
+            if name != "total"
+        )
+        total_after = int(current["records"]["total"])
+        drops.extend(
+            Drop(metric, day, previous_day, before, after, total_after)
+            for metric, before, after in pairs
+            if before >= DROP_MIN_BEFORE and after < before * (1 - threshold)
+        )
+    return drops
