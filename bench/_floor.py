@@ -27,11 +27,13 @@ _SNAPSHOTS = (
 )
 _EXTRAS = (
     "SELECT snapshot_date, collection, count FROM snapshot_collections"
-    " WHERE client_id = {p} AND snapshot_date BETWEEN {p} AND {p} ORDER BY collection"
+    " WHERE client_id = {p} AND snapshot_date BETWEEN {p} AND {p}"
+    " ORDER BY client_id, snapshot_date, collection"
 )
 _PREFIXES = (
     "SELECT snapshot_date, prefix, object_count, total_bytes FROM snapshot_prefixes"
-    " WHERE client_id = {p} AND snapshot_date BETWEEN {p} AND {p} ORDER BY prefix"
+    " WHERE client_id = {p} AND snapshot_date BETWEEN {p} AND {p}"
+    " ORDER BY client_id, snapshot_date, prefix"
 )
 _UTC_Z = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
 
@@ -64,7 +66,7 @@ class Floor:
         if self._sqlite is not None:
             return self._sqlite.execute(self._sql[index], params).fetchall()
         assert self._postgres is not None
-        return self._postgres.execute(self._sql[index], params).fetchall()  # type: ignore[arg-type]
+        return self._postgres.execute(self._sql[index], params).fetchall()
 
     def history(self, bucket_id: str, limit: int) -> bytes:
         ((client_id,),) = self._query(0, (bucket_id,))
@@ -107,4 +109,3 @@ def check_same_body(product: bytes, floor: bytes) -> None:
     """The floor must produce what the product does, or the ratio means nothing."""
     if orjson.loads(product) != orjson.loads(floor):
         raise AssertionError("the floor's JSON differs from the product's")
-

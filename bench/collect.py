@@ -1,6 +1,6 @@
 """Collection beside its floor, and its memory, on one bucket of 100,000 objects.
 
-    python -m bench.collect [--objects 100000] [--prefixes 20]
+    python -m bench.collect [--objects 100000] [--prefixes 20] [--repeat 2]
 
 The bucket lives on moto's S3 server, in a process of its own
 (``tests/s3_server.py``), filled in process before it serves.
@@ -11,6 +11,10 @@ The bucket lives on moto's S3 server, in a process of its own
 - collect: the whole collection of the client (``usage.collect.runner.collect``):
   its run recorded, records counted in a SQLite records database, the
   listing, the snapshot stored in a SQLite store.
+
+Each is run ``--repeat`` times, interleaved, and the best counts: the wall
+time, and this process's CPU time, which leaves out the S3 server (another
+process) and so shows what the client side itself costs.
 
 Memory: the peak of the Python heap (tracemalloc) while ``measure_storage``
 lists the bucket, and the same for a bucket of a tenth of the objects: flat
@@ -28,6 +32,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +68,24 @@ def floor(s3: Any, bucket: str) -> int:
     return count
 
 
-def timed(work: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
+@dataclass
+class Timing:
+    """Best of the repeats: wall time, and this process's CPU time (the S3
+    server runs in another process, so this is the client side's own cost)."""
+
+    wall: float = float("inf")
+    cpu: float = float("inf")
+
+    def add(self, wall: float, cpu: float) -> None:
+        self.wall = min(self.wall, wall)
+        self.cpu = min(self.cpu, cpu)
+
+
+def timed(timing: Timing, work: Callable[[], Any]) -> Any:
+    wall, cpu = time.perf_counter(), time.process_time()
     result = work()
-    return time.perf_counter() - started, result
+    timing.add(time.perf_counter() - wall, time.process_time() - cpu)
+    return result
 
 
 def peak_heap(work: Callable[[], Any]) -> int:
@@ -78,8 +97,10 @@ def peak_heap(work: Callable[[], Any]) -> int:
         tracemalloc.stop()
 
 
-def collect_once(server: S3Server, directory: Path) -> float:
+def collect_once(server: S3Server, directory: Path, timing: Timing) -> None:
     """The whole collection of the bench client into a new SQLite store."""
+    for old in directory.glob("*.sqlite3*"):
+        old.unlink()
     store = make_engine(f"sqlite:///{directory / 'usage.sqlite3'}")
     upgrade_schema(store)
     records_url = f"sqlite:///{directory / 'records.sqlite3'}"
@@ -99,32 +120,34 @@ def collect_once(server: S3Server, directory: Path) -> float:
             snapshot_date=dt.date.today(),
             started_by=StartedBy.CLI,
         )
-    seconds, summary = timed(lambda: collect(store, config, targets, dt.date.today()))
+    summary = timed(timing, lambda: collect(store, config, targets, dt.date.today()))
     assert summary.failed == 0, summary.failures
     store.dispose()
-    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--prefixes", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each; the best counts")
     args = parser.parse_args()
     buckets = {
         BUCKET: groups(args.objects, args.prefixes),
         SMALL_BUCKET: groups(args.objects // 10, args.prefixes),
     }
     print(f"filling moto's S3 server with {args.objects:,} + {args.objects // 10:,} objects…")
+    timings = {"floor": Timing(), "storage": Timing(), "collect": Timing()}
     with running_s3(buckets) as server, tempfile.TemporaryDirectory() as directory:
         os.environ.update(server.env)
         s3 = make_s3_client(StorageConfig(endpoint_url=server.endpoint_url))
         floor(s3, SMALL_BUCKET)  # warm up: botocore loads its models once
-        floor_seconds, listed = timed(lambda: floor(s3, BUCKET))
-        assert listed == args.objects, listed
         location = Location(BUCKET, "")
-        storage_seconds, usage = timed(lambda: measure_storage(s3, location))
-        assert sum(count for count, _ in usage.values()) == args.objects
-        collect_seconds = collect_once(server, Path(directory))
+        for _ in range(args.repeat):  # interleaved, so that a busy moment hits all three
+            listed = timed(timings["floor"], lambda: floor(s3, BUCKET))
+            assert listed == args.objects, listed
+            usage = timed(timings["storage"], lambda: measure_storage(s3, location))
+            assert sum(count for count, _ in usage.values()) == args.objects
+            collect_once(server, Path(directory), timings["collect"])
         heap_large = peak_heap(lambda: measure_storage(s3, location))
         heap_small = peak_heap(lambda: measure_storage(s3, Location(SMALL_BUCKET, "")))
         heap_floor = peak_heap(lambda: floor(s3, BUCKET))
@@ -132,11 +155,12 @@ def main() -> None:
     results = {
         "objects": args.objects,
         "prefixes": args.prefixes + 1,
-        "floor_seconds": round(floor_seconds, 2),
-        "storage_seconds": round(storage_seconds, 2),
-        "collect_seconds": round(collect_seconds, 2),
-        "storage_over_floor": round(storage_seconds / floor_seconds, 3),
-        "collect_over_floor": round(collect_seconds / floor_seconds, 3),
+        "repeats": args.repeat,
+        **{f"{name}_seconds": round(timing.wall, 2) for name, timing in timings.items()},
+        **{f"{name}_cpu_seconds": round(timing.cpu, 2) for name, timing in timings.items()},
+        "storage_over_floor": round(timings["storage"].wall / timings["floor"].wall, 3),
+        "collect_over_floor": round(timings["collect"].wall / timings["floor"].wall, 3),
+        "storage_cpu_over_floor_cpu": round(timings["storage"].cpu / timings["floor"].cpu, 3),
         "peak_heap_bytes": heap_large,
         "peak_heap_bytes_at_a_tenth": heap_small,
         "peak_heap_bytes_floor": heap_floor,

@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 
 from bench._common import BENCH_DIR, libpq_url, load, postgres_url, save_results, sqlite_url
 from usage.db import make_engine, upgrade_schema
-from usage.models import ROOT_PREFIX, STANDARD_COLLECTIONS
+from usage.models import ROOT_PREFIX
 
 EXTRA_COLLECTIONS = ("event", "donation", "appointment", "volunteer", "grant")
 PREFIXES = ("documents/", "images/", "exports/", ROOT_PREFIX, "scans/", "backups/")
@@ -58,9 +58,7 @@ class ClientRows:
     prefixes: list[tuple[object, ...]]
 
 
-def _client_rows(
-    client_id: int, days: list[str], seed: int, timestamp_suffix: str
-) -> ClientRows:
+def _client_rows(client_id: int, days: list[str], seed: int, timestamp_suffix: str) -> ClientRows:
     """One client's rows; dates are ISO strings, which both backends take."""
     rng = np.random.default_rng([seed, client_id])
     n = len(days)
@@ -78,7 +76,7 @@ def _client_rows(
     collections: list[tuple[object, ...]] = []
     extra_count = int(rng.choice(4, p=(0.4, 0.3, 0.2, 0.1)))
     for name in sorted(rng.choice(EXTRA_COLLECTIONS, extra_count, replace=False)):
-        start = 0 if rng.random() < 0.5 else int(rng.integers(n * 0.7))
+        start = 0 if rng.random() < 0.5 else int(rng.integers(int(n * 0.7)))
         counts = (level * rng.uniform(0.05, 0.3)).astype(np.int64)
         counts[:start] = 0
         total += counts
@@ -97,7 +95,14 @@ def _client_rows(
         object_count += objects
         total_bytes += sizes
         prefixes.extend(
-            zip([client_id] * n, days, [str(name)] * n, objects.tolist(), sizes.tolist(), strict=True)
+            zip(
+                [client_id] * n,
+                days,
+                [str(name)] * n,
+                objects.tolist(),
+                sizes.tolist(),
+                strict=True,
+            )
         )
     # Rows in key order: (client_id, snapshot_date, prefix).
     prefixes.sort(key=lambda row: (row[1], row[2]))
@@ -288,8 +293,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--sqlite", type=Path, help=f"file (default: under {BENCH_DIR})")
-    parser.add_argument("--postgres", help="database URL (default: usage_bench_<clients> on"
-                        " $USAGE_BENCH_POSTGRES_URL or $USAGE_TEST_POSTGRES_URL's server)")  # fmt: skip
+    parser.add_argument("--postgres", help="database URL (default: usage_bench_<clients>"
+                        " on the server of $USAGE_BENCH_POSTGRES_URL or"
+                        " $USAGE_TEST_POSTGRES_URL)")  # fmt: skip
     parser.add_argument("--replace", action="store_true", help="drop an existing data set")
     args = parser.parse_args()
 

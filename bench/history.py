@@ -69,7 +69,7 @@ def measure(url: str, clients: int, limit: int, seconds: float) -> dict[str, Any
     finally:
         floor.close()
         engine.dispose()
-    result = {"product": summarize(product_times), "floor": summarize(floor_times)}
+    result: dict[str, Any] = {"product": summarize(product_times), "floor": summarize(floor_times)}
     result["product"]["per_second"] = round(product_rate, 1)
     result["floor"]["per_second"] = round(floor_rate, 1)
     result["ratio_p50"] = round(result["product"]["p50_ms"] / result["floor"]["p50_ms"], 2)

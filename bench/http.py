@@ -50,27 +50,30 @@ wrk.headers["X-API-Key"] = "%(key)s"
 request = function()
   counter = counter + 1
   local id = (counter * 7919 + %(offset)d) %% %(clients)d + 1
-  return wrk.format("GET", string.format("/api/v1/clients/client-%%05d/history?limit=%(limit)d", id))
+  local path = "/api/v1/clients/client-%%05d/history?limit=%(limit)d"
+  return wrk.format("GET", string.format(path, id))
 end
 """
 
 
-def _server_args(server: str, port: int) -> list[str]:
+def _server_args(server: str, port: int, python: str) -> list[str]:
     if server == "streamlit":
-        return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        return [python, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                 "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
-    return [sys.executable, "-m", "uvicorn", "app:app", "--workers", "2",
+    return [python, "-m", "uvicorn", "app:app", "--workers", "2",
             "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
 
 
 @contextmanager
-def serving(server: str, url: str, log: Path) -> Iterator[tuple[str, int]]:
+def serving(
+    server: str, url: str, log: Path, python: str = sys.executable
+) -> Iterator[tuple[str, int]]:
     """The server on a free port, its output (and uvicorn's access log) in ``log``."""
     port = free_port()
     env = {**os.environ, "USAGE_DATABASE_URL": url}
     with log.open("wb") as output:
         process = subprocess.Popen(
-            _server_args(server, port), cwd=PROJECT_ROOT, env=env, stdout=output,
+            _server_args(server, port, python), cwd=PROJECT_ROOT, env=env, stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -114,7 +117,12 @@ def _milliseconds(value: str) -> float:
 
 
 def run_wrk(
-    base: str, key: str, limit: int, connections: int, seconds: float, offset: int,
+    base: str,
+    key: str,
+    limit: int,
+    connections: int,
+    seconds: float,
+    offset: int,
     clients: int = CLIENTS,
 ) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
@@ -146,7 +154,7 @@ def warm(url: str) -> None:
     engine = make_engine(url)
     with engine.connect() as connection:
         for table in ("clients", "snapshots", "snapshot_collections", "snapshot_prefixes"):
-            connection.execute(text(f"SELECT count(*) FROM {table}"))  # noqa: S608
+            connection.execute(text(f"SELECT count(*) FROM {table}"))
     engine.dispose()
 
 
@@ -167,6 +175,10 @@ def main() -> None:
     parser.add_argument("--server", choices=(*SERVERS, "both"), default="both")
     parser.add_argument("--seconds", type=float, default=10.0, help="per point")
     parser.add_argument("--limit", type=int, choices=LIMITS, nargs="+", default=list(LIMITS))
+    parser.add_argument(
+        "--python", default=sys.executable, help="the servers' interpreter (a venv, say)"
+    )
+    parser.add_argument("--tag", default="", help="a suffix for the results file")
     parser.add_argument("--clients", type=int, default=CLIENTS, help="the data set's size")
     parser.add_argument("--connections", type=int, nargs="+", default=list(CONCURRENCY))
     args = parser.parse_args()
@@ -187,7 +199,8 @@ def main() -> None:
               + ", ".join(f"{rate:,.0f}/s at limit {limit}" for limit, rate in floors.items())
               + f" ({load()})")  # fmt: skip
         for server in servers:
-            with serving(server, url, logs / f"{server}-{backend}.log") as (base, pid):
+            log = logs / f"{server}-{backend}.log"
+            with serving(server, url, log, args.python) as (base, pid):
                 run_wrk(base, key, max(args.limit), 16, 3, 0, args.clients)  # warm up
                 for limit in args.limit:
                     for connections in args.connections:
@@ -217,7 +230,7 @@ def main() -> None:
         print(f"  {point['backend']:10} {point['server']:9} limit {point['limit']:>4}:"
               f" {point['requests_per_second']:8.1f} req/s (>= {wanted:g})"
               f" {'met' if met else 'MISSED'}")  # fmt: skip
-    save_results("http", results)
+    save_results(f"http{args.tag}", results)
     shutil.rmtree(logs)
 
 

@@ -13,7 +13,14 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from ui import charts
-from ui.data import get_engine, load_client_choices, load_history, run_page, show_empty_database
+from ui.data import (
+    get_engine,
+    load_client_choices,
+    load_history,
+    load_snapshot_at,
+    run_page,
+    show_empty_database,
+)
 from ui.downloads import history_json
 from ui.format import days_phrase, human_age, human_bytes, human_count, md_text, signed_pct
 from ui.params import arriving, publish, read_param, warn_param
@@ -49,17 +56,21 @@ LATEST = dt.date(2100, 12, 31)
 
 
 def _parse_day(name: str) -> dt.date | None:
-    day = read_param(name, lambda raw: parse_date(raw, name), None, "the preset's dates")
+    instead = "90 days up to the end" if name == "start" else "today"
+    day = read_param(name, lambda raw: parse_date(raw, name), None, instead)
     if day is not None and not EARLIEST <= day <= LATEST:
         warn_param(
             f"{name} must be from {EARLIEST.isoformat()} to {LATEST.isoformat()}; "
-            "showing the preset's dates instead."
+            f"showing {instead} instead."
         )
         return None
     return day
 
 
-def _first_day(bucket_id: str) -> dt.date | None:
+def _first_day(bucket_id: str, preset: RangePreset) -> dt.date | None:
+    """The client's first snapshot, which only ``All`` needs."""
+    if preset is not RangePreset.ALL:
+        return None
     history = load_history(get_engine(), bucket_id, None, None)
     return dt.date.fromisoformat(history[-1]["snapshot_date"]) if history else None
 
@@ -68,7 +79,7 @@ def _apply_preset() -> None:
     """On a preset change: show its dates in the date inputs."""
     preset = RangePreset(st.session_state.client_preset)
     if preset is not RangePreset.CUSTOM:
-        first = _first_day(st.session_state.client_bucket)
+        first = _first_day(st.session_state.client_bucket, preset)
         start, end = preset_range(preset, dt.date.today(), first)
         st.session_state.client_start, st.session_state.client_end = start, end
 
@@ -111,11 +122,11 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         try:
             check_date_range(start, end, "start", "end")
         except InvalidParams as error:
-            warn_param(f"{error.message}; showing the preset's dates instead.")
+            warn_param(f"{error.message}; showing the last 90 days instead.")
             start = end = None
     if start is None and end is None:
         preset = DEFAULT_PRESET if preset is RangePreset.CUSTOM else preset
-        start, end = preset_range(preset, today, _first_day(bucket))
+        start, end = preset_range(preset, today, _first_day(bucket, preset))
     elif end is None:  # only a start: up to today, or that day alone
         end = max(start or today, today)
     elif start is None:  # only an end: the default preset's length before it
@@ -171,7 +182,9 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
         "To", key="client_end", min_value=EARLIEST, max_value=LATEST, on_change=_to_custom
     )
     if start > end:
-        st.warning("From is after To; showing the dates the other way round.", icon="⚠️")
+        st.warning(
+            "From is after To; showing the dates the other way round.", icon=":material/warning:"
+        )
         start, end = end, start
     return bucket, start, end, Granularity(granularity)
 
@@ -193,12 +206,12 @@ def render() -> None:
 
     snapshots = load_history(engine, bucket, start, end)
     if snapshots is None:
-        st.error(f"The client {md_text(bucket)} no longer exists.", icon="⚠️")
+        st.error(f"The client {md_text(bucket)} no longer exists.", icon=":material/warning:")
         return
     if not snapshots:
-        latest = load_history(engine, bucket, None, None)
+        latest = load_snapshot_at(engine, bucket, LATEST)
         where = (
-            f" Its latest snapshot is on {latest[0]['snapshot_date']}; choose All to see its "
+            f" Its latest snapshot is on {latest['snapshot_date']}; choose All to see its "
             "whole history."
             if latest
             else " It has no snapshot at all yet."
@@ -206,7 +219,7 @@ def render() -> None:
         st.info(
             f"{md_text(names[bucket].display_name)} has no snapshot from {start.isoformat()} "
             f"to {end.isoformat()}.{where}",
-            icon="ℹ️",
+            icon=":material/info:",
         )
         return
     _overview(names[bucket], snapshots, start, end)
@@ -218,10 +231,12 @@ def _overview(
     client: ClientChoice, snapshots: list[SnapshotJSON], start: dt.date, end: dt.date
 ) -> None:
     newest, oldest = snapshots[0], snapshots[-1]
-    computed = dt.datetime.fromisoformat(newest["computed_at"])
+    # Freshness is the client's latest snapshot, whatever the range.
+    latest = load_snapshot_at(get_engine(), client.bucket_id, LATEST) or newest
+    computed = dt.datetime.fromisoformat(latest["computed_at"])
     st.caption(
-        f"{md_text(client.bucket_id)} · {md_text(client.status)} · latest snapshot in range "
-        f"{newest['snapshot_date']}, computed {newest['computed_at']} "
+        f"{md_text(client.bucket_id)} · {md_text(client.status)} · latest snapshot "
+        f"{latest['snapshot_date']}, computed {latest['computed_at']} "
         f"({human_age(computed, dt.datetime.now(dt.UTC))})"
     )
     since = f"since {oldest['snapshot_date']}"
@@ -249,7 +264,7 @@ def _overview(
         st.warning(
             f"{days_phrase(len(missing))} without a snapshot in this range{more}{shown}). "
             "They are gaps in the charts, not zeros.",
-            icon="🕳️",
+            icon=":material/event_busy:",
         )
     else:
         st.caption("No day without a snapshot in this range.")
@@ -259,7 +274,7 @@ def _overview(
             f"Possible data loss: {md_text(drop.metric)} fell from {human_count(drop.before)} "
             f"to {human_count(drop.after)} ({signed_pct(drop.change_pct)}) between "
             f"{drop.previous_date.isoformat()} and {drop.snapshot_date.isoformat()}.",
-            icon="📉",
+            icon=":material/trending_down:",
         )
     if len(drops) > 5:
         st.caption(f"{len(drops) - 5} earlier drops in this range are not listed.")

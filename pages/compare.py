@@ -14,7 +14,6 @@ from ui import charts
 from ui.data import (
     get_engine,
     load_client_choices,
-    load_history,
     load_snapshot_at,
     run_page,
     show_empty_database,
@@ -34,8 +33,8 @@ LATEST = dt.date(2100, 12, 31)
 
 
 def _latest_day(bucket_id: str) -> dt.date:
-    latest = load_history(get_engine(), bucket_id, None, None)
-    return dt.date.fromisoformat(latest[0]["snapshot_date"]) if latest else dt.date.today()
+    latest = load_snapshot_at(get_engine(), bucket_id, LATEST)
+    return dt.date.fromisoformat(latest["snapshot_date"]) if latest else dt.date.today()
 
 
 def _parse_day(name: str, default: dt.date) -> dt.date:
@@ -76,7 +75,7 @@ def _resolve(bucket: str, label: str, day: dt.date, client: ClientChoice) -> Sna
         st.info(
             f"{md_text(client.display_name)} has no snapshot on or before "
             f"{day.isoformat()} (date {label}).",
-            icon="ℹ️",
+            icon=":material/info:",
         )
     elif snapshot["snapshot_date"] != day.isoformat():
         st.caption(

@@ -45,7 +45,7 @@ MOVERS = 5
 ALL_STATUSES = "all"
 MAX_SEARCH = 100
 TOTALS_WINDOWS = {"90": "Last 90 days", "365": "Last 12 months"}
-SPARKLINE_COLUMN = f"Records, last {SPARKLINE_DAYS} days"
+SPARKLINE_COLUMN = f"Trend, {SPARKLINE_DAYS} d"
 ROW_HEIGHT = 35
 
 SORT_LABELS = {
@@ -219,7 +219,8 @@ def render() -> None:
                 "Records": st.column_config.NumberColumn(format="localized"),
                 f"Change {CHANGE_DAYS} d": st.column_config.NumberColumn(format="localized"),
                 "Change %": st.column_config.NumberColumn(format="%+.1f%%"),
-                SPARKLINE_COLUMN: st.column_config.LineChartColumn(width="medium"),
+                SPARKLINE_COLUMN: st.column_config.LineChartColumn(width="small"),
+                "Latest snapshot": st.column_config.TextColumn(width="medium"),
             },
         )
     _totals(as_of)

@@ -76,14 +76,16 @@ def render() -> None:
     latest = load_latest_date(engine) or dt.date.today()
     if arriving(PAGE, KEYS):
         _load_from_url(latest)
-    day = st.date_input("Date", key="snapshots_date", min_value=EARLIEST, max_value=LATEST)
+    day = st.columns([1, 3])[0].date_input(
+        "Date", key="snapshots_date", min_value=EARLIEST, max_value=LATEST
+    )
     publish(PAGE, {"date": day.isoformat()})
     snapshots = load_day(engine, day)
     if not snapshots:
         st.info(
             f"No client has a snapshot on {day.isoformat()}. The newest snapshots are on "
             f"{latest.isoformat()}.",
-            icon="ℹ️",
+            icon=":material/info:",
         )
         return
     names = {choice.bucket_id: choice.display_name for choice in choices}

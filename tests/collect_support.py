@@ -22,10 +22,11 @@ ACME_GROUPS = [
 BUCKETS: Buckets = {
     "acme-corp": ACME_GROUPS,
     "globex": [ObjectGroup("documents/", 120, 300), ObjectGroup("", 3, 10)],
+    "mid-co": [ObjectGroup("documents/2024/01/", 600, 700)],  # acme-corp's key shape
     "empty-co": [],
     # missing-co has no bucket at all
     "broken-co": [ObjectGroup("documents/", 1200, 10)],
-    "slow-co": [ObjectGroup("documents/", 1500, 10)],
+    "slow-co": [ObjectGroup("documents/", 1100, 10)],
     # The shared layout: one bucket, a prefix per client; "acme" must not
     # take the objects of "acme-corp".
     "platform-shared": [
@@ -92,8 +93,9 @@ def expected_records(bucket_id: str) -> dict[str, int]:
 
 
 def make_config(endpoint_url: str, records_url: str, **storage: object) -> CollectConfig:
+    # One attempt: a failing listing fails at once (test_collect_storage retries).
     return CollectConfig(
-        storage=StorageConfig(endpoint_url=endpoint_url, max_attempts=2, **storage),  # type: ignore[arg-type]
+        storage=StorageConfig(endpoint_url=endpoint_url, max_attempts=1, **storage),  # type: ignore[arg-type]
         records=RecordsConfig(url=records_url),
         workers=3,
     )

@@ -30,7 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"  # moto accepts any credentials
-SLOW_PAGE_SECONDS = 0.5
+SLOW_PAGE_SECONDS = 0.4
 
 
 @dataclass(frozen=True)

@@ -266,6 +266,14 @@ def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
     assert storage.value == human_bytes(history[0]["storage"]["total_bytes"])
     assert objects.value == f"{history[0]['storage']['object_count']:,}"
     assert len(at.dataframe[0].value) == len(history)
+    # Freshness is the client's latest snapshot, after the range here.
+    with session_for(demo) as session:
+        latest = read_snapshot_at(session, "acme-corp", TODAY)
+    assert latest is not None
+    assert any(
+        f"latest snapshot {latest['snapshot_date']}, computed {latest['computed_at']}" in text
+        for text in texts(at.caption)
+    )
 
 
 @pytest.mark.parametrize(

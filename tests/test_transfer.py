@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,14 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import BACKENDS, new_database_url
-from tests.factories import add_days, day, new_client
+from tests.factories import add_days, day, new_client, snapshot
 from usage.cli import main
 from usage.db import make_engine
 from usage.demo import load_demo
 from usage.errors import InvalidParams, NotFound
 from usage.history import read_history
 from usage.models import Client, Snapshot, SnapshotCollection, SnapshotPrefix
+from usage.snapshots import replace_snapshot
 from usage.transfer import export_snapshots, import_snapshots
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -287,3 +289,37 @@ def test_cli_reports_a_file_that_is_not_utf8(cli: Cli, small: Engine, tmp_path: 
     path.write_bytes(_line(snapshot_date="2024-01-01").encode() + b"\n\xe9t\xe9\n")
     code, _, err = cli("import", str(path))
     assert (code, err) == (2, f"error: {path}: line 2: not UTF-8 text; nothing was imported\n")
+
+
+def test_an_export_during_collections_never_tears_a_snapshot(cli: Cli, small: Engine) -> None:
+    """globex's day 2 is replaced by one version then the other as fast as
+    can be while exports run: every exported line is one version whole."""
+    with Session(small) as session:
+        client_id = session.scalars(select(Client.id).where(Client.bucket_id == "globex")).one()
+    versions = [
+        snapshot(day(2), scale=1, extra={"a": 1}, prefixes={"a/": (1, 10), "b/": (2, 20)}),
+        snapshot(day(2), scale=2, extra={"b": 2}, prefixes={"c/": (3, 30)}),
+    ]
+    expected = []
+    for version in versions:
+        with Session(small) as session, session.begin():
+            replace_snapshot(session, client_id, version)
+        expected.append(export_text(small, bucket_ids=["globex"], start=day(2), end=day(2)))
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            with Session(small) as session, session.begin():
+                replace_snapshot(session, client_id, versions[i % 2])
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        exports = [cli("export", "--bucket", "globex", "--start", day(2).isoformat(),
+                       "--end", day(2).isoformat())[1] for _ in range(15)]  # fmt: skip
+    finally:
+        stop.set()
+        writer.join()
+    assert all(text in expected for text in exports)

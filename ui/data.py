@@ -149,7 +149,10 @@ def run_page(render: Callable[[], None]) -> None:
     try:
         render()
     except ConfigError as error:
-        st.error(f"The dashboard's database setting is wrong: {md_text(str(error))}", icon="⚠️")
+        st.error(
+            f"The dashboard's database setting is wrong: {md_text(str(error))}",
+            icon=":material/warning:",
+        )
     except (DBAPIError, PoolTimeout) as error:
         if not _unreachable(error):
             raise
@@ -157,7 +160,7 @@ def run_page(render: Callable[[], None]) -> None:
             "The usage database cannot be reached, so there is nothing to show right now. "
             "Try again in a minute; if this persists, check that the database is running "
             "and that USAGE\\_DATABASE\\_URL points at it.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
         st.text(_first_line(error))
 
@@ -166,5 +169,5 @@ def show_empty_database() -> None:
     st.info(
         "The database has no clients yet. Add one with `python -m usage clients add` "
         "or load the demo portfolio with `python -m usage demo`.",
-        icon="ℹ️",
+        icon=":material/info:",
     )

@@ -50,7 +50,7 @@ def read_param(
 
 
 def warn_param(message: str) -> None:
-    st.warning(md_text(message), icon="⚠️")
+    st.warning(md_text(message), icon=":material/warning:")
 
 
 def publish(page: str, params: Mapping[str, str | None]) -> None:

@@ -12,9 +12,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import orjson
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -51,6 +52,7 @@ _REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 _JSON = "application/json"
 
 EngineFactory = Callable[[], Engine]
+EndpointAsync = Callable[[Request], Awaitable[Response]]
 
 
 def json_response(
@@ -170,6 +172,11 @@ async def _send_json_error(
 # How long a server process trusts a key it has checked: a revoked key keeps
 # working on a process that checked it for at most this long.
 KEY_CACHE_SECONDS = 5.0
+# Threads per server process that run the endpoints' PostgreSQL work: a few,
+# to overlap round trips; the rest is Python under the GIL, where a crowd of
+# threads only takes turns. At most the engine pool's size, so that no
+# request opens a connection of its own.
+DB_THREADS = 4
 
 
 class _RecentKeys:
@@ -207,10 +214,34 @@ class UsageApi:
         self._get_engine = get_engine
         self._openapi = orjson.dumps(build_openapi())
         self._recent_keys = _RecentKeys()
+        self._db_threads: anyio.CapacityLimiter | None = None
+        self._db_is_local = False  # SQLite, once the engine exists
+
+    def _in_db_thread(self, endpoint: Callable[[Request], Response]) -> EndpointAsync:
+        """``endpoint`` run in one of ``DB_THREADS`` threads, or on SQLite in
+        the event loop itself.
+
+        sqlite3 gives the GIL up around every row it steps through: with
+        another thread waiting for the GIL, each of those is a hand-over, and
+        threads made SQLite requests several times slower than running them
+        in the loop. SQLite reads never wait on the network, nor on writers (WAL).
+        The first request runs in a thread, as making the engine may take a
+        while (the embedded default loads the demo)."""
+
+        async def run(request: Request) -> Response:
+            if self._db_is_local:
+                return endpoint(request)
+            if self._db_threads is None:  # made inside the server's event loop
+                self._db_threads = anyio.CapacityLimiter(DB_THREADS)
+            return await anyio.to_thread.run_sync(endpoint, request, limiter=self._db_threads)
+
+        return run
 
     def _run(self, request: Request, work: Callable[[Session, KeyInfo], Any]) -> Response:
         try:
-            with Session(self._get_engine()) as session:
+            engine = self._get_engine()
+            self._db_is_local = engine.dialect.name == "sqlite"
+            with Session(engine) as session:
                 raw_key = request.headers.get("x-api-key")
                 key = self._recent_keys.get(raw_key)
                 if key is None:
@@ -288,10 +319,10 @@ class UsageApi:
         get = ["GET"]
         routes = [
             Route("/v1/openapi.json", self.openapi, methods=get),
-            Route("/v1/clients", self.clients, methods=get),
-            Route("/v1/clients/{bucket_id}", self.client, methods=get),
-            Route("/v1/clients/{bucket_id}/history", self.history, methods=get),
-            Route("/v1/snapshots/{date}", self.snapshots, methods=get),
+            Route("/v1/clients", self._in_db_thread(self.clients), methods=get),
+            Route("/v1/clients/{bucket_id}", self._in_db_thread(self.client), methods=get),
+            Route("/v1/clients/{bucket_id}/history", self._in_db_thread(self.history), methods=get),
+            Route("/v1/snapshots/{date}", self._in_db_thread(self.snapshots), methods=get),
             Route("/v1/collect/trigger", self.trigger, methods=["POST"]),
         ]
         return Router(routes=routes, default=self.not_found)

@@ -94,11 +94,21 @@ def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     end = parse_date(args.end, "--end")
     check_date_range(start, end, "--start", "--end")
     bucket_ids = _bucket_ids(args.bucket)
-    with Session(engine) as session, session.begin(), _output(args.output) as out:
+    with Session(_consistent(engine)) as session, session.begin(), _output(args.output) as out:
         written = export_snapshots(session, out, bucket_ids=bucket_ids, start=start, end=end)
     where = args.output or "standard output"
     print(f"exported {written} snapshots to {where}", file=sys.stderr)
     return 0
+
+
+def _consistent(engine: Engine) -> Engine:
+    """One snapshot of the whole store for the export's many reads: SQLite's
+    read transaction is one already; PostgreSQL needs REPEATABLE READ (under
+    READ COMMITTED each statement sees the latest commit, so a collection
+    running meanwhile could tear a snapshot in two)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ")
+    return engine
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -102,28 +103,6 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _encode(
-    bucket_id: str,
-    row: Sequence[Any],
-    extras: dict[str, int],
-    prefixes: dict[str, dict[str, int]],
-) -> SnapshotJSON:
-    records = dict(zip(STANDARD_COLLECTIONS, row[2:8], strict=True))
-    records.update(extras)
-    records["total"] = row[8]
-    return {
-        "bucket_id": bucket_id,
-        "snapshot_date": _format_date_value(row[1]),
-        "records": records,
-        "storage": {
-            "object_count": row[9],
-            "total_bytes": row[10],
-            "by_prefix": prefixes,
-        },
-        "computed_at": _format_datetime_value(row[11]),
-    }
-
-
 def read_snapshots(
     session: Session,
     where: ColumnElement[bool],
@@ -147,12 +126,10 @@ def read_snapshots(
     extras = session.execute(
         select(*_EXTRA_COLUMNS)
         .where(detail_filter(SnapshotCollection))
-        .order_by(SnapshotCollection.collection)
+        .order_by(*_EXTRA_COLUMNS[:3])
     )
     prefixes = session.execute(
-        select(*_PREFIX_COLUMNS)
-        .where(detail_filter(SnapshotPrefix))
-        .order_by(SnapshotPrefix.prefix)
+        select(*_PREFIX_COLUMNS).where(detail_filter(SnapshotPrefix)).order_by(*_PREFIX_COLUMNS[:3])
     )
     return _assemble(rows, extras, prefixes, bucket_ids)
 
@@ -196,24 +173,41 @@ def _assemble(
     prefix_rows: Iterable[Any],
     bucket_ids: Mapping[int, str],
 ) -> list[SnapshotJSON]:
-    """Snapshot rows with their details, as the API's dicts; a day is a
-    ``date`` or, from the driver directly, SQLite's text: the same in all
-    three kinds of rows, so the keys match."""
+    """Snapshot rows with their details, as the API's dicts.
+
+    Detail rows come in key order, (client, day, name): the order of the
+    index, so the database need not sort them, and within a snapshot the
+    order of the names. A day is a ``date`` or, from the driver directly,
+    SQLite's text: the same in all three kinds of rows, so the keys match.
+    """
     extras: dict[tuple[int, Any], dict[str, int]] = defaultdict(dict)
     for client_id, day, name, count in extra_rows:
         extras[(client_id, day)][name] = count
     prefixes: dict[tuple[int, Any], dict[str, dict[str, int]]] = defaultdict(dict)
     for client_id, day, prefix, count, size in prefix_rows:
         prefixes[(client_id, day)][prefix] = {"count": count, "bytes": size}
-    return [
-        _encode(
-            bucket_ids[row[0]],
-            row,
-            extras.get((row[0], row[1]), {}),
-            prefixes.get((row[0], row[1]), {}),
+    # One loop, no call per row: at limit 1000 this is most of the work.
+    snapshots: list[SnapshotJSON] = []
+    for row in rows:
+        key = (row[0], row[1])
+        records = dict(zip(STANDARD_COLLECTIONS, row[2:8], strict=True))
+        if key in extras:
+            records.update(extras[key])
+        records["total"] = row[8]
+        snapshots.append(
+            {
+                "bucket_id": bucket_ids[row[0]],
+                "snapshot_date": _format_date_value(row[1]),
+                "records": records,
+                "storage": {
+                    "object_count": row[9],
+                    "total_bytes": row[10],
+                    "by_prefix": prefixes.get(key, {}),
+                },
+                "computed_at": _format_datetime_value(row[11]),
+            }
         )
-        for row in rows
-    ]
+    return snapshots
 
 
 _EXTRA_COLUMNS = (
@@ -232,9 +226,9 @@ _PREFIX_COLUMNS = (
 
 
 class _DriverStatement:
-    """A Core statement compiled once per dialect and then run as the
-    driver's own SQL, with bound parameters: a call pays neither for building
-    and compiling the statement nor for converting each value of each row.
+    """A Core statement compiled once per dialect and then run on the DBAPI
+    cursor, with bound parameters: a call pays neither for building and
+    compiling the statement nor for a result object and a ``Row`` per row.
     Parameters reach the driver as given; rows come back as it makes them."""
 
     def __init__(self, statement: ClauseElement) -> None:
@@ -255,7 +249,34 @@ class _DriverStatement:
             compiled = self._compiled[key] = _Compiled(done.string, names, defaults)
         values = {**compiled.defaults, **params}
         args = values if compiled.names is None else tuple(values[name] for name in compiled.names)
-        return connection.exec_driver_sql(compiled.sql, args).all()
+        return _fetch_all(connection, compiled.sql, args)
+
+
+def _fetch_all(connection: Connection, sql: str, args: Any) -> Sequence[Any]:
+    """The rows of ``sql``, straight from a cursor of the session's own DBAPI
+    connection (inside its transaction). A driver error is raised as
+    SQLAlchemy raises it from ``execute`` (a dropped connection invalidated
+    first), so callers handle both paths alike."""
+    dbapi_connection = connection.connection
+    cursor = dbapi_connection.cursor()
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        cursor.execute(sql, args)
+        rows = cursor.fetchall()
+    except dbapi_error as error:
+        dropped = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
+        if dropped:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql,
+            args,
+            error,
+            dbapi_error,
+            connection_invalidated=dropped,
+            dialect=connection.dialect,
+        ) from error
+    cursor.close()
+    return rows
 
 
 @dataclass(frozen=True)
@@ -281,18 +302,14 @@ def _client_snapshots(has_start: bool, has_end: bool, has_limit: bool) -> _Drive
 
 @functools.cache
 def _client_details(table: type[SnapshotCollection] | type[SnapshotPrefix]) -> _DriverStatement:
-    if table is SnapshotCollection:
-        columns: tuple[Any, ...] = _EXTRA_COLUMNS
-        order: Any = SnapshotCollection.collection
-    else:
-        columns, order = _PREFIX_COLUMNS, SnapshotPrefix.prefix
+    columns: tuple[Any, ...] = _EXTRA_COLUMNS if table is SnapshotCollection else _PREFIX_COLUMNS
     return _DriverStatement(
         select(*columns)
         .where(
             table.client_id == bindparam("client_id"),
             table.snapshot_date.between(bindparam("first"), bindparam("last")),
         )
-        .order_by(order)
+        .order_by(*columns[:3])
     )
 
 
