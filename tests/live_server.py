@@ -24,7 +24,11 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    database_url: str, command: str = "streamlit", timeout: float = 60.0, workers: int = 1
+    database_url: str,
+    command: str = "streamlit",
+    timeout: float = 60.0,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Serve the app on ``database_url``; yields the base URL.
 
@@ -32,7 +36,7 @@ def running_server(
     (``uvicorn app:app --workers N``).
     """
     port = free_port()
-    env = {**os.environ, "USAGE_DATABASE_URL": database_url}
+    env = {**os.environ, **(env or {}), "USAGE_DATABASE_URL": database_url}
     if command == "streamlit":
         args = [sys.executable, "-m", "streamlit", "run", "app.py",
                 "--server.port", str(port), "--server.address", "127.0.0.1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,8 +13,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tests.collect_support import BUCKETS, make_records_database
+from tests.conftest import new_database_url
 from tests.factories import add_days, day, new_client
 from tests.live_server import running_server
+from tests.s3_server import S3Server, running_s3
 from usage.demo import load_demo
 from usage.keys import create_key
 
@@ -72,9 +76,33 @@ def test_uvicorn_with_two_workers_serves_the_api(engine: Engine, database_url: s
         assert http.get("/api/v1/openapi.json").json()["openapi"] == "3.1.0"
 
 
-def test_schemathesis_finds_no_violation(engine: Engine, database_url: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with running_s3({"acme-corp": BUCKETS["acme-corp"], "globex": BUCKETS["globex"]}) as server:
+        yield server
+
+
+def test_schemathesis_finds_no_violation(
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    s3: S3Server,
+    request: pytest.FixtureRequest,
+    backend: str,
+) -> None:
     key = prepare(engine, demo=True)
-    with running_server(database_url) as base:
+    records_url = new_database_url(request, backend, tmp_path)
+    make_records_database(records_url)
+    # Collection configured, so that the trigger answers 200 and 429 (a
+    # server without it answers the trigger with 503, a server error).
+    env = {
+        **s3.env,
+        "USAGE_RECORDS_URL": records_url,
+        "USAGE_STORAGE_ENDPOINT_URL": s3.endpoint_url,
+        "USAGE_STORAGE_BUCKET_TEMPLATE": "{bucket_id}",
+        "USAGE_STORAGE_MAX_ATTEMPTS": "1",
+    }
+    with running_server(database_url, env=env) as base:
         result = subprocess.run(
             [
                 sys.executable,

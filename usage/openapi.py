@@ -167,14 +167,16 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "bucket_ids": {
-                "type": "array",
+                "type": ["array", "null"],
                 "minItems": 1,
                 "maxItems": 1000,
                 "items": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                "description": "Clients to collect; leave out for every active and trial client.",
+                "description": "Clients to collect; left out or null: every active and trial"
+                " client.",
             },
-            "force": {"type": "boolean", "default": False,
-                      "description": "Run even within 5 minutes of the last run."},
+            "force": {"type": ["boolean", "null"], "default": False,
+                      "description": "Run even within 5 minutes of the last run"
+                                     " (null: false)."},
         },
         "additionalProperties": False,
     },

@@ -1,0 +1,155 @@
+"""POST /api/v1/collect/trigger over HTTP: rights, body, limit, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tests.api_client import ApiClient
+from tests.collect_support import BUCKETS, make_records_database
+from tests.conftest import new_database_url
+from tests.factories import new_client
+from tests.s3_server import S3Server, running_s3
+from tests.test_api import conforms, is_error
+from usage.api import create_api_app
+from usage.history import read_history
+from usage.keys import create_key
+
+TRIGGER = "/api/v1/collect/trigger"
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with running_s3({name: BUCKETS[name] for name in ("globex", "empty-co")}) as server:
+        yield server
+
+
+@pytest.fixture
+def configured(
+    s3: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp_path: Path,
+) -> None:
+    """Collection configured by the environment alone, as an operator may."""
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    records_url = new_database_url(request, backend, tmp_path)
+    make_records_database(records_url)
+    monkeypatch.delenv("USAGE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # no usage.toml there
+    monkeypatch.setenv("USAGE_RECORDS_URL", records_url)
+    monkeypatch.setenv("USAGE_STORAGE_ENDPOINT_URL", s3.endpoint_url)
+    monkeypatch.setenv("USAGE_STORAGE_BUCKET_TEMPLATE", "{bucket_id}")
+    monkeypatch.setenv("USAGE_STORAGE_MAX_ATTEMPTS", "1")
+
+
+@pytest.fixture
+def api(engine: Engine) -> Iterator[tuple[ApiClient, dict[str, str]]]:
+    with Session(engine) as session, session.begin():
+        new_client(session, "globex")
+        new_client(session, "empty-co", "trial")
+        new_client(session, "missing-co")  # no bucket in S3
+        new_client(session, "gone-co", "inactive")
+        keys = {
+            "admin": create_key(session, "admin", admin=True),
+            "reader": create_key(session, "reader", buckets=["globex"]),
+        }
+    client = ApiClient(create_api_app(lambda: engine))
+    yield client, keys
+    client.close()
+
+
+def post(api: ApiClient, key: str, body: bytes = b"") -> Any:
+    return api.request(
+        "POST",
+        TRIGGER,
+        content=body,
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+    )
+
+
+def test_trigger_collects_and_reports_failures(
+    configured: None, api: tuple[ApiClient, dict[str, str]], engine: Engine
+) -> None:
+    client, keys = api
+    response = post(client, keys["admin"])
+    assert response.status_code == 200
+    body = response.json()
+    conforms(body, "TriggerResult")
+    # Every active and trial client, the inactive one left alone; processed
+    # counts every client tried, failed ones included.
+    assert (body["buckets_processed"], body["buckets_failed"]) == (3, 1)
+    assert [failure["bucket_id"] for failure in body["failures"]] == ["missing-co"]
+    with Session(engine) as session:
+        (snapshot,) = read_history(session, "globex", None, None, None)
+        assert read_history(session, "gone-co", None, None, None) == []
+    assert snapshot["records"]["person"] == 7
+    assert snapshot["storage"]["object_count"] == 123
+
+
+def test_second_trigger_within_five_minutes_is_429_unless_forced(
+    configured: None, api: tuple[ApiClient, dict[str, str]]
+) -> None:
+    client, keys = api
+    body = b'{"bucket_ids": ["globex"]}'
+    assert post(client, keys["admin"], body).status_code == 200
+    limited = post(client, keys["admin"], body)
+    error = is_error(limited, 429)
+    assert 1 <= error["retry_after"] <= 300
+    assert limited.headers["retry-after"] == str(error["retry_after"])
+    assert "globex" in error["error"]
+    forced = post(client, keys["admin"], b'{"bucket_ids": ["globex"], "force": true}')
+    assert forced.status_code == 200
+    assert forced.json()["buckets_processed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[1]", 'the request body must be a JSON object such as {"bucket_ids": ["acme-corp"],'
+                 ' "force": false}'),
+        (b'{"force": "yes"}', "force must be a boolean (true or false)"),
+        (b'{"bucket_ids": []}', "bucket_ids must be an array of 1 to 1000 bucket ids"
+                                " (leave it out for every active and trial client)"),
+        (b'{"bucket_ids": ["no spaces"]}',
+         "bucket_ids[0] must be 1 to 64 characters of letters, digits, '-' or '_'"),
+        (b'{"buckets": ["globex"]}',
+         "unknown field 'buckets' in the request body; expected: bucket_ids, force"),
+    ],
+)  # fmt: skip
+def test_bad_body_is_400_naming_the_field(
+    api: tuple[ApiClient, dict[str, str]], body: bytes, message: str
+) -> None:
+    client, keys = api
+    is_error(post(client, keys["admin"], body), 400, message)
+
+
+def test_unknown_bucket_is_404(configured: None, api: tuple[ApiClient, dict[str, str]]) -> None:
+    client, keys = api
+    response = post(client, keys["admin"], b'{"bucket_ids": ["nobody"]}')
+    is_error(response, 404, "client 'nobody' not found")
+
+
+def test_rights(api: tuple[ApiClient, dict[str, str]]) -> None:
+    client, keys = api
+    is_error(post(client, keys["reader"]), 403, "collecting needs an admin key")
+    is_error(post(client, ""), 401)
+    is_error(client.get(TRIGGER, headers={"X-API-Key": keys["admin"]}), 405)
+
+
+def test_unconfigured_collection_is_503_naming_the_setting(
+    api: tuple[ApiClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("USAGE_CONFIG", raising=False)
+    monkeypatch.delenv("USAGE_RECORDS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    client, keys = api
+    body = is_error(post(client, keys["admin"]), 503)
+    assert body["error"].startswith("collection is not configured: records.url is missing")
