@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from usage.clients import add_client
 from usage.history import find_client_id
+from usage.models import STANDARD_COLLECTIONS, Client
 from usage.snapshots import SnapshotData, insert_snapshots
 from usage.validation import parse_new_client
 
 BASE_DAY = dt.date(2024, 1, 1)
+STORE_DAY = dt.date(2024, 3, 1)
 
 
 def new_client(session: Session, bucket_id: str, status: str = "active") -> int:
@@ -54,3 +58,52 @@ def add_days(session: Session, client_id: int, days: list[dt.date], **kwargs: ob
 
 def day(offset: int) -> dt.date:
     return BASE_DAY + dt.timedelta(days=offset)
+
+
+# Exact histories for the dashboard's domain tests.
+
+
+def snapshot_of_total(
+    day: dt.date,
+    total: int,
+    *,
+    extra: dict[str, int] | None = None,
+    prefixes: dict[str, tuple[int, int]] | None = None,
+) -> SnapshotData:
+    """``total`` records: all in ``person`` but for ``extra``."""
+    records = dict.fromkeys(STANDARD_COLLECTIONS, 0)
+    records.update(extra or {})
+    records["person"] = total - sum((extra or {}).values())
+    return SnapshotData(
+        snapshot_date=day,
+        records=records,
+        by_prefix=prefixes if prefixes is not None else {"documents/": (total // 10, total * 100)},
+        computed_at=dt.datetime.combine(day, dt.time(2, 0), tzinfo=dt.UTC),
+    )
+
+
+def store(
+    engine: Engine,
+    bucket_id: str,
+    snapshots: Iterable[SnapshotData],
+    *,
+    name: str | None = None,
+    status: str = "active",
+) -> None:
+    with Session(engine) as session, session.begin():
+        client_id = session.execute(
+            insert(Client).returning(Client.id),
+            {
+                "bucket_id": bucket_id,
+                "display_name": name or bucket_id.replace("-", " ").title(),
+                "status": status,
+                "client_since": STORE_DAY - dt.timedelta(days=365),
+            },
+        ).scalar_one()
+        insert_snapshots(session, [(client_id, item) for item in snapshots])
+
+
+def days(start: dt.date, count: int, skip: Iterable[int] = ()) -> list[dt.date]:
+    """``count`` consecutive days from ``start``, less the offsets in ``skip``."""
+    skipped = set(skip)
+    return [start + dt.timedelta(days=n) for n in range(count) if n not in skipped]

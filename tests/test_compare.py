@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.snapshot_factory import snapshot, store
+from tests.factories import snapshot_of_total as snapshot
+from tests.factories import store
 from usage.compare import Movement, compare_snapshots, read_snapshot_at
 from usage.errors import NotFound
 

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.snapshot_factory import days, snapshot, store
+from tests.factories import days, store
+from tests.factories import snapshot_of_total as snapshot
 from usage.errors import InvalidParams
 from usage.portfolio import (
     count_clients,

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.snapshot_factory import days, snapshot, store
+from tests.factories import days, store
+from tests.factories import snapshot_of_total as snapshot
 from usage.history import read_history
 from usage.series import (
     STORAGE_BYTES,
