@@ -258,18 +258,10 @@ def test_a_read_during_a_collection_sees_the_old_or_the_new_snapshot(
 
 
 def test_concurrent_replacements_never_show_half_a_snapshot(
-    engine: Engine, targets: dict[str, Target], backend: str, request: pytest.FixtureRequest
+    engine: Engine, targets: dict[str, Target]
 ) -> None:
     """Two versions of a day replace each other as fast as they can while a
     reader reads: every read must be one version whole."""
-    if backend == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="under READ COMMITTED each of read_snapshots' three SELECTs sees the"
-                " latest commit: reads need REPEATABLE READ (see the collection report)",
-            )
-        )
     client_id = targets["globex"].client_id
     versions = [
         snapshot(DAY, scale=1, extra={"a": 1}, prefixes={"a/": (1, 10), "b/": (2, 20)}),

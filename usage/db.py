@@ -50,6 +50,10 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
             f" not {parsed.drivername}://"
         )
     kwargs.setdefault("pool_pre_ping", True)
+    # A snapshot is read with several SELECTs (its row, its collections, its
+    # prefixes): under READ COMMITTED each could see a different commit and a
+    # reader could mix two versions of a day. One snapshot per transaction.
+    kwargs.setdefault("isolation_level", "REPEATABLE READ")
     kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return create_engine(url, **kwargs)
 
