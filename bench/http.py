@@ -128,13 +128,17 @@ def run_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_LUA % {"key": key, "limit": limit, "clients": clients, "offset": offset})
     try:
-        output = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
-             "-s", script.name, base],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
+        return _wrk(["-s", script.name, base], connections, seconds)
     finally:
         os.unlink(script.name)
+
+
+def _wrk(target: list[str], connections: int, seconds: float) -> dict[str, Any]:
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
+         *target],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
     if "Non-2xx" in output or re.search(r"Socket errors: connect [1-9]", output):
         raise RuntimeError(f"wrk saw failed requests:\n{output}")
     timeouts = re.search(r"timeout ([0-9]+)", output)
@@ -179,6 +183,9 @@ def main() -> None:
         "--python", default=sys.executable, help="the servers' interpreter (a venv, say)"
     )
     parser.add_argument("--tag", default="", help="a suffix for the results file")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also time the static /api/v1/openapi.json"
+    )
     parser.add_argument("--clients", type=int, default=CLIENTS, help="the data set's size")
     parser.add_argument("--connections", type=int, nargs="+", default=list(CONCURRENCY))
     args = parser.parse_args()
@@ -202,6 +209,15 @@ def main() -> None:
             log = logs / f"{server}-{backend}.log"
             with serving(server, url, log, args.python) as (base, pid):
                 run_wrk(base, key, max(args.limit), 16, 3, 0, args.clients)  # warm up
+                if args.ceiling:  # the server stack alone: a static JSON body, no database
+                    point = _wrk([f"{base}/api/v1/openapi.json"], 16, args.seconds)
+                    point.update(backend=backend, server=server, limit=0, connections=16,
+                                 load=load(), rss_mb=rss_mb(pid))  # fmt: skip
+                    results.append(point)
+                    print(f"{backend:10} {server:9} static openapi.json c16:"
+                          f" {point['requests_per_second']:8.1f} req/s"
+                          f" p50 {point['p50_ms']:.2f} ms p99 {point['p99_ms']:.2f} ms"
+                          f" | {point['load']}", flush=True)  # fmt: skip
                 for limit in args.limit:
                     for connections in args.connections:
                         point = run_wrk(base, key, limit, connections, args.seconds,
@@ -221,7 +237,7 @@ def main() -> None:
                               f" | {point['load']}", flush=True)  # fmt: skip
     print("\ntargets at 16 connections (streamlit: half of uvicorn's):")
     for point in results:
-        if point["connections"] != 16:
+        if point["connections"] != 16 or point["limit"] not in TARGETS:
             continue
         wanted = TARGETS[point["limit"]] * (0.5 if point["server"] == "streamlit" else 1)
         met = point["requests_per_second"] >= wanted
