@@ -1,5 +1,6 @@
 """The real server in Debian's chromium: a deep link, a preset change, the
-sidebar a person sees, a page switch. Screenshots go to docs/screenshots/."""
+sidebar a person sees, a page switch. Screenshots go to artifacts/screenshots/ (not tracked; docs/screenshots/ keeps
+examples of them)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from usage.db import make_engine
 from usage.demo import load_demo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("USAGE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
