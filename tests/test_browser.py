@@ -1,6 +1,6 @@
 """The real server in Debian's chromium: a deep link, a preset change, the
-sidebar a person sees, a page switch. Screenshots go to artifacts/screenshots/ (not tracked; docs/screenshots/ keeps
-examples of them)."""
+sidebar a person sees, a page switch. Screenshots go to artifacts/screenshots/
+(not tracked; docs/screenshots/ keeps examples of them)."""
 
 from __future__ import annotations
 
