@@ -44,7 +44,8 @@ def _links(today: dt.date) -> list[tuple[str, str, int]]:
          6),
         ("client, 3 years by day", "/client?bucket=acme-corp&preset=all&granularity=day", 6),
         ("client, 3 years by month", "/client?bucket=globex&preset=all&granularity=month", 6),
-        ("portfolio", "/", 4),
+        ("portfolio", "/", 3),
+        ("daily snapshot", f"/snapshots?date={(today - dt.timedelta(days=1)).isoformat()}", 1),
     ]  # fmt: skip
 
 
