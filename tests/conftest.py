@@ -20,6 +20,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from tests.s3_server import S3Server
+from usage.collect.config import CollectConfig
 from usage.db import make_engine, upgrade_schema
 from usage.demo import load_demo
 
@@ -123,3 +125,23 @@ def demo_engine(
         load_demo(session, DEMO_TODAY)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def config(
+    s3: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp_path: Path,
+) -> CollectConfig:
+    """Collection settings for the module's ``s3`` server (each collection
+    test module serves the buckets it needs) and a records database on the
+    test's backend."""
+    from tests.collect_support import make_config, make_records_database
+
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    records_url = new_database_url(request, backend, tmp_path)
+    make_records_database(records_url)
+    return make_config(s3.endpoint_url, records_url)

@@ -7,7 +7,6 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,7 @@ from tests.collect_support import (
     BUCKETS,
     expected_records,
     expected_usage,
-    make_config,
-    make_records_database,
 )
-from tests.conftest import new_database_url
 from tests.factories import new_client, snapshot
 from tests.s3_server import S3Server, running_s3
 from usage.collect.config import CollectConfig
@@ -47,21 +43,6 @@ CLIENTS = {
 def s3() -> Iterator[S3Server]:
     with running_s3(BUCKETS) as server:
         yield server
-
-
-@pytest.fixture
-def config(
-    s3: S3Server,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-    backend: str,
-    tmp_path: Path,
-) -> CollectConfig:
-    for name, value in s3.env.items():
-        monkeypatch.setenv(name, value)
-    records_url = new_database_url(request, backend, tmp_path)
-    make_records_database(records_url)
-    return make_config(s3.endpoint_url, records_url)
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.collect_support import BUCKETS, make_config, make_records_database
-from tests.conftest import new_database_url
+from tests.collect_support import BUCKETS
 from tests.factories import new_client
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
 from usage.collect.config import CollectConfig
@@ -39,21 +38,6 @@ CLIENTS = {"globex": "active", "empty-co": "trial", "missing-co": "inactive"}
 def s3() -> Iterator[S3Server]:
     with running_s3({name: BUCKETS[name] for name in ("globex", "empty-co", "slow-co")}) as server:
         yield server
-
-
-@pytest.fixture
-def config(
-    s3: S3Server,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-    backend: str,
-    tmp_path: Path,
-) -> CollectConfig:
-    for name, value in s3.env.items():
-        monkeypatch.setenv(name, value)
-    records_url = new_database_url(request, backend, tmp_path)
-    make_records_database(records_url)
-    return make_config(s3.endpoint_url, records_url)
 
 
 @pytest.fixture
