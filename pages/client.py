@@ -21,7 +21,7 @@ from ui.data import (
     run_page,
     show_empty_database,
 )
-from ui.downloads import history_json
+from ui.downloads import download_buttons, history_json
 from ui.format import days_phrase, human_age, human_bytes, human_count, md_text, signed_pct
 from ui.params import arriving, publish, read_param, warn_param
 from usage.errors import InvalidParams
@@ -365,21 +365,7 @@ def _snapshot_table(
         },
     )
     stem = f"{bucket}_{start.isoformat()}_{end.isoformat()}"
-    left, right, _ = st.columns([1, 1, 4])
-    left.download_button(
-        "Download CSV",
-        frame.to_csv(index=False),
-        file_name=f"{stem}.csv",
-        mime="text/csv",
-        key="client_csv",
-    )
-    right.download_button(
-        "Download JSON",
-        history_json(snapshots),
-        file_name=f"{stem}.json",
-        mime="application/json",
-        key="client_json",
-    )
+    download_buttons(frame, history_json(snapshots), stem, key="client")
 
 
 run_page(render)

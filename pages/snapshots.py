@@ -19,7 +19,7 @@ from ui.data import (
     run_page,
     show_empty_database,
 )
-from ui.downloads import day_json
+from ui.downloads import day_json, download_buttons
 from ui.format import human_bytes, md_text
 from ui.params import arriving, publish, read_param, warn_param
 from usage.series import collection_names
@@ -118,21 +118,7 @@ def render() -> None:
             if name not in ("bucket", "client", "computed at")
         },
     )
-    left, right, _ = st.columns([1, 1, 4])
-    left.download_button(
-        "Download CSV",
-        frame.to_csv(index=False),
-        file_name=f"snapshots_{day.isoformat()}.csv",
-        mime="text/csv",
-        key="snapshots_csv",
-    )
-    right.download_button(
-        "Download JSON",
-        day_json(snapshots),
-        file_name=f"snapshots_{day.isoformat()}.json",
-        mime="application/json",
-        key="snapshots_json",
-    )
+    download_buttons(frame, day_json(snapshots), f"snapshots_{day.isoformat()}", key="snapshots")
 
 
 run_page(render)

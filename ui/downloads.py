@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import pandas as pd
+import streamlit as st
+
 from usage.snapshots import SnapshotJSON
 
 
@@ -19,3 +22,23 @@ def day_json(snapshots: Sequence[SnapshotJSON]) -> str:
     """``GET /api/v1/snapshots/{date}`` as one page holding every client."""
     body = {"snapshots": list(snapshots), "count": len(snapshots), "cursor": None}
     return json.dumps(body, indent=2)
+
+
+def download_buttons(frame: pd.DataFrame, json_text: str, stem: str, key: str) -> None:
+    """The table as CSV and the API's JSON, side by side (keys ``{key}_csv``
+    and ``{key}_json``)."""
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button(
+        "Download CSV",
+        frame.to_csv(index=False),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+    )
+    right.download_button(
+        "Download JSON",
+        json_text,
+        file_name=f"{stem}.json",
+        mime="application/json",
+        key=f"{key}_json",
+    )
