@@ -124,5 +124,7 @@ def test_memory_does_not_grow_with_the_object_count(client: Any) -> None:
     small = _peak_bytes(client, Location("mid-co", ""))  # 600 objects, 3 pages
     large = _peak_bytes(client, Location("acme-corp", ""))  # 2565 objects, 11 pages
     # Keeping the 1965 more objects would take over 1 MB (botocore makes a
-    # dict of five fields per object); a page at a time takes no more.
-    assert large - small < 128 * 1024
+    # dict of five fields per object); a page at a time takes no more. The
+    # margin leaves room for other threads' allocations, which tracemalloc
+    # also counts (seen over 128 KiB on a loaded machine).
+    assert large - small < 512 * 1024
