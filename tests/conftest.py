@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -145,3 +145,28 @@ def config(
     records_url = new_database_url(request, backend, tmp_path)
     make_records_database(records_url)
     return make_config(s3.endpoint_url, records_url)
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    """``python -m usage ...`` in process on the test's database: the exit
+    code (argparse's own exits included), stdout and stderr of that call."""
+    from usage.cli import main
+
+    monkeypatch.setenv("USAGE_DATABASE_URL", database_url)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -2,40 +2,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Protocol
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from tests.conftest import Cli
 from usage.cli import main
 from usage.errors import Unauthorized
 from usage.keys import authenticate
 from usage.models import ApiKey, Client, Snapshot
 
 
-class Run(Protocol):
-    def __call__(self, *argv: str) -> tuple[int, str, str]: ...
-
-
-@pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, capsys: pytest.CaptureFixture[str]
-) -> Run:
-    monkeypatch.setenv("USAGE_DATABASE_URL", database_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # argparse's own exits
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
-def test_keys_create_prints_the_key_last_and_stores_only_a_hash(cli: Run, engine: Engine) -> None:
+def test_keys_create_prints_the_key_last_and_stores_only_a_hash(cli: Cli, engine: Engine) -> None:
     code, out, err = cli("keys", "create", "reporting", "--bucket", "acme-corp")
     assert (code, err) == (0, "")
     key = out.strip().splitlines()[-1]
@@ -53,7 +32,7 @@ def test_keys_create_prints_the_key_last_and_stores_only_a_hash(cli: Run, engine
     )
 
 
-def test_keys_list_and_revoke(cli: Run, engine: Engine) -> None:
+def test_keys_list_and_revoke(cli: Cli, engine: Engine) -> None:
     _, out, _ = cli("keys", "create", "ops", "--admin")
     key = out.strip().splitlines()[-1]
     assert cli("keys", "revoke", "ops")[0] == 0
@@ -80,7 +59,7 @@ def test_keys_list_and_revoke(cli: Run, engine: Engine) -> None:
          "error: status must be one of: active, inactive, suspended, trial"),
     ],
 )  # fmt: skip
-def test_bad_arguments_get_one_line_and_exit_2(cli: Run, argv: list[str], message: str) -> None:
+def test_bad_arguments_get_one_line_and_exit_2(cli: Cli, argv: list[str], message: str) -> None:
     code, out, err = cli(*argv)
     assert code == 2
     assert err.count("\n") == 1
@@ -88,7 +67,7 @@ def test_bad_arguments_get_one_line_and_exit_2(cli: Run, argv: list[str], messag
     assert out == ""
 
 
-def test_a_refused_command_writes_nothing(cli: Run, engine: Engine) -> None:
+def test_a_refused_command_writes_nothing(cli: Cli, engine: Engine) -> None:
     assert cli("keys", "create", "twice", "--admin")[0] == 0
     code, _, err = cli("keys", "create", "twice", "--admin")
     assert (code, err) == (2, "error: a key named 'twice' exists already\n")
@@ -96,13 +75,13 @@ def test_a_refused_command_writes_nothing(cli: Run, engine: Engine) -> None:
         assert session.scalar(select(func.count()).select_from(ApiKey)) == 1
 
 
-def test_clients_add_and_list(cli: Run) -> None:
+def test_clients_add_and_list(cli: Cli) -> None:
     assert cli("clients", "add", "acme-corp", "--name", "Acme", "--status", "trial")[0] == 0
     assert cli("clients", "add", "acme-corp", "--name", "Again")[0] == 2
     assert cli("clients", "list")[1] == "acme-corp\ttrial\tAcme\n"
 
 
-def test_demo_command_is_idempotent(cli: Run, engine: Engine) -> None:
+def test_demo_command_is_idempotent(cli: Cli, engine: Engine) -> None:
     code, out, _ = cli("demo")
     assert code == 0
     assert out.startswith("demo data loaded: ")

@@ -6,7 +6,7 @@ import datetime as dt
 import io
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +14,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.collect_support import BUCKETS, make_records_database, write_config_file
-from tests.conftest import new_database_url
+from tests.conftest import Cli, new_database_url
 from tests.factories import new_client
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
-from usage.cli import main
 from usage.collect.progress import ProgressBar
 from usage.collect.runner import Outcome
 from usage.collect.runs import list_runs
 from usage.history import read_history
 
-Cli = Callable[..., tuple[int, str, str]]
 TODAY = dt.datetime.now(dt.UTC).date()
 
 
@@ -35,31 +33,20 @@ def s3() -> Iterator[S3Server]:
 
 @pytest.fixture
 def cli(
+    cli: Cli,
     s3: S3Server,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     request: pytest.FixtureRequest,
     backend: str,
-    database_url: str,
     tmp_path: Path,
 ) -> Cli:
+    """The command line (conftest's) with collection configured by a usage.toml file."""
     records_url = new_database_url(request, backend, tmp_path)
     make_records_database(records_url)
     config = write_config_file(tmp_path / "usage.toml", s3.endpoint_url, records_url)
     for name, value in {**s3.env, "USAGE_CONFIG": str(config)}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("USAGE_DATABASE_URL", database_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return cli
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import datetime as dt
 import io
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,8 @@ import pytest
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import BACKENDS, new_database_url
+from tests.conftest import BACKENDS, Cli, new_database_url
 from tests.factories import add_days, day, new_client, snapshot
-from usage.cli import main
 from usage.db import make_engine
 from usage.demo import load_demo
 from usage.errors import InvalidParams, NotFound
@@ -25,27 +24,8 @@ from usage.models import Client, Snapshot, SnapshotCollection, SnapshotPrefix
 from usage.snapshots import replace_snapshot
 from usage.transfer import export_snapshots, import_snapshots
 
-Cli = Callable[..., tuple[int, str, str]]
 DEMO_DAY = dt.date(2024, 6, 1)
 DEMO_SPAN = dt.timedelta(days=200)
-
-
-@pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, capsys: pytest.CaptureFixture[str]
-) -> Cli:
-    monkeypatch.setenv("USAGE_DATABASE_URL", database_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture
