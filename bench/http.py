@@ -21,19 +21,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 
 from bench._common import dataset_urls, load, new_admin_key, save_results, time_calls
 from bench._floor import Floor
 from bench.history import bucket_ids
-from tests.live_server import PROJECT_ROOT, free_port
+from tests.live_server import PROJECT_ROOT, free_port, stop_process, wait_until_healthy
 from usage.db import make_engine
 
 CLIENTS = 10_000
@@ -78,26 +76,10 @@ def serving(
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{server} exited early; see {log}")
-                try:
-                    if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{server} did not answer in 60 s; see {log}")
-                time.sleep(0.3)
+            wait_until_healthy(process, base, 60)
             yield base, process.pid
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout=15)
 
 
 def rss_mb(pid: int) -> dict[str, float]:

@@ -10,10 +10,42 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until_healthy(process: subprocess.Popen[Any], base: str, timeout: float) -> None:
+    """Return once the server at ``base`` answers its health check; raise if
+    it exits first or does not answer within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else b""
+            text = output.decode() if isinstance(output, bytes) else output
+            raise RuntimeError(f"the server exited early:\n{text}")
+        try:
+            if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not answer on {base} in {timeout}s")
+        time.sleep(0.3)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Terminate, kill if it lingers, and close its output pipe."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def free_port() -> int:
@@ -49,26 +81,7 @@ def running_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"the server exited early:\n{output}")
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer on {base} in {timeout}s")
-            time.sleep(0.3)
+        wait_until_healthy(process, base, timeout)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+        stop_process(process)

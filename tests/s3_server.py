@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from tests.live_server import stop_process
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
@@ -103,14 +105,7 @@ def running_s3(buckets: Buckets) -> Iterator[S3Server]:
                 raise RuntimeError(f"the S3 server did not start (exit {process.poll()})")
             yield S3Server(f"http://127.0.0.1:{int(line.split()[1])}")
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            stop_process(process)
 
 
 def _fill(buckets: dict[str, list[dict[str, Any]]]) -> None:
