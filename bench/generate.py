@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -35,6 +36,7 @@ from sqlalchemy.engine import make_url
 from bench._common import BENCH_DIR, libpq_url, load, postgres_url, save_results, sqlite_url
 from usage.db import make_engine, upgrade_schema
 from usage.models import ROOT_PREFIX
+from usage.snapshots import encode_bodies
 
 EXTRA_COLLECTIONS = ("event", "donation", "appointment", "volunteer", "grant")
 PREFIXES = ("documents/", "images/", "exports/", ROOT_PREFIX, "scans/", "backups/")
@@ -56,6 +58,7 @@ class ClientRows:
     snapshots: list[tuple[object, ...]]
     collections: list[tuple[object, ...]]
     prefixes: list[tuple[object, ...]]
+    bodies: list[tuple[Any, Any, bytes]]
 
 
 def _client_rows(client_id: int, days: list[str], seed: int, timestamp_suffix: str) -> ClientRows:
@@ -123,7 +126,9 @@ def _client_rows(client_id: int, days: list[str], seed: int, timestamp_suffix: s
     client = (client_id, f"client-{client_id:05d}",
               f"{words[0]} {words[1]} {rng.choice(_KINDS)} {client_id}",
               status, trial_end, since, created)  # fmt: skip
-    return ClientRows(client, snapshots, collections, prefixes)
+    # The API bodies, encoded by the product's own function from these rows.
+    bodies = encode_bodies(snapshots, collections, prefixes)
+    return ClientRows(client, snapshots, collections, prefixes, bodies)
 
 
 def _batches(
@@ -141,12 +146,13 @@ class LoadStats:
     snapshots: int = 0
     collections: int = 0
     prefixes: int = 0
+    bodies: int = 0
     load_seconds: float = 0.0
     index_seconds: float = 0.0
 
     @property
     def rows(self) -> int:
-        return self.clients + self.snapshots + self.collections + self.prefixes
+        return self.clients + self.snapshots + self.collections + self.prefixes + self.bodies
 
     def add(self, batch: list[ClientRows]) -> None:
         self.clients += len(batch)
@@ -154,6 +160,7 @@ class LoadStats:
             self.snapshots += len(rows.snapshots)
             self.collections += len(rows.collections)
             self.prefixes += len(rows.prefixes)
+            self.bodies += len(rows.bodies)
 
     def report(self) -> dict[str, object]:
         total = self.load_seconds + self.index_seconds
@@ -163,6 +170,7 @@ class LoadStats:
             "snapshots": self.snapshots,
             "collection_rows": self.collections,
             "prefix_rows": self.prefixes,
+            "body_rows": self.bodies,
             "rows": self.rows,
             "load_seconds": round(self.load_seconds, 1),
             "index_and_analyze_seconds": round(self.index_seconds, 1),
@@ -206,6 +214,7 @@ def load_sqlite(path: Path, clients: int, days: list[str], seed: int) -> LoadSta
             connection.executemany(
                 "INSERT INTO snapshot_prefixes VALUES (?, ?, ?, ?, ?)", rows.prefixes
             )
+            connection.executemany("INSERT INTO snapshot_bodies VALUES (?, ?, ?)", rows.bodies)
         connection.execute("COMMIT")
         stats.add(batch)
         _progress(stats, started, clients)
@@ -258,6 +267,7 @@ def load_postgres(url: str, clients: int, days: list[str], seed: int) -> LoadSta
                     ("snapshots", "snapshots"),
                     ("snapshot_collections", "collections"),
                     ("snapshot_prefixes", "prefixes"),
+                    ("snapshot_bodies", "bodies"),
                 ):
                     with cursor.copy(f"COPY {table} FROM STDIN") as copy:
                         for rows in batch:

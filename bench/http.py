@@ -58,7 +58,7 @@ def _server_args(server: str, port: int, python: str) -> list[str]:
     if server == "streamlit":
         return [python, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                 "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
-    return [python, "-m", "uvicorn", "app:app", "--workers", "2",
+    return [python, "-m", "uvicorn", "app:app", "--workers", "2", "--no-access-log",
             "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
 
 

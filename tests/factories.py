@@ -1,18 +1,19 @@
-"""Small builders of clients and snapshots for tests."""
+"""Small builders of clients and snapshots for tests, and the API's reading of them."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
 
+import orjson
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from usage.clients import add_client
-from usage.history import find_client_id
+from usage.history import fetch_history_json, find_client_id
 from usage.models import STANDARD_COLLECTIONS, Client
-from usage.snapshots import SnapshotData, insert_snapshots
-from usage.validation import parse_new_client
+from usage.snapshots import SnapshotData, SnapshotJSON, insert_snapshots
+from usage.validation import MAX_LIMIT, HistoryParams, parse_new_client
 
 BASE_DAY = dt.date(2024, 1, 1)
 STORE_DAY = dt.date(2024, 3, 1)
@@ -107,3 +108,14 @@ def days(start: dt.date, count: int, skip: Iterable[int] = ()) -> list[dt.date]:
     """``count`` consecutive days from ``start``, less the offsets in ``skip``."""
     skipped = set(skip)
     return [start + dt.timedelta(days=n) for n in range(count) if n not in skipped]
+
+
+def api_history(engine: Engine, bucket_id: str, **kwargs: object) -> list[SnapshotJSON]:
+    """A client's history as the API answers it, from the stored bodies
+    (``kwargs``: ``HistoryParams``' dates and limit; all rows by default)."""
+    params = HistoryParams(bucket_id, **{"limit": MAX_LIMIT, **kwargs})  # type: ignore[arg-type]
+    with engine.connect() as connection:
+        body = orjson.loads(fetch_history_json(connection, params))
+    assert body["count"] == len(body["snapshots"])
+    snapshots: list[SnapshotJSON] = body["snapshots"]
+    return snapshots

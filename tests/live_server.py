@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,14 @@ def running_server(
     timeout: float = 60.0,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    log: Path | None = None,
 ) -> Iterator[str]:
     """Serve the app on ``database_url``; yields the base URL.
 
     ``command`` is ``streamlit`` (``streamlit run app.py``) or ``uvicorn``
-    (``uvicorn app:app --workers N``).
+    (``uvicorn app:app --workers N``), with ``extra_args`` after; the
+    server's output goes to ``log`` when given.
     """
     port = free_port()
     env = {**os.environ, **(env or {}), "USAGE_DATABASE_URL": database_url}
@@ -76,12 +80,15 @@ def running_server(
     else:
         args = [sys.executable, "-m", "uvicorn", "app:app", "--workers", str(workers),
                 "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
-    process = subprocess.Popen(
-        args, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(process, base, timeout)
-        yield base
-    finally:
-        stop_process(process)
+    with contextlib.ExitStack() as files:
+        output = files.enter_context(log.open("wb")) if log is not None else subprocess.PIPE
+        process = subprocess.Popen(
+            [*args, *extra_args], cwd=PROJECT_ROOT, env=env, stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(process, base, timeout)
+            yield base
+        finally:
+            stop_process(process)

@@ -190,6 +190,40 @@ def test_wrong_method_is_json_405(api: ApiClient, method: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    ["/api/v1/clients/%2E%2E/clients", "/api/v1/clients/%2E/acme-corp", "/api//v1/clients",
+     "/api/v1/clients/acme%5Ccorp/history", "/api/v1/clients/acme%00/history"],
+)  # fmt: skip
+def test_a_path_with_dot_or_empty_segments_is_json_400(api: ApiClient, url: str) -> None:
+    """Percent-encoded here, as httpx would resolve dot segments; the path
+    the server routes on is decoded."""
+    is_error(api.get(url), 400, "bad request: the path or the request is malformed")
+
+
+def test_head_gives_the_get_headers_without_a_body(api: ApiClient) -> None:
+    got = api.get(HISTORY, headers={"Accept-Encoding": "identity"})
+    head = api.request("HEAD", HISTORY, headers={"Accept-Encoding": "identity"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
+
+
+@pytest.mark.parametrize(("accept", "gzipped"), [("gzip", True), ("gzip, br", True),
+                                                 ("identity", False), ("br", False)])  # fmt: skip
+def test_answers_are_gzipped_only_for_clients_that_accept_it(
+    api: ApiClient, accept: str, gzipped: bool
+) -> None:
+    plain = api.get(HISTORY, headers={"Accept-Encoding": "identity"})
+    response = api.get(HISTORY, headers={"Accept-Encoding": accept})
+    assert response.headers.get("content-encoding") == ("gzip" if gzipped else None)
+    assert response.content == plain.content  # httpx decodes
+    assert len(plain.content) > 1000
+    small = api.get("/api/v1/clients/empty-co/history", headers={"Accept-Encoding": accept})
+    assert "content-encoding" not in small.headers  # under the 1,000-byte minimum
+    assert small.json() == {"snapshots": [], "count": 0}
+
+
+@pytest.mark.parametrize(
     ("sent", "echoed"),
     [
         ("abc-123_X.y", True),

@@ -18,7 +18,7 @@ from tests.collect_support import (
     expected_records,
     expected_usage,
 )
-from tests.factories import new_client, snapshot
+from tests.factories import api_history, new_client, snapshot
 from tests.s3_server import S3Server, running_s3
 from usage.collect.config import CollectConfig
 from usage.collect.runner import RunSummary, Target, collect, select_targets
@@ -66,9 +66,17 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def history(engine: Engine, bucket_id: str) -> list[SnapshotJSON]:
+def pages_history(engine: Engine, bucket_id: str) -> list[SnapshotJSON]:
     with Session(engine) as session:
         return read_history(session, bucket_id, None, None, None)
+
+
+def history(engine: Engine, bucket_id: str) -> list[SnapshotJSON]:
+    """The stored history as the pages read it and as the API does (from
+    the stored bodies): with no writer running, they must agree."""
+    snapshots = pages_history(engine, bucket_id)
+    assert api_history(engine, bucket_id) == snapshots
+    return snapshots
 
 
 def test_default_targets_are_active_and_trial_clients(
@@ -228,7 +236,8 @@ def test_a_read_during_a_collection_sees_the_old_or_the_new_snapshot(
     worker.start()
     reads: list[SnapshotJSON] = []
     while worker.is_alive():
-        reads.extend(history(engine, "slow-co"))
+        reads.extend(pages_history(engine, "slow-co"))
+        reads.extend(api_history(engine, "slow-co"))
         time.sleep(0.01)
     worker.join()
     (new,) = history(engine, "slow-co")
@@ -269,7 +278,8 @@ def test_concurrent_replacements_never_show_half_a_snapshot(
         deadline = time.monotonic() + 1
         torn = 0
         while time.monotonic() < deadline:
-            torn += history(engine, "globex") not in expected
+            torn += pages_history(engine, "globex") not in expected
+            torn += api_history(engine, "globex") not in expected
     finally:
         stop.set()
         writer.join()

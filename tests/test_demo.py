@@ -8,6 +8,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import DEMO_TODAY as TODAY
+from tests.factories import api_history
 from usage.demo import is_demo, load_demo, load_demo_if_empty
 from usage.history import read_history
 from usage.models import STANDARD_COLLECTIONS, Client, Snapshot, SnapshotPrefix
@@ -82,6 +83,20 @@ def test_every_snapshot_adds_up(demo_engine: Engine) -> None:
             prefixes = storage["by_prefix"].values()
             assert storage["object_count"] == sum(p["count"] for p in prefixes)
             assert storage["total_bytes"] == sum(p["bytes"] for p in prefixes)
+
+
+def test_the_api_answers_every_demo_snapshot_as_the_pages_read_it(demo_engine: Engine) -> None:
+    """Each snapshot's stored body against the same snapshot built from its
+    columns: the newest 1,000 days of each client and the days before."""
+    with Session(demo_engine) as session:
+        buckets = session.scalars(select(Client.bucket_id)).all()
+    for bucket in buckets:
+        pages = list(reversed(history(demo_engine, bucket)))
+        newest = api_history(demo_engine, bucket)
+        assert newest == pages[:1000]
+        if len(pages) > 1000:
+            end = dt.date.fromisoformat(pages[1000]["snapshot_date"])
+            assert api_history(demo_engine, bucket, end_date=end) == pages[1000:]
 
 
 def totals(snapshots: list[SnapshotJSON]) -> list[int]:

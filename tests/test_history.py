@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.factories import add_days, day, new_client, snapshot
 from usage.errors import NotFound
-from usage.history import fetch_history
-from usage.snapshots import insert_snapshots, replace_snapshot
+from usage.history import fetch_history, fetch_history_json
+from usage.snapshots import SnapshotJSON, insert_snapshots, replace_snapshot
 from usage.validation import HistoryParams
 
 
@@ -25,9 +26,19 @@ def ten_days(engine: Engine) -> Engine:
     return engine
 
 
-def dates(engine: Engine, params: HistoryParams) -> list[str]:
+def read(engine: Engine, params: HistoryParams) -> list[SnapshotJSON]:
+    """The history by both paths, the pages' (built from the columns) and
+    the API's (the stored bodies): they must be the same bytes."""
     with Session(engine) as session:
-        return [s["snapshot_date"] for s in fetch_history(session, params)]
+        snapshots = fetch_history(session, params)
+    with engine.connect() as connection:
+        body = fetch_history_json(connection, params)
+    assert body == orjson.dumps({"snapshots": snapshots, "count": len(snapshots)})
+    return snapshots
+
+
+def dates(engine: Engine, params: HistoryParams) -> list[str]:
+    return [s["snapshot_date"] for s in read(engine, params)]
 
 
 def iso(*offsets: int) -> list[str]:
@@ -59,11 +70,12 @@ def test_unknown_client_differs_from_known_client_without_data(ten_days: Engine)
     assert dates(ten_days, HistoryParams("empty-co")) == []
     with pytest.raises(NotFound, match="client 'nobody' not found"):
         dates(ten_days, HistoryParams("nobody"))
+    with ten_days.connect() as connection, pytest.raises(NotFound, match="'nobody' not found"):
+        fetch_history_json(connection, HistoryParams("nobody"))
 
 
 def test_other_clients_never_leak_in(ten_days: Engine) -> None:
-    with Session(ten_days) as session:
-        snapshots = fetch_history(session, HistoryParams("globex"))
+    snapshots = read(ten_days, HistoryParams("globex"))
     assert [(s["bucket_id"], s["snapshot_date"]) for s in snapshots] == [("globex", "2024-01-01")]
 
 
@@ -73,8 +85,7 @@ def test_snapshot_shape_totals_and_extra_collections(engine: Engine) -> None:
         data = snapshot(day(0), extra={"event": 7, "donation": 3},
                         prefixes={"documents/": (6, 600), "(root)": (1, 5)})  # fmt: skip
         insert_snapshots(session, [(client_id, data)])
-    with Session(engine) as session:
-        (result,) = fetch_history(session, HistoryParams("acme-corp"))
+    (result,) = read(engine, HistoryParams("acme-corp"))
     assert result == {
         "bucket_id": "acme-corp",
         "snapshot_date": "2024-01-01",
@@ -98,8 +109,7 @@ def test_extra_collections_stay_with_their_own_day(engine: Engine) -> None:
             (client_id, snapshot(day(1))),
             (client_id, snapshot(day(2), extra={"event": 3, "donation": 9})),
         ])  # fmt: skip
-    with Session(engine) as session:
-        snapshots = fetch_history(session, HistoryParams("acme-corp"))
+    snapshots = read(engine, HistoryParams("acme-corp"))
     extras = [{k: v for k, v in s["records"].items() if k in ("event", "donation")}
               for s in snapshots]  # fmt: skip
     assert extras == [{"donation": 9, "event": 3}, {}, {"event": 1}]
@@ -128,8 +138,7 @@ def test_replace_snapshot_replaces_the_day_whole(engine: Engine) -> None:
                                                          prefixes={"old/": (1, 1)}))])  # fmt: skip
     with Session(engine) as session, session.begin():
         replace_snapshot(session, client_id, snapshot(day(0), scale=2))
-    with Session(engine) as session:
-        (result,) = fetch_history(session, HistoryParams("acme-corp"))
+    (result,) = read(engine, HistoryParams("acme-corp"))
     assert "event" not in result["records"]
     assert result["records"]["person"] == 200
     assert set(result["storage"]["by_prefix"]) == {"documents/", "images/"}

@@ -10,6 +10,7 @@ from tests.factories import days, store
 from tests.factories import snapshot_of_total as snapshot
 from usage.errors import InvalidParams
 from usage.portfolio import (
+    SORT_CHOICES,
     count_clients,
     find_movers,
     latest_snapshot_date,
@@ -128,6 +129,20 @@ def test_paging(portfolio: Engine, limit: int, offset: int, expected: list[str])
     with Session(portfolio) as session:
         rows = summarize_clients(session, as_of=AS_OF, limit=limit, offset=offset)
     assert [row.bucket_id for row in rows] == expected
+
+
+@pytest.mark.parametrize("sort", SORT_CHOICES)
+def test_pages_of_every_sort_add_up_to_the_whole_order(portfolio: Engine, sort: str) -> None:
+    """Sorts by a client's own column page the clients before looking up
+    their snapshots; every sort's pages must still be the whole order, cut."""
+    with Session(portfolio) as session:
+        whole = summarize_clients(session, as_of=AS_OF, sort=sort, search="a")
+        pages = [
+            summarize_clients(session, as_of=AS_OF, sort=sort, search="a", limit=2, offset=offset)
+            for offset in range(0, 6, 2)
+        ]
+    assert [row for page in pages for row in page] == whole
+    assert [len(page) for page in pages] == [2, 2, len(whole) - 4]
 
 
 def test_an_unknown_sort_is_refused_naming_the_parameter(portfolio: Engine) -> None:

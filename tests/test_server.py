@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +75,22 @@ def test_uvicorn_with_two_workers_serves_the_api(engine: Engine, database_url: s
             assert response.status_code == 200
             assert response.json()["latest_snapshot"]["snapshot_date"] == "2024-01-05"
         assert http.get("/api/v1/openapi.json").json()["openapi"] == "3.1.0"
+
+
+@pytest.mark.parametrize("logged", [True, False])
+def test_uvicorn_logs_requests_unless_told_not_to(
+    engine: Engine, database_url: str, tmp_path: Path, logged: bool
+) -> None:
+    """Streamlit's start gives uvicorn's access logger a handler of its own;
+    ``--no-access-log`` must still mean no line per request."""
+    key = prepare(engine)
+    log = tmp_path / "server.log"
+    flags = () if logged else ("--no-access-log",)
+    with running_server(database_url, command="uvicorn", extra_args=flags, log=log) as base:
+        response = httpx.get(f"{base}/api/v1/clients/acme-corp/history", headers={"X-API-Key": key})
+        assert response.status_code == 200
+        time.sleep(0.5)  # the log line is written after the response
+    assert ("GET /api/v1/clients/acme-corp/history" in log.read_text()) is logged
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import BACKENDS, Cli, new_database_url
-from tests.factories import add_days, day, new_client, snapshot
+from tests.factories import add_days, api_history, day, new_client, snapshot
 from usage.db import make_engine
 from usage.demo import load_demo
 from usage.errors import InvalidParams, NotFound
@@ -88,6 +88,8 @@ def test_export_then_import_into_an_empty_database_gives_the_same_history(
     assert import_text(other_engine, exported) == len(lines)
     collected = {name: rows for name, rows in histories(engine).items() if rows}
     assert histories(other_engine) == collected
+    for name, rows in collected.items():  # the API reads the bodies stored by the import
+        assert api_history(other_engine, name) == rows
     again = export_text(other_engine)
     assert [json.loads(line) for line in again.splitlines()] == [json.loads(line) for line in lines]
 

@@ -1,39 +1,39 @@
-"""The Usage API v1: Starlette routes over the domain, and the one JSON shape.
+"""The Usage API v1: an ASGI app over the domain, and the one JSON shape.
 
-The only module of ``usage`` that knows HTTP. Handlers parse with
+The only module of ``usage`` that knows HTTP. Endpoints parse with
 ``usage.validation``, call the domain with a session they own, and return
 JSON; every error becomes ``{"error": ..., "request_id": ...}``.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Mount, Route, Router
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from usage.clients import fetch_client, fetch_clients_page
 from usage.collect.trigger import run_trigger
 from usage.daily import fetch_day
-from usage.errors import DatabaseUnavailable, NotFound, RateLimited, UsageError
-from usage.history import client_not_found, fetch_history
+from usage.errors import DatabaseUnavailable, RateLimited, UsageError
+from usage.history import client_not_found, fetch_history_json
 from usage.keys import KeyInfo, authenticate
 from usage.openapi import build_openapi
 from usage.validation import (
@@ -49,124 +49,53 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api"
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._-]{1,128}")
-_JSON = "application/json"
+_JSON = b"application/json"
+# Compression for clients that ask for it: Streamlit's own settings, which
+# the API had while it was served behind Streamlit's middleware.
+GZIP_MINIMUM_SIZE = 1000
+GZIP_LEVEL = 5
 
 EngineFactory = Callable[[], Engine]
-EndpointAsync = Callable[[Request], Awaitable[Response]]
+Headers = tuple[tuple[bytes, bytes], ...]
 
 
-def json_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, media_type=_JSON, headers=headers)
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole response: the API never streams."""
+
+    status: int
+    body: bytes
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What an endpoint gets of a request."""
+
+    path_args: tuple[str, ...]
+    query: QueryParams
+    api_key: str | None
+    request_id: str
+    body: bytes = b""
 
 
 def error_body(message: str, request_id: str, **extra: Any) -> bytes:
     return orjson.dumps({"error": message, "request_id": request_id, **extra})
 
 
-def _request_id(scope: Scope) -> str:
-    return str(scope.get("state", {}).get("request_id", ""))
-
-
-def error_response(request: Request, error: UsageError) -> Response:
-    extra: dict[str, Any] = {}
-    headers: dict[str, str] = {}
+def error_answer(error: UsageError, request_id: str) -> Answer:
     if isinstance(error, RateLimited):
-        extra["retry_after"] = error.retry_after
-        headers["Retry-After"] = str(error.retry_after)
-    return Response(
-        error_body(error.message, _request_id(request.scope), **extra),
-        status_code=error.status,
-        media_type=_JSON,
-        headers=headers,
-    )
+        body = error_body(error.message, request_id, retry_after=error.retry_after)
+        return Answer(error.status, body, ((b"retry-after", str(error.retry_after).encode()),))
+    return Answer(error.status, error_body(error.message, request_id))
 
 
-class ApiEnvelope:
-    """Around the whole server: every response under ``/api/`` gets an
-    ``X-Request-ID`` and is JSON, even one made before any route ran (a
-    path refused by the server's own checks) or by an unexpected error."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_api_path(scope):
-            await self.app(scope, receive, send)
-            return
-        request_id = _pick_request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = False
-        rewrite: int | None = None
-        allow: bytes | None = None
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal started, rewrite, allow
-            if message["type"] == "http.response.start":
-                started = True
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() != b"x-request-id"
-                ]
-                content_type = dict(headers).get(b"content-type", b"")
-                if not content_type.startswith(_JSON.encode()):
-                    rewrite = message["status"]
-                    allow = dict(headers).get(b"allow")
-                    return
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and rewrite is not None:
-                if message.get("more_body", False):
-                    return
-                await _send_json_error(send, rewrite, request_id, allow)
-                return
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception:
-            log.exception("unexpected error on %s", scope.get("path"))
-            if not started:
-                await _send_json_error(send, 500, request_id)
+_MALFORMED = "bad request: the path or the request is malformed"
+_INTERNAL = "internal error: the server failed; quote the request_id when reporting it"
 
 
-def _is_api_path(scope: Scope) -> bool:
-    path: str = scope.get("path", "")
-    raw: bytes = scope.get("raw_path") or b""
-    return path == API_PREFIX or path.startswith(API_PREFIX + "/") or raw.startswith(b"/api/")
-
-
-def _pick_request_id(scope: Scope) -> str:
-    value: bytes
-    for name, value in scope.get("headers", []):
-        if name == b"x-request-id" and _REQUEST_ID_PATTERN.fullmatch(value):
-            return value.decode("ascii")
-    return uuid.uuid4().hex
-
-
-_STATUS_MESSAGES = {
-    400: "bad request: the path or the request is malformed",
-    404: "not found",
-    405: "method not allowed",
-    500: "internal error: the server failed; quote the request_id when reporting it",
-}
-
-
-async def _send_json_error(
-    send: Send, status: int, request_id: str, allow: bytes | None = None
-) -> None:
-    body = error_body(_STATUS_MESSAGES.get(status, f"HTTP error {status}"), request_id)
-    headers = [
-        (b"content-type", _JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode()),
-    ]
-    if allow:
-        headers.append((b"allow", allow))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _plain_error(status: int, message: str, request_id: str, headers: Headers = ()) -> Answer:
+    return Answer(status, error_body(message, request_id), headers)
 
 
 # How long a server process trusts a key it has checked: a revoked key keeps
@@ -206,9 +135,27 @@ class _RecentKeys:
         self._accepted[fingerprint] = (time.monotonic() + KEY_CACHE_SECONDS, key)
 
 
+Endpoint = Callable[[Call], Answer]
+
+
+class RunsIn(enum.Enum):
+    """Where an endpoint runs: the event loop (no database), the database's
+    place (see ``UsageApi._run``), or a thread of its own (long work)."""
+
+    LOOP = "loop"
+    DATABASE = "database"
+    THREAD = "thread"
+
+
 class UsageApi:
-    """The endpoints, bound to a way of getting the engine (made lazily by
-    the caller, so that importing this module opens nothing)."""
+    """The API as one ASGI app: every answer is JSON with an ``X-Request-ID``
+    (the client's, when it sent a sound one), errors included.
+
+    It routes by itself (six paths, one regular expression each) and sends
+    each answer in two ASGI messages: at the history endpoint's rate, a
+    framework's request and response objects cost more than the work. The
+    engine comes from ``get_engine``, called on the first request, so that
+    importing this module opens nothing."""
 
     def __init__(self, get_engine: EngineFactory) -> None:
         self._get_engine = get_engine
@@ -216,129 +163,232 @@ class UsageApi:
         self._recent_keys = _RecentKeys()
         self._db_threads: anyio.CapacityLimiter | None = None
         self._db_is_local = False  # SQLite, once the engine exists
+        get, post, db = ("GET", "HEAD"), ("POST",), RunsIn.DATABASE
+        self._routes: list[tuple[re.Pattern[str], tuple[str, ...], Endpoint, RunsIn]] = [
+            (re.compile(r"/api/v1/openapi\.json"), get, self.openapi, RunsIn.LOOP),
+            (re.compile(r"/api/v1/clients"), get, self.clients, db),
+            (re.compile(r"/api/v1/clients/([^/]+)"), get, self.client, db),
+            (re.compile(r"/api/v1/clients/([^/]+)/history"), get, self.history, db),
+            (re.compile(r"/api/v1/snapshots/([^/]+)"), get, self.snapshots, db),
+            (re.compile(r"/api/v1/collect/trigger"), post, self.trigger, RunsIn.THREAD),
+        ]
 
-    def _in_db_thread(self, endpoint: Callable[[Request], Response]) -> EndpointAsync:
-        """``endpoint`` run in one of ``DB_THREADS`` threads, or on SQLite in
-        the event loop itself.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request_id = _pick_request_id(scope)
+        try:
+            answer = await self._answer(scope, receive, request_id)
+        except Exception:
+            log.exception("unexpected error on %s", scope.get("path"))
+            answer = _plain_error(500, _INTERNAL, request_id)
+        headers = [
+            (b"content-type", _JSON),
+            (b"content-length", str(len(answer.body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            *answer.headers,
+        ]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        body = b"" if scope["method"] == "HEAD" else answer.body
+        await send({"type": "http.response.body", "body": body})
 
-        sqlite3 gives the GIL up around every row it steps through: with
-        another thread waiting for the GIL, each of those is a hand-over (a
-        futex call and often a context switch), which cost SQLite requests a
-        third of their throughput at 16 connections. SQLite reads never wait
-        on the network, nor on writers (WAL). The first request runs in a
-        thread, as making the engine may take a while (the embedded default
-        loads the demo)."""
-
-        async def run(request: Request) -> Response:
-            if self._db_is_local:
-                return endpoint(request)
+    async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> Answer:
+        path: str = scope["path"]
+        if _is_malformed(path):
+            return _plain_error(400, _MALFORMED, request_id)
+        for pattern, methods, endpoint, runs_in in self._routes:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            if scope["method"] not in methods:
+                allow = ((b"allow", ", ".join(methods).encode()),)
+                return _plain_error(405, "method not allowed", request_id, allow)
+            call = Call(
+                path_args=match.groups(),
+                query=QueryParams(scope["query_string"]),
+                api_key=_header(scope, b"x-api-key"),
+                request_id=request_id,
+                body=await _read_body(receive) if scope["method"] == "POST" else b"",
+            )
+            if runs_in is RunsIn.THREAD:
+                return await run_in_threadpool(endpoint, call)
+            if runs_in is RunsIn.LOOP or self._db_is_local:
+                return endpoint(call)
             if self._db_threads is None:  # made inside the server's event loop
                 self._db_threads = anyio.CapacityLimiter(DB_THREADS)
-            return await anyio.to_thread.run_sync(endpoint, request, limiter=self._db_threads)
+            return await anyio.to_thread.run_sync(endpoint, call, limiter=self._db_threads)
+        return _plain_error(404, f"no such path: {path}", request_id)
 
-        return run
+    def _run(self, call: Call, work: Callable[[Connection, KeyInfo], bytes]) -> Answer:
+        """``work``'s JSON with a connection and the caller's key, or the error.
 
-    def _run(self, request: Request, work: Callable[[Session, KeyInfo], Any]) -> Response:
+        SQLite endpoints run in the event loop itself (after the first, which
+        makes the engine in a thread: the embedded default may load the demo):
+        sqlite3 gives the GIL up around every row it steps through, and with
+        other threads waiting each of those is a hand-over, which cost a third
+        of the throughput at 16 connections. SQLite reads never wait on the
+        network, nor on writers (WAL). PostgreSQL ones run in at most
+        ``DB_THREADS`` threads, to overlap round trips."""
         try:
             engine = self._get_engine()
             self._db_is_local = engine.dialect.name == "sqlite"
-            with Session(engine) as session:
-                raw_key = request.headers.get("x-api-key")
-                key = self._recent_keys.get(raw_key)
+            with engine.connect() as connection:
+                key = self._recent_keys.get(call.api_key)
                 if key is None:
-                    key = authenticate(session, raw_key)
-                    self._recent_keys.put(raw_key, key)
-                return json_response(work(session, key))
+                    with Session(bind=connection) as session:
+                        key = authenticate(session, call.api_key)
+                    self._recent_keys.put(call.api_key, key)
+                return Answer(200, work(connection, key))
         except UsageError as error:
-            return error_response(request, error)
+            return error_answer(error, call.request_id)
         except (OperationalError, PoolTimeout) as exc:
             log.warning("database unavailable: %s", str(exc).splitlines()[0])
-            return error_response(
-                request, DatabaseUnavailable("database unavailable; try again shortly")
-            )
+            return error_answer(_UNAVAILABLE, call.request_id)
         except DBAPIError as exc:
             if exc.connection_invalidated:
-                return error_response(
-                    request, DatabaseUnavailable("database unavailable; try again shortly")
-                )
+                return error_answer(_UNAVAILABLE, call.request_id)
             raise
 
-    def history(self, request: Request) -> Response:
-        def work(session: Session, key: KeyInfo) -> Any:
-            params = parse_history_params(request.path_params["bucket_id"], request.query_params)
+    def _run_session(self, call: Call, work: Callable[[Session, KeyInfo], Any]) -> Answer:
+        """``_run`` for the endpoints whose domain functions take a session."""
+
+        def in_session(connection: Connection, key: KeyInfo) -> bytes:
+            with Session(bind=connection) as session:
+                return orjson.dumps(work(session, key))
+
+        return self._run(call, in_session)
+
+    def history(self, call: Call) -> Answer:
+        def work(connection: Connection, key: KeyInfo) -> bytes:
+            params = parse_history_params(call.path_args[0], call.query)
             if not key.may_read(params.bucket_id):
                 raise client_not_found(params.bucket_id)
-            snapshots = fetch_history(session, params)
-            return {"snapshots": snapshots, "count": len(snapshots)}
+            return fetch_history_json(connection, params)
 
-        return self._run(request, work)
+        return self._run(call, work)
 
-    def clients(self, request: Request) -> Response:
+    def clients(self, call: Call) -> Answer:
         def work(session: Session, key: KeyInfo) -> Any:
-            return fetch_clients_page(
-                session, parse_clients_params(request.query_params), key.visible
-            )
+            return fetch_clients_page(session, parse_clients_params(call.query), key.visible)
 
-        return self._run(request, work)
+        return self._run_session(call, work)
 
-    def client(self, request: Request) -> Response:
+    def client(self, call: Call) -> Answer:
         def work(session: Session, key: KeyInfo) -> Any:
-            check_known_params(request.query_params, set())
-            bucket_id = parse_bucket_id(request.path_params["bucket_id"])
+            check_known_params(call.query, set())
+            bucket_id = parse_bucket_id(call.path_args[0])
             if not key.may_read(bucket_id):
                 raise client_not_found(bucket_id)
             return fetch_client(session, bucket_id)
 
-        return self._run(request, work)
+        return self._run_session(call, work)
 
-    def snapshots(self, request: Request) -> Response:
+    def snapshots(self, call: Call) -> Answer:
         def work(session: Session, key: KeyInfo) -> Any:
-            params = parse_day_params(request.path_params["date"], request.query_params)
-            return fetch_day(session, params, key.visible)
+            return fetch_day(session, parse_day_params(call.path_args[0], call.query), key.visible)
 
-        return self._run(request, work)
+        return self._run_session(call, work)
 
-    async def trigger(self, request: Request) -> Response:
-        body = await request.body()
+    def trigger(self, call: Call) -> Answer:
+        def work(connection: Connection, key: KeyInfo) -> bytes:
+            check_known_params(call.query, set())
+            connection.close()  # hand the connection back before a long run
+            return orjson.dumps(run_trigger(self._get_engine(), call.body, is_admin=key.is_admin))
 
-        def work(session: Session, key: KeyInfo) -> Any:
-            check_known_params(request.query_params, set())
-            session.close()  # hand the connection back before a long run
-            return run_trigger(self._get_engine(), body, is_admin=key.is_admin)
+        return self._run(call, work)
 
-        return await run_in_threadpool(self._run, request, work)
-
-    async def openapi(self, request: Request) -> Response:
-        return Response(self._openapi, media_type=_JSON)
-
-    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        await error_response(request, NotFound(f"no such path: {scope['path']}"))(
-            scope, receive, send
-        )
-
-    def router(self) -> Router:
-        get = ["GET"]
-        routes = [
-            Route("/v1/openapi.json", self.openapi, methods=get),
-            Route("/v1/clients", self._in_db_thread(self.clients), methods=get),
-            Route("/v1/clients/{bucket_id}", self._in_db_thread(self.client), methods=get),
-            Route("/v1/clients/{bucket_id}/history", self._in_db_thread(self.history), methods=get),
-            Route("/v1/snapshots/{date}", self._in_db_thread(self.snapshots), methods=get),
-            Route("/v1/collect/trigger", self.trigger, methods=["POST"]),
-        ]
-        return Router(routes=routes, default=self.not_found)
+    def openapi(self, call: Call) -> Answer:
+        return Answer(200, self._openapi)
 
 
-def api_routes(get_engine: EngineFactory) -> list[Mount]:
-    """The routes to hand to ``st.App``: everything under ``/api``."""
-    return [Mount(API_PREFIX, app=UsageApi(get_engine).router())]
+_UNAVAILABLE = DatabaseUnavailable("database unavailable; try again shortly")
 
 
-def api_middleware() -> list[Middleware]:
-    return [Middleware(ApiEnvelope)]
+def _is_malformed(path: str) -> bool:
+    """A path no route could mean: a ``.`` or ``..`` or empty segment, a
+    backslash or a NUL (what Streamlit's path check refuses elsewhere)."""
+    if "\\" in path or "\x00" in path or "//" in path:
+        return True
+    return "/." in path and any(part in (".", "..") for part in path.split("/"))
 
 
-def create_api_app(get_engine: EngineFactory) -> Starlette:
-    """The API alone, as served inside ``st.App`` (for tests and tools)."""
-    return Starlette(routes=api_routes(get_engine), middleware=api_middleware())
+def _pick_request_id(scope: Scope) -> str:
+    value = _raw_header(scope, b"x-request-id")
+    if value is not None and _REQUEST_ID_PATTERN.fullmatch(value):
+        return value.decode("ascii")
+    return uuid.uuid4().hex
+
+
+def _raw_header(scope: Scope, name: bytes) -> bytes | None:
+    value: bytes
+    for header, value in scope["headers"]:
+        if header == name:
+            return value
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    value = _raw_header(scope, name)
+    return None if value is None else value.decode("latin-1")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+class ApiLane:
+    """Outermost on the server: every HTTP request under ``/api`` goes
+    straight to the API, before Streamlit's own middleware (its path checks,
+    session cookie and gzip layers), which would otherwise cost more than
+    the API's work; the rest goes on to Streamlit."""
+
+    def __init__(self, app: ASGIApp, api: ASGIApp) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _is_api_path(scope):
+            await self.api(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _is_api_path(scope: Scope) -> bool:
+    path: str = scope["path"]
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        return True
+    raw: bytes = scope.get("raw_path") or b""
+    return raw.startswith(b"/api/")
+
+
+class _GzipWhenAsked:
+    """Compresses answers for clients that accept gzip; the others skip the
+    gzip layer altogether (it costs a third of a small request even when it
+    compresses nothing)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._plain = app
+        self._gzip = GZipMiddleware(app, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_LEVEL)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        accepted = _raw_header(scope, b"accept-encoding")
+        app = self._gzip if accepted is not None and b"gzip" in accepted else self._plain
+        await app(scope, receive, send)
+
+
+def create_api_app(get_engine: EngineFactory) -> ASGIApp:
+    """The API as served: ``UsageApi``, gzip for clients that ask."""
+    return _GzipWhenAsked(UsageApi(get_engine))
+
+
+def api_middleware(get_engine: EngineFactory) -> list[Middleware]:
+    """For ``st.App``: the lane that serves everything under ``/api``."""
+    return [Middleware(ApiLane, api=create_api_app(get_engine))]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from usage.errors import NotFound
 from usage.models import Client
-from usage.snapshots import SnapshotJSON, read_client_snapshots
+from usage.snapshots import SnapshotJSON, read_client_history_json, read_client_snapshots
 from usage.validation import HistoryParams
 
 
@@ -33,6 +33,20 @@ def fetch_history(session: Session, params: HistoryParams) -> list[SnapshotJSON]
     the range gets an empty list.
     """
     return read_history(session, params.bucket_id, params.start_date, params.end_date, params.limit)
+
+
+def fetch_history_json(connection: Connection, params: HistoryParams) -> bytes:
+    """``fetch_history``'s answer as the API sends it, ``{"snapshots": [...],
+    "count": n}``, joined from the snapshots' stored bodies (on a
+    ``Connection``: see ``read_client_history_json``)."""
+    body = read_client_history_json(
+        connection, params.bucket_id, params.start_date, params.end_date, params.limit
+    )
+    if body is not None:
+        return body
+    if connection.scalar(select(Client.id).where(Client.bucket_id == params.bucket_id)) is None:
+        raise client_not_found(params.bucket_id)
+    return b'{"snapshots":[],"count":0}'
 
 
 def read_history(

@@ -10,7 +10,11 @@ index range read and per-collection or per-prefix series are plain SQL:
 - ``snapshot_prefixes``: storage per top-level prefix, one row per
   (client, date, prefix).
 
-All three are keyed by ``(client_id, snapshot_date, ...)``, so a history range
+Beside them, ``snapshot_bodies`` keeps each snapshot as the API encodes it,
+written with it (``usage.snapshots.insert_snapshots``): the history endpoint
+answers from those bytes without decoding and encoding thousands of values.
+
+All four are keyed by ``(client_id, snapshot_date, ...)``, so a history range
 is contiguous in each of them (SQLite tables are ``WITHOUT ROWID``, clustered
 on that key).
 """
@@ -30,6 +34,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -113,19 +118,25 @@ class Snapshot(Base):
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
-class SnapshotCollection(Base):
-    """Record counts of the collections beyond the standard six."""
-
-    __tablename__ = "snapshot_collections"
-    __table_args__ = (
+def _part_of_snapshot(constraint: str) -> tuple[ForeignKeyConstraint, dict[str, bool]]:
+    """The table arguments of rows that belong to one snapshot: keyed by
+    (client_id, snapshot_date, ...) and gone with their snapshot."""
+    return (
         ForeignKeyConstraint(
             ["client_id", "snapshot_date"],
             ["snapshots.client_id", "snapshots.snapshot_date"],
             ondelete="CASCADE",
-            name="fk_snapshot_collections_snapshot",
+            name=constraint,
         ),
         _NO_ROWID,
     )
+
+
+class SnapshotCollection(Base):
+    """Record counts of the collections beyond the standard six."""
+
+    __tablename__ = "snapshot_collections"
+    __table_args__ = _part_of_snapshot("fk_snapshot_collections_snapshot")
 
     client_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
@@ -135,21 +146,26 @@ class SnapshotCollection(Base):
 
 class SnapshotPrefix(Base):
     __tablename__ = "snapshot_prefixes"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["client_id", "snapshot_date"],
-            ["snapshots.client_id", "snapshots.snapshot_date"],
-            ondelete="CASCADE",
-            name="fk_snapshot_prefixes_snapshot",
-        ),
-        _NO_ROWID,
-    )
+    __table_args__ = _part_of_snapshot("fk_snapshot_prefixes_snapshot")
 
     client_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     prefix: Mapped[str] = mapped_column(String(1024), primary_key=True)
     object_count: Mapped[int] = mapped_column(BigInteger)
     total_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class SnapshotBody(Base):
+    """A snapshot's API JSON, encoded when the snapshot is written: the
+    members of its object after ``bucket_id`` (``"snapshot_date":...``), without
+    the braces, so that a client's history is those bytes joined."""
+
+    __tablename__ = "snapshot_bodies"
+    __table_args__ = _part_of_snapshot("fk_snapshot_bodies_snapshot")
+
+    client_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ApiKey(Base):

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 _FD_DIR = "/proc/self/fd"
 
@@ -47,10 +45,3 @@ def set_nodelay_on_listeners() -> int:
         finally:
             sock.detach()  # the descriptor stays the server's
     return count
-
-
-@asynccontextmanager
-async def nodelay_lifespan(_app: object) -> AsyncIterator[None]:
-    """A lifespan for ``st.App``: both servers bind before it runs."""
-    set_nodelay_on_listeners()
-    yield

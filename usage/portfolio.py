@@ -112,21 +112,31 @@ def _filters(status: str | None, search: str | None) -> list[Any]:
     return conditions
 
 
+@dataclass(frozen=True)
+class _ClientPage:
+    """A page of clients in an order of their own columns, taken before any
+    snapshot is looked up: a page sorted by name costs its 25 clients'
+    look-ups, not the whole portfolio's."""
+
+    order: Sequence[Any]
+    limit: int
+    offset: int
+
+
 def _summary_select(
-    as_of: dt.date, conditions: Sequence[Any]
+    as_of: dt.date, conditions: Sequence[Any], page: _ClientPage | None = None
 ) -> tuple[Select[Any], dict[str, Any]]:
-    dates = (
-        select(
-            Client.id.label("client_id"),
-            Client.bucket_id,
-            Client.display_name,
-            Client.status,
-            _date_at_or_before(as_of).label("latest_date"),
-            _date_at_or_before(as_of - dt.timedelta(days=CHANGE_DAYS)).label("baseline_date"),
-        )
-        .where(*conditions)
-        .subquery("dates")
-    )
+    clients = select(
+        Client.id.label("client_id"),
+        Client.bucket_id,
+        Client.display_name,
+        Client.status,
+        _date_at_or_before(as_of).label("latest_date"),
+        _date_at_or_before(as_of - dt.timedelta(days=CHANGE_DAYS)).label("baseline_date"),
+    ).where(*conditions)
+    if page is not None:
+        clients = clients.order_by(*page.order).limit(page.limit).offset(page.offset)
+    dates = clients.subquery("dates")
     latest = aliased(Snapshot, name="latest")
     baseline = aliased(Snapshot, name="baseline")
     change = latest.total_records - baseline.total_records
@@ -196,16 +206,29 @@ def summarize_clients(
     parse_choice(sort, SORT_CHOICES, "sort")
     descending = sort.startswith("-")
     key = sort.removeprefix("-")
-    stmt, order = _summary_select(as_of, _filters(status, search))
-    column = order[key]
-    stmt = stmt.order_by(
-        (column.desc() if descending else column.asc()).nulls_last(), order["_bucket"]
-    )
-    if limit is not None:
+
+    def ordered(column: Any) -> Any:
+        return (column.desc() if descending else column.asc()).nulls_last()
+
+    page = None
+    if limit is not None and key in _CLIENT_COLUMNS:
+        page = _ClientPage([ordered(_CLIENT_COLUMNS[key]), Client.bucket_id], limit, offset)
+    stmt, order = _summary_select(as_of, _filters(status, search), page)
+    stmt = stmt.order_by(ordered(order[key]), order["_bucket"])
+    if page is None and limit is not None:
         stmt = stmt.limit(limit)
-    if offset:
+    if page is None and offset:
         stmt = stmt.offset(offset)
     return [_summary(row) for row in session.execute(stmt)]
+
+
+# The sort keys that are a client's own columns, as ``_summary_select``
+# orders them (``order["name"]`` and so on).
+_CLIENT_COLUMNS: dict[str, Any] = {
+    "name": func.lower(Client.display_name),
+    "bucket": Client.bucket_id,
+    "status": Client.status,
+}
 
 
 @dataclass(frozen=True)
