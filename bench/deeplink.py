@@ -5,9 +5,13 @@
 Without ``--database-url`` a new SQLite file is filled with the demo
 portfolio (3 years of daily snapshots). The real server (``streamlit run
 app.py``) is started on a free port; each run opens the link in a new
-browser context (a new Streamlit session) and times from navigation until
-every plotly chart of the page has drawn its SVG. The first run of a link
-is cold (no cached query), the others warm (Streamlit's cache_data).
+browser context (a new Streamlit session, nothing in the browser's cache)
+and times from navigation until every plotly chart of the page has drawn
+its SVG. The first run of a link is cold (no cached query), the others warm
+(Streamlit's cache_data). Then the link is opened again in a new tab of the
+last context, as a returning user would (the front-end's scripts in the
+browser's cache); each open also records when the page's title appeared
+(the script's first element).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from playwright.sync_api import BrowserContext
 from sqlalchemy.orm import Session
 
+from bench._common import load, save_results
 from tests.live_server import running_server
 from usage.db import make_engine, upgrade_schema
 from usage.demo import HISTORY_DAYS, load_demo
@@ -60,30 +66,56 @@ def _demo_database(folder: Path) -> str:
     return url
 
 
-def measure(database_url: str, runs: int) -> None:
+def _open(context: BrowserContext, url: str, charts: int) -> tuple[float, float]:
+    """Seconds from navigation to the page's title, and to every chart drawn."""
+    page = context.new_page()
+    started = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector("h1", timeout=120_000)
+    title = time.perf_counter() - started
+    page.wait_for_function(ALL_CHARTS_DRAWN, arg=charts, timeout=120_000)
+    drawn = time.perf_counter() - started
+    page.close()
+    return title, drawn
+
+
+def measure(database_url: str, runs: int) -> list[dict[str, object]]:
     from playwright.sync_api import sync_playwright
 
+    results: list[dict[str, object]] = []
     with running_server(database_url) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for label, link, charts in _links(dt.date.today()):
-                times = []
+                fresh: list[tuple[float, float]] = []
                 for _ in range(runs):
                     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                    page = context.new_page()
-                    started = time.perf_counter()
-                    page.goto(base + link)
-                    page.wait_for_function(ALL_CHARTS_DRAWN, arg=charts, timeout=120_000)
-                    times.append(time.perf_counter() - started)
-                    context.close()
-                warm = times[1:] or times
+                    fresh.append(_open(context, base + link, charts))
+                    if len(fresh) < runs:
+                        context.close()
+                cached = [_open(context, base + link, charts) for _ in range(runs)]
+                context.close()
+                warm = [drawn for _, drawn in fresh[1:]] or [fresh[0][1]]
+                result = {
+                    "link": label,
+                    "cold": round(fresh[0][1], 2),
+                    "warm_median": round(statistics.median(warm), 2),
+                    "title_median": round(statistics.median(t for t, _ in fresh), 2),
+                    "cached_median": round(statistics.median(d for _, d in cached), 2),
+                    "cached_title_median": round(statistics.median(t for t, _ in cached), 2),
+                    "load": load(),
+                }
+                results.append(result)
                 print(
-                    f"{label:28s} cold {times[0]:5.2f} s   warm median "
-                    f"{statistics.median(warm):5.2f} s  (min {min(warm):.2f}, "
-                    f"max {max(warm):.2f}, {len(warm)} runs)"
+                    f"{label:28s} new context: cold {fresh[0][1]:5.2f} s, warm median "
+                    f"{result['warm_median']:5.2f} s (title {result['title_median']:.2f} s)"
+                    f" | new tab, scripts cached: {result['cached_median']:5.2f} s"
+                    f" (title {result['cached_title_median']:.2f} s) | {result['load']}",
+                    flush=True,
                 )
         finally:
             browser.close()
+    return results
 
 
 def main() -> None:
@@ -93,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or _demo_database(Path(folder))
-        measure(url, max(args.runs, 1))
+        save_results("deeplink", {"runs": args.runs, "links": measure(url, max(args.runs, 1))})
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@
     python -m bench.history [--seconds 3] [--backend sqlite]
 
 A call is what the API does for one request once the key is checked: a
-``Session``, ``fetch_history`` and ``orjson.dumps`` of the body. The floor
-(``bench/_floor.py``) reads the same rows with the driver alone and encodes
-them with orjson. Each call asks for a random client of the portfolio.
+``Connection`` from the pool and ``fetch_history_json`` (the stored bodies,
+joined). Two floors (``bench/_floor.py``), with the driver alone on one
+open connection: the snapshot rows read and encoded with orjson (the
+issue's floor), and the stored bodies read and joined (the design's).
+Each call asks for a random client of the portfolio.
 """
 
 from __future__ import annotations
@@ -16,13 +18,10 @@ import argparse
 import random
 from typing import Any
 
-import orjson
-from sqlalchemy.orm import Session
-
 from bench._common import dataset_urls, load, save_results, summarize, time_calls
 from bench._floor import Floor, check_same_body
 from usage.db import make_engine
-from usage.history import fetch_history
+from usage.history import fetch_history_json
 from usage.validation import HistoryParams
 
 SIZES = (100, 10_000)
@@ -41,39 +40,43 @@ def measure(url: str, clients: int, limit: int, seconds: float) -> dict[str, Any
     buckets = bucket_ids(clients, 100_000)
 
     def product(i: int) -> bytes:
-        with Session(engine) as session:
-            snapshots = fetch_history(session, HistoryParams(buckets[i], limit=limit))
-        return orjson.dumps({"snapshots": snapshots, "count": len(snapshots)})
+        with engine.connect() as connection:
+            return fetch_history_json(connection, HistoryParams(buckets[i], limit=limit))
 
-    def baseline(i: int) -> bytes:
+    def rows_floor(i: int) -> bytes:
         return floor.history(buckets[i], limit)
 
+    def stored_floor(i: int) -> bytes:
+        return floor.stored_history(buckets[i], limit)
+
+    sides = {"product": product, "floor": rows_floor, "stored_floor": stored_floor}
     try:
-        check_same_body(product(0), baseline(0))
-        for call in (product, baseline):  # warm the caches and the statement cache
+        for i in range(3):
+            check_same_body(product(i), rows_floor(i))
+            check_same_body(product(i), stored_floor(i))
+        for call in sides.values():  # warm the caches and the statement cache
             for i in range(20):
                 call(i)
         min_calls = 200 if limit <= 30 else 50
-        # Alternate the two so that a burst of load on the machine hits both.
-        product_times: list[float] = []
-        floor_times: list[float] = []
-        product_rate = floor_rate = 0.0
+        # Alternate the sides so that a burst of load on the machine hits all.
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        rates = dict.fromkeys(sides, 0.0)
         rounds = 3
         for _ in range(rounds):
-            times, rate = time_calls(product, min_calls=min_calls, seconds=seconds / rounds)
-            product_times += times
-            product_rate += rate / rounds
-            times, rate = time_calls(baseline, min_calls=min_calls, seconds=seconds / rounds)
-            floor_times += times
-            floor_rate += rate / rounds
+            for name, call in sides.items():
+                taken, rate = time_calls(call, min_calls=min_calls, seconds=seconds / rounds)
+                times[name] += taken
+                rates[name] += rate / rounds
     finally:
         floor.close()
         engine.dispose()
-    result: dict[str, Any] = {"product": summarize(product_times), "floor": summarize(floor_times)}
-    result["product"]["per_second"] = round(product_rate, 1)
-    result["floor"]["per_second"] = round(floor_rate, 1)
-    result["ratio_p50"] = round(result["product"]["p50_ms"] / result["floor"]["p50_ms"], 2)
-    result["ratio_p99"] = round(result["product"]["p99_ms"] / result["floor"]["p99_ms"], 2)
+    result: dict[str, Any] = {}
+    for name in sides:
+        result[name] = {**summarize(times[name]), "per_second": round(rates[name], 1)}
+    for floor_name, suffix in (("floor", ""), ("stored_floor", "_stored")):
+        for q in ("p50", "p99"):
+            ratio = result["product"][f"{q}_ms"] / result[floor_name][f"{q}_ms"]
+            result[f"ratio_{q}{suffix}"] = round(ratio, 2)
     return result
 
 
@@ -92,12 +95,14 @@ def main() -> None:
                 point = measure(url, clients, limit, args.seconds)
                 point.update(backend=backend, clients=clients, limit=limit, load=load())
                 results.append(point)
-                p, f = point["product"], point["floor"]
+                p, f, s = point["product"], point["floor"], point["stored_floor"]
                 print(f"{backend:10} {clients:>6} clients limit {limit:>4}:"
                       f" p50 {p['p50_ms']:7.2f} ms p99 {p['p99_ms']:7.2f} ms"
                       f" ({p['per_second']:7.1f}/s) | floor p50 {f['p50_ms']:6.2f} ms"
                       f" p99 {f['p99_ms']:6.2f} ms ({f['per_second']:7.1f}/s)"
-                      f" | x{point['ratio_p50']:.2f} p50, x{point['ratio_p99']:.2f} p99"
+                      f" x{point['ratio_p50']:.2f}/x{point['ratio_p99']:.2f}"
+                      f" | stored floor p50 {s['p50_ms']:6.2f} ms p99 {s['p99_ms']:6.2f} ms"
+                      f" x{point['ratio_p50_stored']:.2f}/x{point['ratio_p99_stored']:.2f}"
                       f" | {point['load']}", flush=True)  # fmt: skip
 
     if sorted(args.clients) != sorted(SIZES):

@@ -38,6 +38,8 @@ CLIENTS = 10_000
 LIMITS = (30, 1000)
 CONCURRENCY = (1, 16)
 SERVERS = ("streamlit", "uvicorn")
+# bench/lean_server.py under uvicorn --workers 2 (SQLite only): --reference.
+REFERENCE = "lean"
 # uvicorn app:app --workers 2: requests/s at 16 connections, and p99 at limit 1000.
 TARGETS = {30: 8000.0, 1000: 400.0}
 TARGET_P99_MS = 100.0
@@ -55,6 +57,9 @@ end
 
 
 def _server_args(server: str, port: int, python: str) -> list[str]:
+    if server == REFERENCE:
+        return [python, "-m", "uvicorn", "bench.lean_server:app", "--workers", "2",
+                "--no-access-log", "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
     if server == "streamlit":
         return [python, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                 "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
@@ -68,7 +73,8 @@ def serving(
 ) -> Iterator[tuple[str, int]]:
     """The server on a free port, its output (and uvicorn's access log) in ``log``."""
     port = free_port()
-    env = {**os.environ, "USAGE_DATABASE_URL": url}
+    env = {**os.environ, "USAGE_DATABASE_URL": url,
+           "USAGE_LEAN_SQLITE": url.removeprefix("sqlite:///")}  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(
             _server_args(server, port, python), cwd=PROJECT_ROOT, env=env, stdout=output,
@@ -139,7 +145,8 @@ def warm(url: str) -> None:
     """Read every table once, so the measured requests find them in memory."""
     engine = make_engine(url)
     with engine.connect() as connection:
-        for table in ("clients", "snapshots", "snapshot_collections", "snapshot_prefixes"):
+        for table in ("clients", "snapshots", "snapshot_collections", "snapshot_prefixes",
+                      "snapshot_bodies"):  # fmt: skip
             connection.execute(text(f"SELECT count(*) FROM {table}"))
     engine.dispose()
 
@@ -169,6 +176,10 @@ def main() -> None:
         "--ceiling", action="store_true", help="also time the static /api/v1/openapi.json"
     )
     parser.add_argument("--clients", type=int, default=CLIENTS, help="the data set's size")
+    parser.add_argument(
+        "--reference", action="store_true",
+        help="also serve bench/lean_server.py (SQLite): the same data with nothing in between",
+    )  # fmt: skip
     parser.add_argument("--connections", type=int, nargs="+", default=list(CONCURRENCY))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -187,7 +198,8 @@ def main() -> None:
         print(f"{backend}: in-process floor "
               + ", ".join(f"{rate:,.0f}/s at limit {limit}" for limit, rate in floors.items())
               + f" ({load()})")  # fmt: skip
-        for server in servers:
+        reference = [REFERENCE] if args.reference and backend == "sqlite" else []
+        for server in servers + reference:
             log = logs / f"{server}-{backend}.log"
             with serving(server, url, log, args.python) as (base, pid):
                 run_wrk(base, key, max(args.limit), 16, 3, 0, args.clients)  # warm up
@@ -220,6 +232,8 @@ def main() -> None:
     print("\ntargets at 16 connections (streamlit: half of uvicorn's):")
     for point in results:
         if point["connections"] != 16 or point["limit"] not in TARGETS:
+            continue
+        if point["server"] == REFERENCE:
             continue
         wanted = TARGETS[point["limit"]] * (0.5 if point["server"] == "streamlit" else 1)
         met = point["requests_per_second"] >= wanted
