@@ -26,9 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
-from bench._common import dataset_urls, load, new_admin_key, save_results, time_calls
+from bench._common import dataset_urls, load, new_admin_key, save_results, time_calls, warm
 from bench._floor import Floor
 from bench.history import bucket_ids
 from tests.live_server import PROJECT_ROOT, free_port, stop_process, wait_until_healthy
@@ -141,16 +139,6 @@ def _wrk(target: list[str], connections: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def warm(url: str) -> None:
-    """Read every table once, so the measured requests find them in memory."""
-    engine = make_engine(url)
-    with engine.connect() as connection:
-        for table in ("clients", "snapshots", "snapshot_collections", "snapshot_prefixes",
-                      "snapshot_bodies"):  # fmt: skip
-            connection.execute(text(f"SELECT count(*) FROM {table}"))
-    engine.dispose()
-
-
 def floor_rate(url: str, clients: int, limit: int, seconds: float) -> float:
     floor = Floor(url)
     buckets = bucket_ids(clients, 100_000)
@@ -203,7 +191,7 @@ def main() -> None:
             log = logs / f"{server}-{backend}.log"
             with serving(server, url, log, args.python) as (base, pid):
                 run_wrk(base, key, max(args.limit), 16, 3, 0, args.clients)  # warm up
-                if args.ceiling:  # the server stack alone: a static JSON body, no database
+                if args.ceiling and server != REFERENCE:  # the stack alone: a static body
                     point = _wrk([f"{base}/api/v1/openapi.json"], 16, args.seconds)
                     point.update(backend=backend, server=server, limit=0, connections=16,
                                  load=load(), rss_mb=rss_mb(pid))  # fmt: skip

@@ -8,14 +8,16 @@ from typing import Any
 
 import jsonschema
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.api_client import ApiClient
-from tests.factories import add_days, day, new_client
+from tests.factories import add_days, day, new_client, snapshot
 from usage.api import create_api_app
 from usage.keys import create_key, revoke_key
+from usage.models import Client
 from usage.openapi import build_openapi
+from usage.snapshots import insert_snapshots
 
 HISTORY = "/api/v1/clients/acme-corp/history"
 
@@ -87,6 +89,20 @@ def test_history_default_limit_and_inclusive_range(api: ApiClient) -> None:
         "2024-01-04",
         "2024-01-03",
     ]
+
+
+def test_each_request_sees_what_was_written_before_it(api: ApiClient, engine: Engine) -> None:
+    """On SQLite the API keeps one connection from request to request: it
+    must hold no read transaction open between them."""
+    first = api.get(HISTORY, params={"limit": "1000"}).json()
+    api.get("/api/v1/clients/nobody/history")  # an error in between keeps nothing open
+    with Session(engine) as session, session.begin():
+        client_id = session.scalar(select(Client.id).where(Client.bucket_id == "acme-corp"))
+        assert client_id is not None
+        insert_snapshots(session, [(client_id, snapshot(day(10)))])
+    second = api.get(HISTORY, params={"limit": "1000"}).json()
+    assert second["count"] == first["count"] + 1
+    assert second["snapshots"][0]["snapshot_date"] == day(10).isoformat()
 
 
 def test_known_client_with_nothing_in_range_is_empty_200(api: ApiClient) -> None:
