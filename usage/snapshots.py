@@ -308,10 +308,14 @@ class _DriverStatement:
     """A Core statement compiled once per dialect and then run on the DBAPI
     cursor, with bound parameters: a call pays neither for building and
     compiling the statement nor for a result object and a ``Row`` per row.
-    Parameters reach the driver as given; rows come back as it makes them."""
+    Parameters reach the driver as given; rows come back as it makes them.
+    ``binary``: ask psycopg for PostgreSQL's binary format, in which a
+    ``bytea`` travels as itself instead of as hexadecimal text (half the time
+    of a 1,000-body history)."""
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: ClauseElement, binary: bool = False) -> None:
         self._statement = statement
+        self._binary = binary
         self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any]:
@@ -328,16 +332,17 @@ class _DriverStatement:
             compiled = self._compiled[key] = _Compiled(done.string, names, defaults)
         values = {**compiled.defaults, **params}
         args = values if compiled.names is None else tuple(values[name] for name in compiled.names)
-        return _fetch_all(connection, compiled.sql, args)
+        binary = self._binary and dialect.driver == "psycopg"
+        return _fetch_all(connection, compiled.sql, args, binary)
 
 
-def _fetch_all(connection: Connection, sql: str, args: Any) -> Sequence[Any]:
+def _fetch_all(connection: Connection, sql: str, args: Any, binary: bool) -> Sequence[Any]:
     """The rows of ``sql``, straight from a cursor of the session's own DBAPI
     connection (inside its transaction). A driver error is raised as
     SQLAlchemy raises it from ``execute`` (a dropped connection invalidated
     first), so callers handle both paths alike."""
     dbapi_connection = connection.connection
-    cursor = dbapi_connection.cursor()
+    cursor = dbapi_connection.cursor(binary=True) if binary else dbapi_connection.cursor()
     dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
         cursor.execute(sql, args)
@@ -388,7 +393,7 @@ def _client_bodies(has_start: bool, has_end: bool) -> _DriverStatement:
     if has_end:
         stmt = stmt.where(SnapshotBody.snapshot_date <= bindparam("end"))
     stmt = stmt.order_by(SnapshotBody.snapshot_date.desc()).limit(bindparam("limit"))
-    return _DriverStatement(stmt)
+    return _DriverStatement(stmt, binary=True)
 
 
 @functools.cache
