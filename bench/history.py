@@ -6,9 +6,10 @@
 
 A call is what the API does for one request once the key is checked: a
 ``Connection`` from the pool (in autocommit on PostgreSQL) and
-``fetch_history_json`` (the stored bodies, joined). Two floors (``bench/_floor.py``), with the driver alone on one
-open connection: the snapshot rows read and encoded with orjson (the
-issue's floor), and the stored bodies read and joined (the design's).
+``fetch_history_json`` (the stored bodies, joined). Two floors
+(``bench/_floor.py``), with the driver alone on one open connection: the
+snapshot rows read and encoded with orjson (the issue's floor), and the
+stored bodies read and joined (the design's).
 Each call asks for a random client of the portfolio.
 """
 
