@@ -112,7 +112,12 @@ class Floor:
 
     def stored_history(self, bucket_id: str, limit: int) -> bytes:
         ((client_id,),) = self._query(0, (bucket_id,))
-        bodies = [body for (body,) in self._query(4, (client_id, limit))]
+        if self._postgres is not None:  # bytea as itself, not as hexadecimal text
+            cursor = self._postgres.cursor(binary=True)
+            rows = cursor.execute(self._sql[4], (client_id, limit)).fetchall()
+        else:
+            rows = self._query(4, (client_id, limit))
+        bodies = [body for (body,) in rows]
         head = b'{"bucket_id":' + orjson.dumps(bucket_id) + b","
         items = b",".join([head + body + b"}" for body in bodies])
         return b'{"snapshots":[%s],"count":%d}' % (items, len(bodies))
