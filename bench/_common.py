@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -129,3 +130,15 @@ def warm(url: str) -> None:
         for table, column in _WARM_COLUMNS.items():
             connection.execute(text(f"SELECT max({column}) FROM {table}"))
     engine.dispose()
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=(*BACKENDS, "both"), default="both")
+
+
+def chosen_backends(args: argparse.Namespace) -> list[str]:
+    """The backends ``--backend`` names, in the order the results list them."""
+    return list(BACKENDS) if args.backend == "both" else [args.backend]

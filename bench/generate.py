@@ -33,7 +33,16 @@ import numpy as np
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench._common import BENCH_DIR, libpq_url, load, postgres_url, save_results, sqlite_url
+from bench._common import (
+    BENCH_DIR,
+    add_backend_argument,
+    chosen_backends,
+    libpq_url,
+    load,
+    postgres_url,
+    save_results,
+    sqlite_url,
+)
 from usage.db import make_engine, upgrade_schema
 from usage.models import ROOT_PREFIX
 from usage.snapshots import encode_bodies
@@ -301,7 +310,7 @@ def main() -> None:
     parser.add_argument("--end-date", type=dt.date.fromisoformat, default=dt.date.today(),
                         help="the last snapshot day (default: today)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    add_backend_argument(parser)
     parser.add_argument("--sqlite", type=Path, help=f"file (default: under {BENCH_DIR})")
     parser.add_argument("--postgres", help="database URL (default: usage_bench_<clients>"
                         " on the server of $USAGE_BENCH_POSTGRES_URL or"
@@ -312,7 +321,7 @@ def main() -> None:
     days = day_strings(args.end_date, args.days)
     print(f"{args.clients:,} clients x {len(days):,} days, {days[0]} to {days[-1]} ({load()})")
     results = []
-    if args.backend in ("sqlite", "both"):
+    if "sqlite" in chosen_backends(args):
         path = args.sqlite or Path(sqlite_url(args.clients).removeprefix("sqlite:///"))
         if path.exists() and not args.replace:
             sys.exit(f"{path} exists: pass --replace to load it again")
@@ -321,7 +330,7 @@ def main() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         results.append(load_sqlite(path, args.clients, days, args.seed).report())
         print(f"  sqlite: {path} is {path.stat().st_size / 2**30:.2f} GiB")
-    if args.backend in ("postgresql", "both"):
+    if "postgresql" in chosen_backends(args):
         url = args.postgres or postgres_url(args.clients)
         if url is None:
             sys.exit("no PostgreSQL server: pass --postgres or set USAGE_BENCH_POSTGRES_URL")

@@ -19,7 +19,16 @@ import argparse
 import random
 from typing import Any
 
-from bench._common import dataset_urls, load, save_results, summarize, time_calls, warm
+from bench._common import (
+    add_backend_argument,
+    chosen_backends,
+    dataset_urls,
+    load,
+    save_results,
+    summarize,
+    time_calls,
+    warm,
+)
 from bench._floor import Floor, check_same_body
 from usage.db import make_engine
 from usage.history import fetch_history_json
@@ -85,11 +94,11 @@ def measure(url: str, clients: int, limit: int, seconds: float) -> dict[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    add_backend_argument(parser)
     parser.add_argument("--seconds", type=float, default=3.0, help="per point and side")
     parser.add_argument("--clients", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args()
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    backends = chosen_backends(args)
 
     results: list[dict[str, Any]] = []
     for clients in args.clients:

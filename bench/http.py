@@ -26,7 +26,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench._common import dataset_urls, load, new_admin_key, save_results, time_calls, warm
+from bench._common import (
+    add_backend_argument,
+    chosen_backends,
+    dataset_urls,
+    load,
+    new_admin_key,
+    save_results,
+    time_calls,
+    warm,
+)
 from bench._floor import Floor
 from bench.history import bucket_ids
 from tests.live_server import PROJECT_ROOT, free_port, stop_process, wait_until_healthy
@@ -152,7 +161,7 @@ def floor_rate(url: str, clients: int, limit: int, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    add_backend_argument(parser)
     parser.add_argument("--server", choices=(*SERVERS, "both"), default="both")
     parser.add_argument("--seconds", type=float, default=10.0, help="per point")
     parser.add_argument("--limit", type=int, choices=LIMITS, nargs="+", default=list(LIMITS))
@@ -172,7 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    backends = chosen_backends(args)
     servers = list(SERVERS) if args.server == "both" else [args.server]
 
     results: list[dict[str, Any]] = []

@@ -24,6 +24,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from bench._common import (
+    add_backend_argument,
+    chosen_backends,
     dataset_urls,
     libpq_url,
     load,
@@ -153,11 +155,11 @@ def measure(url: str, seconds: float) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    add_backend_argument(parser)
     parser.add_argument("--seconds", type=float, default=3.0, help="per query and side")
     parser.add_argument("--clients", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args()
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    backends = chosen_backends(args)
 
     results: list[dict[str, Any]] = []
     for clients in args.clients:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 from sqlalchemy import Engine, insert
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 from usage.clients import add_client
 from usage.history import fetch_history_json, find_client_id
 from usage.models import STANDARD_COLLECTIONS, Client
-from usage.snapshots import SnapshotData, SnapshotJSON, insert_snapshots
+from usage.snapshots import SnapshotData, SnapshotJSON, insert_snapshots, replace_snapshot
 from usage.validation import MAX_LIMIT, HistoryParams, parse_new_client
 
 BASE_DAY = dt.date(2024, 1, 1)
@@ -119,3 +121,27 @@ def api_history(engine: Engine, bucket_id: str, **kwargs: object) -> list[Snapsh
     assert body["count"] == len(body["snapshots"])
     snapshots: list[SnapshotJSON] = body["snapshots"]
     return snapshots
+
+
+@contextlib.contextmanager
+def replacing_in_turn(
+    engine: Engine, client_id: int, versions: Sequence[SnapshotData]
+) -> Iterator[None]:
+    """While the block runs, a thread stores the versions of one day in turn,
+    as fast as it can, each in a transaction of its own."""
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            with Session(engine) as session, session.begin():
+                replace_snapshot(session, client_id, versions[i % len(versions)])
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join()

@@ -18,7 +18,7 @@ from tests.collect_support import (
     expected_records,
     expected_usage,
 )
-from tests.factories import api_history, new_client, snapshot
+from tests.factories import api_history, new_client, replacing_in_turn, snapshot
 from tests.s3_server import S3Server, running_s3
 from usage.collect.config import CollectConfig
 from usage.collect.runner import RunSummary, Target, collect, select_targets
@@ -263,24 +263,10 @@ def test_concurrent_replacements_never_show_half_a_snapshot(
         with Session(engine) as session, session.begin():
             replace_snapshot(session, client_id, version)
         expected.append(history(engine, "globex"))
-    stop = threading.Event()
-
-    def write() -> None:
-        i = 0
-        while not stop.is_set():
-            with Session(engine) as session, session.begin():
-                replace_snapshot(session, client_id, versions[i % 2])
-            i += 1
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
+    torn = 0
+    with replacing_in_turn(engine, client_id, versions):
         deadline = time.monotonic() + 1
-        torn = 0
         while time.monotonic() < deadline:
             torn += pages_history(engine, "globex") not in expected
             torn += api_history(engine, "globex") not in expected
-    finally:
-        stop.set()
-        writer.join()
     assert torn == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import BACKENDS, Cli, new_database_url
-from tests.factories import add_days, api_history, day, new_client, snapshot
+from tests.factories import add_days, api_history, day, new_client, replacing_in_turn, snapshot
 from usage.db import make_engine
 from usage.demo import load_demo
 from usage.errors import InvalidParams, NotFound
@@ -287,21 +286,7 @@ def test_an_export_during_collections_never_tears_a_snapshot(cli: Cli, small: En
         with Session(small) as session, session.begin():
             replace_snapshot(session, client_id, version)
         expected.append(export_text(small, bucket_ids=["globex"], start=day(2), end=day(2)))
-    stop = threading.Event()
-
-    def write() -> None:
-        i = 0
-        while not stop.is_set():
-            with Session(small) as session, session.begin():
-                replace_snapshot(session, client_id, versions[i % 2])
-            i += 1
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
+    with replacing_in_turn(small, client_id, versions):
         exports = [cli("export", "--bucket", "globex", "--start", day(2).isoformat(),
                        "--end", day(2).isoformat())[1] for _ in range(15)]  # fmt: skip
-    finally:
-        stop.set()
-        writer.join()
     assert all(text in expected for text in exports)

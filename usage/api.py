@@ -8,7 +8,6 @@ JSON; every error becomes ``{"error": ..., "request_id": ...}``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import hashlib
 import logging
@@ -49,7 +48,7 @@ from usage.validation import (
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
-REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = b"x-request-id"
 _REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 _JSON = b"application/json"
 # Compression for clients that ask for it: Streamlit's own settings, which
@@ -189,7 +188,7 @@ class UsageApi:
         headers = [
             (b"content-type", _JSON),
             (b"content-length", str(len(answer.body)).encode()),
-            (b"x-request-id", request_id.encode()),
+            (_REQUEST_ID, request_id.encode()),
             *answer.headers,
         ]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
@@ -207,17 +206,19 @@ class UsageApi:
             if scope["method"] not in methods:
                 allow = ((b"allow", ", ".join(methods).encode()),)
                 return _plain_error(405, "method not allowed", request_id, allow)
+            in_loop = runs_in is RunsIn.LOOP or (runs_in is RunsIn.DATABASE and self._db_is_local)
             call = Call(
                 path_args=match.groups(),
                 query=QueryParams(scope["query_string"]),
                 api_key=_header(scope, b"x-api-key"),
                 request_id=request_id,
                 body=await _read_body(receive) if scope["method"] == "POST" else b"",
+                in_loop=in_loop,
             )
+            if in_loop:
+                return endpoint(call)
             if runs_in is RunsIn.THREAD:
                 return await run_in_threadpool(endpoint, call)
-            if runs_in is RunsIn.LOOP or self._db_is_local:
-                return endpoint(dataclasses.replace(call, in_loop=True))
             if self._db_threads is None:  # made inside the server's event loop
                 self._db_threads = anyio.CapacityLimiter(DB_THREADS)
             return await anyio.to_thread.run_sync(endpoint, call, limiter=self._db_threads)
@@ -247,9 +248,7 @@ class UsageApi:
         try:
             engine = self._get_engine()
             self._db_is_local = engine.dialect.name == "sqlite"
-            with self._connection(engine, call.in_loop) as connection:
-                if one_statement and not self._db_is_local:
-                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            with self._connection(engine, call.in_loop, one_statement) as connection:
                 key = self._recent_keys.get(call.api_key)
                 if key is None:
                     with Session(bind=connection) as session:
@@ -267,15 +266,20 @@ class UsageApi:
             raise
 
     @contextlib.contextmanager
-    def _connection(self, engine: Engine, in_loop: bool) -> Iterator[Connection]:
+    def _connection(
+        self, engine: Engine, in_loop: bool, one_statement: bool
+    ) -> Iterator[Connection]:
         """A connection for one request. In the event loop (SQLite), one
         connection is kept from request to request: the loop runs one request
         at a time, and taking a connection from the pool and giving it back
         cost a tenth of a small request. It is kept outside any transaction
         (each read is one statement, and a session bound to it rolls its own
-        back), and dropped after any error."""
+        back), and dropped after any error. Elsewhere (PostgreSQL) it comes
+        from the pool, in autocommit for ``one_statement`` work."""
         if not in_loop:
             with engine.connect() as connection:
+                if one_statement and engine.dialect.name != "sqlite":
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
                 yield connection
             return
         if self._loop_connection is None or self._loop_connection.closed:
@@ -359,7 +363,7 @@ def _is_malformed(path: str) -> bool:
 
 
 def _pick_request_id(scope: Scope) -> str:
-    value = _raw_header(scope, b"x-request-id")
+    value = _raw_header(scope, _REQUEST_ID)
     if value is not None and _REQUEST_ID_PATTERN.fullmatch(value):
         return value.decode("ascii")
     return uuid.uuid4().hex

@@ -19,8 +19,8 @@ def client_not_found(bucket_id: str) -> NotFound:
     return NotFound(f"client {bucket_id!r} not found")
 
 
-def find_client_id(session: Session, bucket_id: str) -> int:
-    client_id = session.scalar(select(Client.id).where(Client.bucket_id == bucket_id))
+def find_client_id(reader: Session | Connection, bucket_id: str) -> int:
+    client_id = reader.scalar(select(Client.id).where(Client.bucket_id == bucket_id))
     if client_id is None:
         raise client_not_found(bucket_id)
     return client_id
@@ -44,8 +44,7 @@ def fetch_history_json(connection: Connection, params: HistoryParams) -> bytes:
     )
     if body is not None:
         return body
-    if connection.scalar(select(Client.id).where(Client.bucket_id == params.bucket_id)) is None:
-        raise client_not_found(params.bucket_id)
+    find_client_id(connection, params.bucket_id)  # NotFound for an unknown client
     return b'{"snapshots":[],"count":0}'
 
 

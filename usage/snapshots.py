@@ -118,22 +118,34 @@ def read_snapshots(
     details are read with the same filter narrowed to the rows found, so each
     of the three reads is an index range read.
     """
+    rows, extras, prefixes = _read_rows(session, where, order_by, limit)
+    return _assemble(rows, extras, prefixes, bucket_ids) if rows else []
+
+
+def _read_rows(
+    reader: Session | Connection,
+    where: ColumnElement[bool],
+    order_by: Sequence[Any],
+    limit: int | None,
+) -> tuple[Sequence[Any], Iterable[Any], Iterable[Any]]:
+    """The snapshot rows matching ``where``, and their extra-collection and
+    prefix rows in key order (none when no snapshot matched)."""
     stmt = select(*_SNAPSHOT_COLUMNS).where(where).order_by(*order_by)
     if limit is not None:
         stmt = stmt.limit(limit)
-    rows = session.execute(stmt).all()
+    rows = reader.execute(stmt).all()
     if not rows:
-        return []
+        return rows, (), ()
     detail_filter = _detail_filter(rows)
-    extras = session.execute(
+    extras = reader.execute(
         select(*_EXTRA_COLUMNS)
         .where(detail_filter(SnapshotCollection))
         .order_by(*_EXTRA_COLUMNS[:3])
     )
-    prefixes = session.execute(
+    prefixes = reader.execute(
         select(*_PREFIX_COLUMNS).where(detail_filter(SnapshotPrefix)).order_by(*_PREFIX_COLUMNS[:3])
     )
-    return _assemble(rows, extras, prefixes, bucket_ids)
+    return rows, extras, prefixes
 
 
 def read_client_snapshots(
@@ -149,16 +161,9 @@ def read_client_snapshots(
     Three statements: the snapshots (the client's id found inside the same
     statement), then their extra collections and prefixes.
     """
-    params: dict[str, Any] = {"bucket_id": bucket_id}
-    if start is not None:
-        params["start"] = start.isoformat()  # ISO text: SQLite's own form; PostgreSQL casts it
-    if end is not None:
-        params["end"] = end.isoformat()
-    if limit is not None:
-        params["limit"] = limit
     connection = session.connection()
-    statement = _client_snapshots(start is not None, end is not None, limit is not None)
-    rows = statement.run(connection, params)
+    statement = _client_range(Snapshot, start is not None, end is not None, limit is not None)
+    rows = statement.run(connection, _range_params(bucket_id, start, end, limit))
     if not rows:
         return []
     client_id = rows[0][0]
@@ -234,23 +239,10 @@ def backfill_bodies(connection: Connection) -> int:
     made ``snapshot_bodies`` runs this once); returns how many."""
     stored = 0
     for client_id in connection.scalars(select(Client.id).order_by(Client.id)).all():
-        rows = connection.execute(
-            select(*_SNAPSHOT_COLUMNS)
-            .where(Snapshot.client_id == client_id)
-            .order_by(Snapshot.snapshot_date)
-        ).all()
+        where = Snapshot.client_id == client_id
+        rows, extras, prefixes = _read_rows(connection, where, [Snapshot.snapshot_date], None)
         if not rows:
             continue
-        extras = connection.execute(
-            select(*_EXTRA_COLUMNS)
-            .where(SnapshotCollection.client_id == client_id)
-            .order_by(*_EXTRA_COLUMNS[:3])
-        )
-        prefixes = connection.execute(
-            select(*_PREFIX_COLUMNS)
-            .where(SnapshotPrefix.client_id == client_id)
-            .order_by(*_PREFIX_COLUMNS[:3])
-        )
         bodies = encode_bodies(rows, extras, prefixes)
         connection.execute(
             insert(SnapshotBody),
@@ -276,12 +268,8 @@ def read_client_history_json(
     without opening a transaction, so that a request pays neither for a
     session nor for ``BEGIN`` and ``ROLLBACK``: at the API's rate those cost
     several times the read."""
-    params: dict[str, Any] = {"bucket_id": bucket_id, "limit": limit}
-    if start is not None:
-        params["start"] = start.isoformat()
-    if end is not None:
-        params["end"] = end.isoformat()
-    rows = _client_bodies(start is not None, end is not None).run(connection, params)
+    statement = _client_range(SnapshotBody, start is not None, end is not None, True)
+    rows = statement.run(connection, _range_params(bucket_id, start, end, limit))
     if not rows:
         return None
     head = b'{"bucket_id":' + orjson.dumps(bucket_id) + b","
@@ -370,30 +358,38 @@ class _Compiled:
     defaults: dict[str, Any]
 
 
+def _range_params(
+    bucket_id: str, start: dt.date | None, end: dt.date | None, limit: int | None
+) -> dict[str, Any]:
+    """The parameters of ``_client_range``: only those its statement binds."""
+    params: dict[str, Any] = {"bucket_id": bucket_id}
+    if start is not None:
+        params["start"] = start.isoformat()  # ISO text: SQLite's own form; PostgreSQL casts it
+    if end is not None:
+        params["end"] = end.isoformat()
+    if limit is not None:
+        params["limit"] = limit
+    return params
+
+
 @functools.cache
-def _client_snapshots(has_start: bool, has_end: bool, has_limit: bool) -> _DriverStatement:
+def _client_range(
+    table: type[Snapshot] | type[SnapshotBody], has_start: bool, has_end: bool, has_limit: bool
+) -> _DriverStatement:
+    """One client's rows of ``table`` in a date range, newest first: the
+    snapshot columns, or the stored bodies (in binary format on PostgreSQL).
+    The client's id is found inside the statement."""
     client_id = select(Client.id).where(Client.bucket_id == bindparam("bucket_id"))
-    stmt = select(*_SNAPSHOT_COLUMNS).where(Snapshot.client_id == client_id.scalar_subquery())
+    columns: tuple[Any, ...] = _SNAPSHOT_COLUMNS if table is Snapshot else (SnapshotBody.body,)
+    stmt = select(*columns).where(table.client_id == client_id.scalar_subquery())
     if has_start:
-        stmt = stmt.where(Snapshot.snapshot_date >= bindparam("start"))
+        stmt = stmt.where(table.snapshot_date >= bindparam("start"))
     if has_end:
-        stmt = stmt.where(Snapshot.snapshot_date <= bindparam("end"))
-    stmt = stmt.order_by(Snapshot.snapshot_date.desc())
+        stmt = stmt.where(table.snapshot_date <= bindparam("end"))
+    stmt = stmt.order_by(table.snapshot_date.desc())
     if has_limit:
         stmt = stmt.limit(bindparam("limit"))
-    return _DriverStatement(stmt)
-
-
-@functools.cache
-def _client_bodies(has_start: bool, has_end: bool) -> _DriverStatement:
-    client_id = select(Client.id).where(Client.bucket_id == bindparam("bucket_id"))
-    stmt = select(SnapshotBody.body).where(SnapshotBody.client_id == client_id.scalar_subquery())
-    if has_start:
-        stmt = stmt.where(SnapshotBody.snapshot_date >= bindparam("start"))
-    if has_end:
-        stmt = stmt.where(SnapshotBody.snapshot_date <= bindparam("end"))
-    stmt = stmt.order_by(SnapshotBody.snapshot_date.desc()).limit(bindparam("limit"))
-    return _DriverStatement(stmt, binary=True)
+    return _DriverStatement(stmt, binary=table is SnapshotBody)
 
 
 @functools.cache
