@@ -3,18 +3,33 @@
 ``streamlit run app.py`` or ``uvicorn app:app`` serve both: the pages are
 ``dashboard.py``'s navigation; the API, everything under ``/api``, is served
 by the outermost middleware (``usage.api.ApiLane``), ahead of Streamlit's own.
+Both read the sign-in settings (``[auth]``, ``[access]``) from Streamlit's
+secrets, on first use.
 """
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
+from ui.access import load_sign_in_settings
 from usage.api import api_middleware
+from usage.errors import ConfigError
 from usage.runtime import server_engine
 from usage.serving import server_lifespan
 
+
+def _sign_in_enabled() -> bool:
+    try:
+        return load_sign_in_settings().enabled
+    except ConfigError as error:  # each page and API call says so too
+        logging.getLogger("app").error("sign-in settings: %s", error)
+        return True
+
+
 app = st.App(
     "dashboard.py",
-    middleware=api_middleware(server_engine),
-    lifespan=server_lifespan(),
+    middleware=api_middleware(server_engine, load_sign_in_settings),
+    lifespan=server_lifespan(_sign_in_enabled),
 )

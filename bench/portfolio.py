@@ -49,27 +49,33 @@ def page_queries(as_of: dt.date) -> dict[str, Callable[[Session], object]]:
 
     def table(session: Session, sort: str = portfolio.DEFAULT_SORT) -> object:
         rows = portfolio.summarize_clients(
-            session, as_of=as_of, sort=sort, limit=PAGE_SIZE, offset=0
+            session, as_of=as_of, sort=sort, limit=PAGE_SIZE, offset=0, visible=None
         )
-        portfolio.count_clients(session, status=None, search=None)
+        portfolio.count_clients(session, status=None, search=None, visible=None)
         return rows
 
     def sparklines(session: Session) -> object:
-        rows = portfolio.summarize_clients(session, as_of=as_of, limit=PAGE_SIZE)
-        return portfolio.read_sparklines(session, [row.bucket_id for row in rows], start, as_of)
+        rows = portfolio.summarize_clients(session, as_of=as_of, limit=PAGE_SIZE, visible=None)
+        return portfolio.read_sparklines(
+            session, [row.bucket_id for row in rows], start, as_of, visible=None
+        )
 
     return {
         "latest_date": portfolio.latest_snapshot_date,
-        "summary": lambda session: portfolio.summarize_portfolio(session, as_of=as_of),
+        "summary": lambda session: portfolio.summarize_portfolio(
+            session, as_of=as_of, visible=None
+        ),
         "table (by name)": table,
         "table (by -change_pct)": lambda session: table(session, "-change_pct"),
         "table (search 'maple')": lambda session: portfolio.summarize_clients(
-            session, as_of=as_of, search="maple", limit=PAGE_SIZE
+            session, as_of=as_of, search="maple", limit=PAGE_SIZE, visible=None
         ),
         "sparklines (25 clients)": sparklines,
-        "movers": lambda session: portfolio.find_movers(session, as_of=as_of, limit=MOVERS),
+        "movers": lambda session: portfolio.find_movers(
+            session, as_of=as_of, limit=MOVERS, visible=None
+        ),
         "totals (90 days)": lambda session: portfolio.read_portfolio_totals(
-            session, as_of - dt.timedelta(days=TOTALS_DAYS - 1), as_of
+            session, as_of - dt.timedelta(days=TOTALS_DAYS - 1), as_of, visible=None
         ),
     }
 
@@ -123,7 +129,7 @@ def measure(url: str, seconds: float) -> list[dict[str, Any]]:
     replay = Replay(url)
     try:
         with Session(engine) as session:
-            as_of = portfolio.latest_snapshot_date(session) or dt.date.today()
+            as_of = portfolio.latest_snapshot_date(session, visible=None) or dt.date.today()
         points = []
         for name, query in page_queries(as_of).items():
             statements = capture(engine, query)

@@ -13,8 +13,8 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from ui import charts
+from ui.access import viewer
 from ui.data import (
-    get_engine,
     load_client_choices,
     load_history,
     load_snapshot_at,
@@ -22,6 +22,7 @@ from ui.data import (
     show_empty_database,
 )
 from ui.downloads import download_buttons, history_json
+from ui.engine import get_engine
 from ui.format import days_phrase, human_age, human_bytes, human_count, md_text, signed_pct
 from ui.params import arriving, publish, read_param, warn_param
 from usage.errors import InvalidParams
@@ -71,7 +72,7 @@ def _first_day(bucket_id: str, preset: RangePreset) -> dt.date | None:
     """The client's first snapshot, which only ``All`` needs."""
     if preset is not RangePreset.ALL:
         return None
-    history = load_history(get_engine(), bucket_id, None, None)
+    history = load_history(get_engine(), viewer().visible, bucket_id, None, None)
     return dt.date.fromisoformat(history[-1]["snapshot_date"]) if history else None
 
 
@@ -191,7 +192,7 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
 
 def render() -> None:
     engine = get_engine()
-    choices = load_client_choices(engine)
+    choices = load_client_choices(engine, viewer().visible)
     if not choices:
         st.title("Client")
         show_empty_database()
@@ -204,12 +205,12 @@ def render() -> None:
     bucket, start, end, granularity = _controls(choices)
     publish(PAGE, _url_params())
 
-    snapshots = load_history(engine, bucket, start, end)
+    snapshots = load_history(engine, viewer().visible, bucket, start, end)
     if snapshots is None:
         st.error(f"The client {md_text(bucket)} no longer exists.", icon=":material/warning:")
         return
     if not snapshots:
-        latest = load_snapshot_at(engine, bucket, LATEST)
+        latest = load_snapshot_at(engine, viewer().visible, bucket, LATEST)
         where = (
             f" Its latest snapshot is on {latest['snapshot_date']}; choose All to see its "
             "whole history."
@@ -232,7 +233,7 @@ def _overview(
 ) -> None:
     newest, oldest = snapshots[0], snapshots[-1]
     # Freshness is the client's latest snapshot, whatever the range.
-    latest = load_snapshot_at(get_engine(), client.bucket_id, LATEST) or newest
+    latest = load_snapshot_at(get_engine(), viewer().visible, client.bucket_id, LATEST) or newest
     computed = dt.datetime.fromisoformat(latest["computed_at"])
     st.caption(
         f"{md_text(client.bucket_id)} · {md_text(client.status)} · latest snapshot "

@@ -1,10 +1,8 @@
-"""Collection (``/collection``): each client's last collection run, and "Collect now".
+"""Collection (``/collection``): the last collection run of each visible
+client, and "Collect now" for a signed-in admin (and nobody else).
 
-Who is an admin: whoever types an admin API key (``python -m usage keys
-create NAME --admin``) into the page's password field. It is checked like the
-API's ``X-API-Key`` (``usage.keys.authenticate``), lives only in this browser
-session's state, and is never shown. "Collect now" runs the same domain
-function as ``POST /api/v1/collect/trigger``, 5-minute limit included.
+"Collect now" runs the same domain function as ``POST
+/api/v1/collect/trigger``, 5-minute limit and audit record included.
 """
 
 from __future__ import annotations
@@ -17,13 +15,16 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ui.data import get_engine, run_page, show_empty_database
+from ui.access import client_address, viewer
+from ui.data import run_page, show_empty_database
+from ui.engine import get_engine
 from ui.format import human_age, md_text
 from ui.params import publish
+from usage.access import Visible
+from usage.audit import Actor
 from usage.collect.runs import list_runs
 from usage.collect.trigger import TriggerRequest, trigger_collection
-from usage.errors import RateLimited, Unauthorized, UsageError
-from usage.keys import authenticate
+from usage.errors import RateLimited, UsageError
 
 PAGE = "collection"
 RUNS_TTL_SECONDS = 5  # runs change while a collection goes on: read them fresh
@@ -37,9 +38,9 @@ STATUS_LABELS = {
 
 
 @st.cache_data(ttl=RUNS_TTL_SECONDS, show_spinner=False)
-def load_runs(_engine: Engine) -> list[dict[str, Any]]:
+def load_runs(_engine: Engine, visible: Visible) -> list[dict[str, Any]]:
     with Session(_engine) as session:
-        return list_runs(session)
+        return list_runs(session, visible=visible)
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
@@ -95,32 +96,11 @@ def _show_result() -> None:
         st.success(summary, icon="✅")
 
 
-def _is_admin(engine: Engine, key: str) -> bool:
-    try:
-        with Session(engine) as session:
-            info = authenticate(session, key)
-    except Unauthorized as error:
-        st.error(md_text(error.message))
-        return False
-    if not info.is_admin:
-        st.error(f"The key {md_text(info.name)} is not an admin key: collecting needs one.")
-        return False
-    return True
-
-
 def _collect_now(engine: Engine, runs: list[dict[str, Any]]) -> None:
+    principal = viewer()
+    if not principal.is_admin:
+        return
     st.subheader("Collect now")
-    key = st.text_input(
-        "Admin API key",
-        type="password",
-        key="collection_admin_key",
-        help="An admin key, as made by `python -m usage keys create NAME --admin`.",
-    )
-    if not key:
-        st.caption("Collecting needs an admin API key.")
-        return
-    if not _is_admin(engine, key):
-        return
     chosen = st.multiselect(
         "Clients",
         [run["bucket_id"] for run in runs],
@@ -135,7 +115,8 @@ def _collect_now(engine: Engine, runs: list[dict[str, Any]]) -> None:
     request = TriggerRequest(bucket_ids=tuple(chosen) or None, force=force)
     try:
         with st.spinner("Collecting from S3 and the records database…"):
-            result = trigger_collection(engine, request)
+            actor = Actor(principal.actor, client_address())
+            result = trigger_collection(engine, request, actor)
     except RateLimited as error:
         st.warning(md_text(error.message), icon="⏱️")
         return
@@ -151,7 +132,7 @@ def render() -> None:
     st.title("Collection")
     publish(PAGE, {})
     engine = get_engine()
-    runs = load_runs(engine)
+    runs = load_runs(engine, viewer().visible)
     if not runs:
         show_empty_database()
         return

@@ -11,13 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from ui import charts
+from ui.access import viewer
 from ui.data import (
-    get_engine,
     load_client_choices,
     load_snapshot_at,
     run_page,
     show_empty_database,
 )
+from ui.engine import get_engine
 from ui.format import human_bytes, human_count, md_text, signed_count, signed_pct
 from ui.params import arriving, publish, read_param, warn_param
 from usage.compare import Movement, compare_snapshots
@@ -33,7 +34,7 @@ LATEST = dt.date(2100, 12, 31)
 
 
 def _latest_day(bucket_id: str) -> dt.date:
-    latest = load_snapshot_at(get_engine(), bucket_id, LATEST)
+    latest = load_snapshot_at(get_engine(), viewer().visible, bucket_id, LATEST)
     return dt.date.fromisoformat(latest["snapshot_date"]) if latest else dt.date.today()
 
 
@@ -70,7 +71,7 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
 
 
 def _resolve(bucket: str, label: str, day: dt.date, client: ClientChoice) -> SnapshotJSON | None:
-    snapshot = load_snapshot_at(get_engine(), bucket, day)
+    snapshot = load_snapshot_at(get_engine(), viewer().visible, bucket, day)
     if snapshot is None:
         st.info(
             f"{md_text(client.display_name)} has no snapshot on or before "
@@ -120,7 +121,7 @@ def _show_moves(title: str, moves: list[Movement], key: str, in_bytes: bool = Fa
 def render() -> None:
     st.title("Compare two dates")
     engine = get_engine()
-    choices = load_client_choices(engine)
+    choices = load_client_choices(engine, viewer().visible)
     if not choices:
         show_empty_database()
         publish(PAGE, {})

@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from ui import charts
+from ui.access import viewer
 from ui.data import (
-    get_engine,
     load_latest_date,
     load_movers,
     load_portfolio_page,
@@ -23,6 +23,7 @@ from ui.data import (
     run_page,
     show_empty_database,
 )
+from ui.engine import get_engine
 from ui.format import (
     NOTHING,
     human_age,
@@ -120,8 +121,8 @@ def render() -> None:
     engine = get_engine()
     if arriving(PAGE, KEYS):
         _load_from_url()
-    as_of = load_latest_date(engine)
-    summary = load_portfolio_summary(engine, as_of or dt.date.today())
+    as_of = load_latest_date(engine, viewer().visible)
+    summary = load_portfolio_summary(engine, viewer().visible, as_of or dt.date.today())
     if summary.clients == 0:
         show_empty_database()
         publish(PAGE, {})
@@ -180,13 +181,20 @@ def render() -> None:
     requested = int(st.session_state.portfolio_page)
     offset = (requested - 1) * PAGE_SIZE
     rows, matching = load_portfolio_page(
-        engine, as_of, status_filter, search_filter, sort, PAGE_SIZE, offset
+        engine, viewer().visible, as_of, status_filter, search_filter, sort, PAGE_SIZE, offset
     )
     pages = max(1, math.ceil(matching / PAGE_SIZE))
     if requested > pages:
         st.session_state.portfolio_page = pages
         rows, matching = load_portfolio_page(
-            engine, as_of, status_filter, search_filter, sort, PAGE_SIZE, (pages - 1) * PAGE_SIZE
+            engine,
+            viewer().visible,
+            as_of,
+            status_filter,
+            search_filter,
+            sort,
+            PAGE_SIZE,
+            (pages - 1) * PAGE_SIZE,
         )
     pager, counter = st.columns([1, 5], vertical_alignment="bottom")
     page = pager.number_input("Page", min_value=1, max_value=pages, step=1, key="portfolio_page")
@@ -205,7 +213,9 @@ def render() -> None:
     else:
         counter.caption(f"Clients {first + 1:,} to {first + len(rows):,} of {matching:,}.")
         start = as_of - dt.timedelta(days=SPARKLINE_DAYS - 1)
-        sparklines = load_sparklines(engine, tuple(row.bucket_id for row in rows), start, as_of)
+        sparklines = load_sparklines(
+            engine, viewer().visible, tuple(row.bucket_id for row in rows), start, as_of
+        )
         st.dataframe(
             _table(rows, sparklines),
             hide_index=True,
@@ -227,7 +237,7 @@ def render() -> None:
 
 
 def _movers(as_of: dt.date) -> None:
-    movers = load_movers(get_engine(), as_of, MOVERS)
+    movers = load_movers(get_engine(), viewer().visible, as_of, MOVERS)
     if not movers.growers and not movers.drops:
         return
     chart, links = st.columns([3, 2])
@@ -262,7 +272,7 @@ def _totals(as_of: dt.date) -> None:
         label_visibility="collapsed",
     )
     start = as_of - dt.timedelta(days=int(window) - 1)
-    days = load_portfolio_totals(get_engine(), start, as_of)
+    days = load_portfolio_totals(get_engine(), viewer().visible, start, as_of)
     if not days:
         st.info("No snapshots in this window.")
         return

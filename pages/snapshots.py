@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from ui import charts
+from ui.access import viewer
 from ui.data import (
-    get_engine,
     load_client_choices,
     load_day,
     load_latest_date,
@@ -20,6 +20,7 @@ from ui.data import (
     show_empty_database,
 )
 from ui.downloads import day_json, download_buttons
+from ui.engine import get_engine
 from ui.format import human_bytes, md_text
 from ui.params import arriving, publish, read_param, warn_param
 from usage.series import collection_names
@@ -68,19 +69,19 @@ def _frame(snapshots: list[SnapshotJSON], names: dict[str, str]) -> pd.DataFrame
 def render() -> None:
     st.title("Daily snapshot")
     engine = get_engine()
-    choices = load_client_choices(engine)
+    choices = load_client_choices(engine, viewer().visible)
     if not choices:
         show_empty_database()
         publish(PAGE, {})
         return
-    latest = load_latest_date(engine) or dt.date.today()
+    latest = load_latest_date(engine, viewer().visible) or dt.date.today()
     if arriving(PAGE, KEYS):
         _load_from_url(latest)
     day = st.columns([1, 3])[0].date_input(
         "Date", key="snapshots_date", min_value=EARLIEST, max_value=LATEST
     )
     publish(PAGE, {"date": day.isoformat()})
-    snapshots = load_day(engine, day)
+    snapshots = load_day(engine, viewer().visible, day)
     if not snapshots:
         st.info(
             f"No client has a snapshot on {day.isoformat()}. The newest snapshots are on "

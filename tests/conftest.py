@@ -14,12 +14,15 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import streamlit as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+import usage.runtime
 from tests.s3_server import S3Server
 from usage.collect.config import CollectConfig
 from usage.db import make_engine, upgrade_schema
@@ -170,3 +173,21 @@ def cli(
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Point the pages at a database: the env var, a fresh engine, no cache."""
+
+    def use(url: str) -> str:
+        monkeypatch.setenv("USAGE_DATABASE_URL", url)
+        monkeypatch.setattr("usage.runtime._engine", None)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        return url
+
+    yield use
+    if usage.runtime._engine is not None:
+        usage.runtime._engine.dispose()
+    st.cache_data.clear()
+    st.cache_resource.clear()

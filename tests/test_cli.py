@@ -25,7 +25,7 @@ def test_keys_create_prints_the_key_last_and_stores_only_a_hash(cli: Cli, engine
         assert key not in (row.secret_hash, row.lookup, row.buckets)
         assert key.split("_", 2)[2] not in row.secret_hash
         info = authenticate(session, key)
-    assert (info.name, info.is_admin, info.buckets) == (
+    assert (info.name, info.is_admin, info.visible) == (
         "reporting",
         False,
         frozenset({"acme-corp"}),

@@ -81,7 +81,7 @@ def test_a_failed_client_makes_the_exit_code_1(cli: Cli, clients: Engine) -> Non
     assert "failed: missing-co: bucket 'missing-co' does not exist\n" in err
     assert "FAILED: bucket 'missing-co' does not exist" in err  # the progress line
     with Session(clients) as session:
-        runs = {run["bucket_id"]: run["run_status"] for run in list_runs(session)}
+        runs = {run["bucket_id"]: run["run_status"] for run in list_runs(session, visible=None)}
     assert runs == {"empty-co": "never", "globex": "succeeded", "missing-co": "failed"}
 
 
@@ -135,7 +135,7 @@ def test_a_bad_setting_is_one_line_at_start_and_nothing_runs(
     assert err.startswith(message)
     assert err.count("\n") == 1
     with Session(clients) as session:
-        assert {run["run_status"] for run in list_runs(session)} == {"never"}
+        assert {run["run_status"] for run in list_runs(session, visible=None)} == {"never"}
 
 
 def test_the_module_entry_point_reports_a_missing_setting(

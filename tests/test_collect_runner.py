@@ -132,7 +132,7 @@ def test_one_failing_client_never_stops_the_others(
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:
     with Session(engine) as session:
-        return list_runs(session)
+        return list_runs(session, visible=None)
 
 
 def test_a_failure_leaves_the_previous_snapshot_untouched(

@@ -1,4 +1,6 @@
-"""The Collection page under AppTest: last runs, and "Collect now" for admins only."""
+"""The Collection page under AppTest: last runs of the visible clients, and
+"Collect now" for signed-in admins only (and the one person at the machine
+when sign-in is off)."""
 
 from __future__ import annotations
 
@@ -17,11 +19,14 @@ from tests.collect_support import BUCKETS, make_records_database, write_config_f
 from tests.conftest import new_database_url
 from tests.factories import new_client
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
+from tests.signin_support import add_people, signed_in, use_sign_in
 from ui.format import md_text
+from usage.access import LOCAL_ADMIN
+from usage.audit import list_events
 from usage.collect.runs import list_runs
 from usage.collect.trigger import run_trigger
 from usage.history import read_history
-from usage.keys import create_key
+from usage.models import Role
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -32,8 +37,11 @@ def s3() -> Iterator[S3Server]:
         yield server
 
 
+ADMIN, MANAGER, ANALYST = "ops@example.com", "ann@example.com", "ali@example.com"
+
+
 @pytest.fixture
-def keys(
+def store(
     engine: Engine,
     database_url: str,
     s3: S3Server,
@@ -41,8 +49,9 @@ def keys(
     request: pytest.FixtureRequest,
     backend: str,
     tmp_path: Path,
-) -> Iterator[dict[str, str]]:
-    """Three clients, missing-co's last run failed; the page on this database."""
+) -> Iterator[None]:
+    """Three clients, missing-co's last run failed, three people; the page
+    on this database."""
     records_url = new_database_url(request, backend, tmp_path)
     make_records_database(records_url)
     config = write_config_file(tmp_path / "collect.toml", s3.endpoint_url, records_url)
@@ -52,33 +61,40 @@ def keys(
         new_client(session, "globex")
         new_client(session, "empty-co", "trial")
         new_client(session, "missing-co")
-        admin = create_key(session, "ops", admin=True)
-        reader = create_key(session, "reporting", buckets=["globex"])
-    run_trigger(engine, b'{"bucket_ids": ["missing-co"]}', is_admin=True)
+    add_people(engine, {
+        ADMIN: (Role.ADMIN, []), MANAGER: (Role.MANAGER, ["globex"]), ANALYST: (Role.ANALYST, []),
+    })  # fmt: skip
+    run_trigger(engine, b'{"bucket_ids": ["missing-co"]}', principal=LOCAL_ADMIN)
     monkeypatch.setenv("USAGE_DATABASE_URL", database_url)
     monkeypatch.setattr("usage.runtime._engine", None)
     st.cache_data.clear()
     st.cache_resource.clear()
-    yield {"admin": admin, "reader": reader}
+    yield
     if usage.runtime._engine is not None:
         usage.runtime._engine.dispose()
     st.cache_data.clear()
     st.cache_resource.clear()
 
 
-def open_page() -> AppTest:
+def open_page(email: str | None = ADMIN) -> AppTest:
+    """The page signed in as ``email``; None: sign-in off (the local admin)."""
     at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    if email is not None:
+        use_sign_in(at, signed_in(email))
     at.switch_page("pages/collection.py")
     at.run()
     assert not at.exception, [item.value for item in at.exception]
     return at
 
 
-def test_the_page_shows_each_clients_last_run(engine: Engine, keys: dict[str, str]) -> None:
-    at = open_page()
+@pytest.mark.parametrize("email", [ADMIN, None])
+def test_the_page_shows_each_clients_last_run(
+    engine: Engine, store: None, email: str | None
+) -> None:
+    at = open_page(email)
     assert at.title[0].value == "Collection"
     with Session(engine) as session:
-        runs = list_runs(session)
+        runs = list_runs(session, visible=None)
     table = at.dataframe[0].value
     assert table["Bucket"].tolist() == [run["bucket_id"] for run in runs]
     assert table["Last run"].tolist() == ["— never run", "— never run", "❌ failed"]
@@ -86,26 +102,26 @@ def test_the_page_shows_each_clients_last_run(engine: Engine, keys: dict[str, st
     assert [error.value for error in at.error] == [
         "**missing\\-co**: bucket 'missing\\-co' does not exist"
     ]
-    assert not at.button  # no key typed: no button
+    assert [button.key for button in at.button] == ["collection_collect", "sign_out"][
+        : 1 if email is None else 2
+    ]
+    assert not at.text_input  # no key field: admins are who signed in as one
 
 
 @pytest.mark.parametrize(
-    ("key", "message"),
-    [
-        ("reader", "The key reporting is not an admin key: collecting needs one."),
-        ("usk_nope_nope", "invalid API key"),
-    ],
+    ("email", "buckets"),
+    [(MANAGER, ["globex"]), (ANALYST, ["empty-co", "globex", "missing-co"])],
 )
-def test_collect_now_is_for_admins_only(keys: dict[str, str], key: str, message: str) -> None:
-    at = open_page()
-    at.text_input(key="collection_admin_key").input(keys.get(key, key)).run()
-    assert [error.value for error in at.error][-1] == message
-    assert not at.button
+def test_collect_now_is_for_admins_only(store: None, email: str, buckets: list[str]) -> None:
+    at = open_page(email)
+    assert at.dataframe[0].value["Bucket"].tolist() == buckets
+    assert "collection_collect" not in [button.key for button in at.button]
+    assert not at.multiselect
+    assert "Collect now" not in [header.value for header in at.subheader]
 
 
-def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, keys: dict[str, str]) -> None:
+def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, store: None) -> None:
     at = open_page()
-    at.text_input(key="collection_admin_key").input(keys["admin"]).run()
     at.multiselect(key="collection_buckets").select("globex").run()
     at.button(key="collection_collect").click().run()
     assert not at.exception
@@ -118,6 +134,8 @@ def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, keys: dict[str,
     }  # fmt: skip
     with Session(engine) as session:
         assert len(read_history(session, "globex", None, None, None)) == 1
+        (event,) = list_events(session, action="collection_triggered", actor=ADMIN)
+    assert (event["target"], event["detail"]) == ("globex", "")
     # Again within 5 minutes: refused, unless forced.
     at.button(key="collection_collect").click().run()
     assert at.warning[0].value.startswith(md_text("globex ran less than 5 minutes ago: retry in "))
@@ -132,12 +150,11 @@ def _took(at: AppTest) -> str:
 
 
 def test_without_configuration_the_button_says_what_is_missing(
-    keys: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    store: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("USAGE_CONFIG")
     monkeypatch.chdir(tmp_path)
     at = open_page()
-    at.text_input(key="collection_admin_key").input(keys["admin"]).run()
     at.button(key="collection_collect").click().run()
     assert at.error[-1].value == md_text(
         "collection is not configured: records.url is missing: set url in [records] of"

@@ -18,12 +18,10 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
-import streamlit as st
 from sqlalchemy.orm import Session
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
 
-import usage.runtime
 from tests.conftest import BACKENDS, new_database_url
 from ui.charts import DROP_TRACE
 from ui.downloads import history_json
@@ -58,24 +56,6 @@ def demo_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         load_demo(session, TODAY)
     engine.dispose()
     return url
-
-
-@pytest.fixture
-def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Point the pages at a database: the env var, a fresh engine, no cache."""
-
-    def use(url: str) -> str:
-        monkeypatch.setenv("USAGE_DATABASE_URL", url)
-        monkeypatch.setattr("usage.runtime._engine", None)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        return url
-
-    yield use
-    if usage.runtime._engine is not None:
-        usage.runtime._engine.dispose()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
@@ -151,11 +131,11 @@ def sidebar_links(at: AppTest) -> dict[str, dict[str, str]]:
 def test_portfolio_shows_the_query_results(demo: str) -> None:
     at = open_page("portfolio")
     with session_for(demo) as session:
-        as_of = latest_snapshot_date(session)
+        as_of = latest_snapshot_date(session, visible=None)
         assert as_of is not None
-        rows = summarize_clients(session, as_of=as_of, limit=25)
-        totals = read_portfolio_totals(session, as_of - dt.timedelta(days=89), as_of)
-        movers = find_movers(session, as_of=as_of, limit=5)
+        rows = summarize_clients(session, as_of=as_of, limit=25, visible=None)
+        totals = read_portfolio_totals(session, as_of - dt.timedelta(days=89), as_of, visible=None)
+        movers = find_movers(session, as_of=as_of, limit=5, visible=None)
     table = at.dataframe[0].value
     assert table["Client"].tolist() == [row.display_name for row in rows]
     assert table["Records"].tolist() == [row.total_records for row in rows]

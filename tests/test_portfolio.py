@@ -63,7 +63,7 @@ def test_summary_compares_the_latest_snapshot_with_the_one_30_days_before(
     change_pct: float | None,
 ) -> None:
     with Session(portfolio) as session:
-        rows = {row.bucket_id: row for row in summarize_clients(session, as_of=AS_OF)}
+        rows = {row.bucket_id: row for row in summarize_clients(session, as_of=AS_OF, visible=None)}
     row = rows[bucket_id]
     assert (row.latest_date, row.total_records, row.baseline_date) == (latest, total, baseline)
     assert row.change == change
@@ -76,7 +76,7 @@ def test_summary_compares_the_latest_snapshot_with_the_one_30_days_before(
 
 def test_summary_as_of_an_earlier_day(portfolio: Engine) -> None:
     with Session(portfolio) as session:
-        (row,) = summarize_clients(session, as_of=D(2024, 3, 15), search="alpha")
+        (row,) = summarize_clients(session, as_of=D(2024, 3, 15), search="alpha", visible=None)
     assert (row.latest_date, row.total_records) == (D(2024, 3, 14), 1140)
 
 
@@ -95,7 +95,7 @@ def test_summary_as_of_an_earlier_day(portfolio: Engine) -> None:
 )
 def test_sort(portfolio: Engine, sort: str, expected: list[str]) -> None:
     with Session(portfolio) as session:
-        rows = summarize_clients(session, as_of=AS_OF, sort=sort)
+        rows = summarize_clients(session, as_of=AS_OF, sort=sort, visible=None)
     assert [row.bucket_id for row in rows] == expected
 
 
@@ -116,8 +116,8 @@ def test_filter_and_search(
     portfolio: Engine, status: str | None, search: str | None, expected: list[str]
 ) -> None:
     with Session(portfolio) as session:
-        rows = summarize_clients(session, as_of=AS_OF, status=status, search=search)
-        assert count_clients(session, status=status, search=search) == len(expected)
+        rows = summarize_clients(session, as_of=AS_OF, status=status, search=search, visible=None)
+        assert count_clients(session, status=status, search=search, visible=None) == len(expected)
     assert [row.bucket_id for row in rows] == expected
 
 
@@ -127,7 +127,7 @@ def test_filter_and_search(
 )
 def test_paging(portfolio: Engine, limit: int, offset: int, expected: list[str]) -> None:
     with Session(portfolio) as session:
-        rows = summarize_clients(session, as_of=AS_OF, limit=limit, offset=offset)
+        rows = summarize_clients(session, as_of=AS_OF, limit=limit, offset=offset, visible=None)
     assert [row.bucket_id for row in rows] == expected
 
 
@@ -136,9 +136,11 @@ def test_pages_of_every_sort_add_up_to_the_whole_order(portfolio: Engine, sort: 
     """Sorts by a client's own column page the clients before looking up
     their snapshots; every sort's pages must still be the whole order, cut."""
     with Session(portfolio) as session:
-        whole = summarize_clients(session, as_of=AS_OF, sort=sort, search="a")
+        whole = summarize_clients(session, as_of=AS_OF, sort=sort, search="a", visible=None)
         pages = [
-            summarize_clients(session, as_of=AS_OF, sort=sort, search="a", limit=2, offset=offset)
+            summarize_clients(
+                session, as_of=AS_OF, sort=sort, search="a", limit=2, offset=offset, visible=None
+            )
             for offset in range(0, 6, 2)
         ]
     assert [row for page in pages for row in page] == whole
@@ -147,19 +149,21 @@ def test_pages_of_every_sort_add_up_to_the_whole_order(portfolio: Engine, sort: 
 
 def test_an_unknown_sort_is_refused_naming_the_parameter(portfolio: Engine) -> None:
     with Session(portfolio) as session, pytest.raises(InvalidParams, match=r"^sort must be"):
-        summarize_clients(session, as_of=AS_OF, sort="size")
+        summarize_clients(session, as_of=AS_OF, sort="size", visible=None)
 
 
 def test_movers(portfolio: Engine) -> None:
     with Session(portfolio) as session:
-        movers = find_movers(session, as_of=AS_OF, limit=5)
+        movers = find_movers(session, as_of=AS_OF, limit=5, visible=None)
     assert [row.bucket_id for row in movers.growers] == ["alpha"]
     assert [row.bucket_id for row in movers.drops] == ["gamma"]
 
 
 def test_sparklines_leave_missing_days_empty(portfolio: Engine) -> None:
     with Session(portfolio) as session:
-        lines = read_sparklines(session, ["alpha", "beta"], D(2024, 3, 14), D(2024, 3, 20))
+        lines = read_sparklines(
+            session, ["alpha", "beta"], D(2024, 3, 14), D(2024, 3, 20), visible=None
+        )
     assert lines == {
         "alpha": [1140, None, 1160, 1170, 1180, 1190, 1200],
         "beta": [None, None, None, None, None, None, 50],
@@ -168,7 +172,7 @@ def test_sparklines_leave_missing_days_empty(portfolio: Engine) -> None:
 
 def test_portfolio_totals_carry_a_missing_day_forward(portfolio: Engine) -> None:
     with Session(portfolio) as session:
-        totals = read_portfolio_totals(session, D(2024, 3, 14), D(2024, 3, 20))
+        totals = read_portfolio_totals(session, D(2024, 3, 14), D(2024, 3, 20), visible=None)
     by_day = {day.snapshot_date: day for day in totals}
     assert sorted(by_day) == days(D(2024, 3, 14), 7)
     # alpha's 14th stands in for its missing 15th; beta joins on the 20th.
@@ -181,9 +185,9 @@ def test_portfolio_totals_carry_a_missing_day_forward(portfolio: Engine) -> None
 
 def test_portfolio_summary(portfolio: Engine) -> None:
     with Session(portfolio) as session:
-        summary = summarize_portfolio(session, as_of=AS_OF)
-        assert latest_snapshot_date(session) == AS_OF
-        assert [choice.bucket_id for choice in list_client_choices(session)] == [
+        summary = summarize_portfolio(session, as_of=AS_OF, visible=None)
+        assert latest_snapshot_date(session, visible=None) == AS_OF
+        assert [choice.bucket_id for choice in list_client_choices(session, visible=None)] == [
             "alpha", "beta", "delta", "empty", "gamma"]  # fmt: skip
     assert (summary.clients, summary.reporting, summary.up_to_date) == (5, 4, 3)
     assert summary.total_records == 1310 + 50 + 1500 + 700
@@ -193,7 +197,7 @@ def test_portfolio_summary(portfolio: Engine) -> None:
 
 def test_an_empty_store(engine: Engine) -> None:
     with Session(engine) as session:
-        assert latest_snapshot_date(session) is None
-        assert summarize_clients(session, as_of=AS_OF) == []
-        assert summarize_portfolio(session, as_of=AS_OF).clients == 0
-        assert read_portfolio_totals(session, D(2024, 1, 1), AS_OF) == []
+        assert latest_snapshot_date(session, visible=None) is None
+        assert summarize_clients(session, as_of=AS_OF, visible=None) == []
+        assert summarize_portfolio(session, as_of=AS_OF, visible=None).clients == 0
+        assert read_portfolio_totals(session, D(2024, 1, 1), AS_OF, visible=None) == []

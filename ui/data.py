@@ -12,18 +12,16 @@ from collections.abc import Callable
 
 import streamlit as st
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
-from ui.format import md_text
+from ui.engine import shown_errors
 from ui.nav import inside_app, run_app
 from usage import portfolio
+from usage.access import Visible
 from usage.compare import read_snapshot_at
 from usage.daily import read_day
-from usage.errors import ConfigError, NotFound
+from usage.errors import NotFound
 from usage.history import read_history
-from usage.runtime import server_engine
 from usage.snapshots import SnapshotJSON
 from usage.validation import DayParams
 
@@ -32,26 +30,22 @@ DATA_TTL_SECONDS = 300
 TOTALS_TTL_SECONDS = 1800
 
 
-@st.cache_resource(show_spinner=False)
-def get_engine() -> Engine:
-    return server_engine()
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+def load_client_choices(_engine: Engine, visible: Visible) -> list[portfolio.ClientChoice]:
+    with Session(_engine) as session:
+        return portfolio.list_client_choices(session, visible=visible)
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
-def load_client_choices(_engine: Engine) -> list[portfolio.ClientChoice]:
+def load_latest_date(_engine: Engine, visible: Visible) -> dt.date | None:
     with Session(_engine) as session:
-        return portfolio.list_client_choices(session)
-
-
-@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
-def load_latest_date(_engine: Engine) -> dt.date | None:
-    with Session(_engine) as session:
-        return portfolio.latest_snapshot_date(session)
+        return portfolio.latest_snapshot_date(session, visible=visible)
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
 def load_portfolio_page(
     _engine: Engine,
+    visible: Visible,
     as_of: dt.date,
     status: str | None,
     search: str | None,
@@ -64,80 +58,75 @@ def load_portfolio_page(
         rows = portfolio.summarize_clients(
             session,
             as_of=as_of,
+            visible=visible,
             status=status,
             search=search,
             sort=sort,
             limit=limit,
             offset=offset,
         )
-        return rows, portfolio.count_clients(session, status=status, search=search)
+        count = portfolio.count_clients(session, visible=visible, status=status, search=search)
+        return rows, count
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
-def load_portfolio_summary(_engine: Engine, as_of: dt.date) -> portfolio.PortfolioSummary:
+def load_portfolio_summary(
+    _engine: Engine, visible: Visible, as_of: dt.date
+) -> portfolio.PortfolioSummary:
     with Session(_engine) as session:
-        return portfolio.summarize_portfolio(session, as_of=as_of)
+        return portfolio.summarize_portfolio(session, as_of=as_of, visible=visible)
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
 def load_sparklines(
-    _engine: Engine, bucket_ids: tuple[str, ...], start: dt.date, end: dt.date
+    _engine: Engine, visible: Visible, bucket_ids: tuple[str, ...], start: dt.date, end: dt.date
 ) -> dict[str, list[int | None]]:
     with Session(_engine) as session:
-        return portfolio.read_sparklines(session, bucket_ids, start, end)
+        return portfolio.read_sparklines(session, bucket_ids, start, end, visible=visible)
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
-def load_movers(_engine: Engine, as_of: dt.date, limit: int) -> portfolio.Movers:
+def load_movers(_engine: Engine, visible: Visible, as_of: dt.date, limit: int) -> portfolio.Movers:
     with Session(_engine) as session:
-        return portfolio.find_movers(session, as_of=as_of, limit=limit)
+        return portfolio.find_movers(session, as_of=as_of, limit=limit, visible=visible)
 
 
 @st.cache_data(ttl=TOTALS_TTL_SECONDS, show_spinner="Adding up the portfolio…")
 def load_portfolio_totals(
-    _engine: Engine, start: dt.date, end: dt.date
+    _engine: Engine, visible: Visible, start: dt.date, end: dt.date
 ) -> list[portfolio.PortfolioDay]:
     with Session(_engine) as session:
-        return portfolio.read_portfolio_totals(session, start, end)
+        return portfolio.read_portfolio_totals(session, start, end, visible=visible)
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
 def load_history(
-    _engine: Engine, bucket_id: str, start: dt.date | None, end: dt.date | None
+    _engine: Engine, visible: Visible, bucket_id: str, start: dt.date | None, end: dt.date | None
 ) -> list[SnapshotJSON] | None:
-    """Every snapshot in the range, newest first; None for an unknown client."""
+    """Every snapshot in the range, newest first; None for an unknown client
+    (or one outside ``visible``)."""
     with Session(_engine) as session:
         try:
-            return read_history(session, bucket_id, start, end, None)
+            return read_history(session, bucket_id, start, end, None, visible=visible)
         except NotFound:
             return None
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
-def load_snapshot_at(_engine: Engine, bucket_id: str, day: dt.date) -> SnapshotJSON | None:
+def load_snapshot_at(
+    _engine: Engine, visible: Visible, bucket_id: str, day: dt.date
+) -> SnapshotJSON | None:
     with Session(_engine) as session:
         try:
-            return read_snapshot_at(session, bucket_id, day)
+            return read_snapshot_at(session, bucket_id, day, visible=visible)
         except NotFound:
             return None
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
-def load_day(_engine: Engine, day: dt.date) -> list[SnapshotJSON]:
+def load_day(_engine: Engine, visible: Visible, day: dt.date) -> list[SnapshotJSON]:
     with Session(_engine) as session:
-        return read_day(session, DayParams(snapshot_date=day))
-
-
-def _first_line(error: Exception) -> str:
-    detail = getattr(error, "orig", None) or error
-    lines = str(detail).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
-def _unreachable(error: Exception) -> bool:
-    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
-        return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+        return read_day(session, DayParams(snapshot_date=day), only=visible)
 
 
 def run_page(render: Callable[[], None]) -> None:
@@ -146,23 +135,8 @@ def run_page(render: Callable[[], None]) -> None:
     if not inside_app():  # run alone by Streamlit's legacy pages/ mode
         run_app()
         return
-    try:
+    with shown_errors():
         render()
-    except ConfigError as error:
-        st.error(
-            f"The dashboard's database setting is wrong: {md_text(str(error))}",
-            icon=":material/warning:",
-        )
-    except (DBAPIError, PoolTimeout) as error:
-        if not _unreachable(error):
-            raise
-        st.error(
-            "The usage database cannot be reached, so there is nothing to show right now. "
-            "Try again in a minute; if this persists, check that the database is running "
-            "and that USAGE\\_DATABASE\\_URL points at it.",
-            icon=":material/warning:",
-        )
-        st.text(_first_line(error))
 
 
 def show_empty_database() -> None:

@@ -23,7 +23,18 @@ from pathlib import Path
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from ui.access import (
+    PRODUCT,
+    draw_exposure_notice,
+    draw_identity,
+    load_sign_in_settings,
+    reset_viewer,
+    resolve_viewer,
+    set_viewer,
+)
+from ui.engine import shown_errors
 from ui.params import link_params
+from usage.access import Principal
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class PageSpec:
     title: str
     url_path: str
     icon: str
+    admin_only: bool = False
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -41,9 +53,12 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("compare", "pages/compare.py", "Compare", "compare", ":material/compare_arrows:"),
     PageSpec("snapshots", "pages/snapshots.py", "Daily snapshot", "snapshots",
              ":material/calendar_today:"),
-    # Written by the collection work; listed once its script exists.
     PageSpec("collection", "pages/collection.py", "Collection", "collection",
              ":material/sync:"),
+    PageSpec("people", "pages/people.py", "People", "people", ":material/group:",
+             admin_only=True),
+    PageSpec("audit", "pages/audit.py", "Audit", "audit", ":material/history:",
+             admin_only=True),
 )  # fmt: skip
 
 
@@ -51,11 +66,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _inside_app: ContextVar[bool] = ContextVar("inside_app", default=False)
 
 
-def build_pages(root: Path) -> dict[str, StreamlitPage]:
-    """The pages whose scripts exist under ``root``, by name."""
+def build_pages(root: Path, principal: Principal) -> dict[str, StreamlitPage]:
+    """The pages ``principal`` may open, by name: an admin's pages are not
+    even routes for anyone else (their URL opens the portfolio)."""
     pages: dict[str, StreamlitPage] = {}
     for spec in PAGES:
-        if not (root / spec.script).exists():
+        if spec.admin_only and not principal.is_admin:
             continue
         pages[spec.name] = st.Page(
             str(root / spec.script),
@@ -87,18 +103,28 @@ def _app_frame() -> Iterator[None]:
 
 
 def run_app(root: Path = PROJECT_ROOT) -> None:
-    """Set the page up, pick the page from the URL, run it, draw the sidebar
-    (after the page, so that the links carry what it has just shown)."""
-    st.set_page_config(
-        page_title="Usage analytics", page_icon=":material/analytics:", layout="wide"
-    )
-    pages = build_pages(root)
+    """Set the page up, let the viewer in (or show the door), pick the page
+    from the URL, run it, draw the sidebar (after the page, so that the
+    links carry what it has just shown)."""
+    st.set_page_config(page_title=PRODUCT, page_icon=":material/analytics:", layout="wide")
+    principal = None
+    with shown_errors():
+        settings = load_sign_in_settings()
+        principal = resolve_viewer(settings)
+    if principal is None:
+        return
+    pages = build_pages(root, principal)
     navigation = st.navigation(list(pages.values()), position="hidden")
     links = st.sidebar.container()
+    draw_exposure_notice(settings)
+    token = set_viewer(principal)
     try:
         with _app_frame():
             navigation.run()
     finally:
+        reset_viewer(token)
         with links:
-            st.markdown("**Usage analytics**")
+            st.markdown(f"**{PRODUCT}**")
             draw_links(pages)
+            st.divider()
+            draw_identity(principal, settings)

@@ -8,6 +8,7 @@ JSON; every error becomes ``{"error": ..., "request_id": ...}``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import enum
 import hashlib
 import logging
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import orjson
@@ -28,15 +30,33 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from usage.access import Principal, client_not_found
 from usage.clients import fetch_client, fetch_clients_page
 from usage.collect.trigger import run_trigger
 from usage.daily import fetch_day
-from usage.errors import DatabaseUnavailable, RateLimited, UsageError
-from usage.history import client_not_found, fetch_history_json
-from usage.keys import KeyInfo, authenticate
+from usage.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    Forbidden,
+    RateLimited,
+    Unauthorized,
+    UsageError,
+)
+from usage.history import fetch_history_json
+from usage.keys import authenticate
 from usage.openapi import build_openapi
+from usage.signin import (
+    COOKIE_NAME,
+    SIGN_IN_OFF,
+    SignInRefused,
+    SignInSettings,
+    admit,
+    identify,
+    read_cookie_claims,
+)
 from usage.validation import (
     check_known_params,
     parse_bucket_id,
@@ -57,6 +77,7 @@ GZIP_MINIMUM_SIZE = 1000
 GZIP_LEVEL = 5
 
 EngineFactory = Callable[[], Engine]
+SettingsFactory = Callable[[], SignInSettings]
 Headers = tuple[tuple[bytes, bytes], ...]
 
 
@@ -79,6 +100,10 @@ class Call:
     request_id: str
     body: bytes = b""
     in_loop: bool = False  # run in the event loop itself (SQLite)
+    cookies: dict[str, str] | None = None  # the session cookie's parts, when sent
+    origin: str | None = None  # where a POST says it comes from (Origin, else Referer)
+    own_origin: str = ""  # this server as the request reached it: scheme://host
+    address: str = ""  # the client's IP address
 
 
 def error_body(message: str, request_id: str, **extra: Any) -> bytes:
@@ -100,8 +125,9 @@ def _plain_error(status: int, message: str, request_id: str, headers: Headers = 
     return Answer(status, error_body(message, request_id), headers)
 
 
-# How long a server process trusts a key it has checked: a revoked key keeps
-# working on a process that checked it for at most this long.
+# How long a server process trusts a key or a session it has checked: a
+# revoked key, or a person removed, reassigned or given another role, keeps
+# their old rights on a process that checked them for at most this long.
 KEY_CACHE_SECONDS = 5.0
 # Threads per server process that run the endpoints' PostgreSQL work: a few,
 # to overlap round trips; the rest is Python under the GIL, where a crowd of
@@ -110,31 +136,28 @@ KEY_CACHE_SECONDS = 5.0
 DB_THREADS = 4
 
 
-class _RecentKeys:
-    """The keys this process accepted in the last ``KEY_CACHE_SECONDS``, by
-    the SHA-256 of the whole key, so that a burst of requests costs one key
-    lookup. Only accepted keys are kept: a new key works at once."""
+class _RecentPrincipals:
+    """The keys and session cookies this process accepted in the last
+    ``KEY_CACHE_SECONDS``, by the SHA-256 of the credential, so that a burst
+    of requests costs one look-up. Only accepted ones are kept: a new key or
+    a new sign-in works at once."""
 
-    _MAX_KEYS = 1024
+    _MAX_ENTRIES = 1024
 
     def __init__(self) -> None:
-        self._accepted: dict[bytes, tuple[float, KeyInfo]] = {}
+        self._accepted: dict[bytes, tuple[float, Principal]] = {}
 
-    def get(self, raw_key: str | None) -> KeyInfo | None:
-        if not raw_key:
-            return None
-        found = self._accepted.get(hashlib.sha256(raw_key.encode()).digest())
+    def get(self, credential: str) -> Principal | None:
+        found = self._accepted.get(hashlib.sha256(credential.encode()).digest())
         if found is None or found[0] < time.monotonic():
             return None
         return found[1]
 
-    def put(self, raw_key: str | None, key: KeyInfo) -> None:
-        if not raw_key:
-            return
-        if len(self._accepted) >= self._MAX_KEYS:
+    def put(self, credential: str, principal: Principal) -> None:
+        if len(self._accepted) >= self._MAX_ENTRIES:
             self._accepted.clear()
-        fingerprint = hashlib.sha256(raw_key.encode()).digest()
-        self._accepted[fingerprint] = (time.monotonic() + KEY_CACHE_SECONDS, key)
+        fingerprint = hashlib.sha256(credential.encode()).digest()
+        self._accepted[fingerprint] = (time.monotonic() + KEY_CACHE_SECONDS, principal)
 
 
 Endpoint = Callable[[Call], Answer]
@@ -159,10 +182,14 @@ class UsageApi:
     engine comes from ``get_engine``, called on the first request, so that
     importing this module opens nothing."""
 
-    def __init__(self, get_engine: EngineFactory) -> None:
+    def __init__(
+        self, get_engine: EngineFactory, get_settings: SettingsFactory = lambda: SIGN_IN_OFF
+    ) -> None:
         self._get_engine = get_engine
+        self._get_settings = get_settings
+        self._settings: SignInSettings | None = None
         self._openapi = orjson.dumps(build_openapi())
-        self._recent_keys = _RecentKeys()
+        self._recent = _RecentPrincipals()
         self._db_threads: anyio.CapacityLimiter | None = None
         self._db_is_local = False  # SQLite, once the engine exists
         self._loop_connection: Connection | None = None
@@ -207,13 +234,19 @@ class UsageApi:
                 allow = ((b"allow", ", ".join(methods).encode()),)
                 return _plain_error(405, "method not allowed", request_id, allow)
             in_loop = runs_in is RunsIn.LOOP or (runs_in is RunsIn.DATABASE and self._db_is_local)
+            api_key = _header(scope, b"x-api-key")
+            cookie_header = None if api_key else _header(scope, b"cookie")
             call = Call(
                 path_args=match.groups(),
                 query=QueryParams(scope["query_string"]),
-                api_key=_header(scope, b"x-api-key"),
+                api_key=api_key,
                 request_id=request_id,
                 body=await _read_body(receive) if scope["method"] == "POST" else b"",
                 in_loop=in_loop,
+                cookies=_session_cookies(cookie_header) if cookie_header else None,
+                origin=_request_origin(scope),
+                own_origin=_own_origin(scope),
+                address=_client_address(scope),
             )
             if in_loop:
                 return endpoint(call)
@@ -227,7 +260,7 @@ class UsageApi:
     def _run(
         self,
         call: Call,
-        work: Callable[[Connection, KeyInfo], bytes],
+        work: Callable[[Connection, Principal], bytes],
         one_statement: bool = False,
     ) -> Answer:
         """``work``'s JSON with a connection and the caller's key, or the error.
@@ -249,14 +282,13 @@ class UsageApi:
             engine = self._get_engine()
             self._db_is_local = engine.dialect.name == "sqlite"
             with self._connection(engine, call.in_loop, one_statement) as connection:
-                key = self._recent_keys.get(call.api_key)
-                if key is None:
-                    with Session(bind=connection) as session:
-                        key = authenticate(session, call.api_key)
-                    self._recent_keys.put(call.api_key, key)
-                return Answer(200, work(connection, key))
+                return Answer(200, work(connection, self._principal(connection, call)))
         except UsageError as error:
             return error_answer(error, call.request_id)
+        except ConfigError as exc:
+            log.error("sign-in settings: %s", exc)
+            return _plain_error(503, f"the server's sign-in settings are wrong: {exc}",
+                                call.request_id)  # fmt: skip
         except (OperationalError, PoolTimeout) as exc:
             log.warning("database unavailable: %s", str(exc).splitlines()[0])
             return error_answer(_UNAVAILABLE, call.request_id)
@@ -299,17 +331,58 @@ class UsageApi:
             connection.close()
             raise
 
-    def _run_session(self, call: Call, work: Callable[[Session, KeyInfo], Any]) -> Answer:
+    def _principal(self, connection: Connection, call: Call) -> Principal:
+        """Who calls: the ``X-API-Key``'s principal, else the signed-in
+        person of the session cookie; ``Unauthorized`` when neither is
+        valid, ``Forbidden`` for a cookie POST from another site."""
+        if call.api_key:
+            credential = "key " + call.api_key
+        elif call.cookies:
+            credential = "session " + " ".join(sorted(call.cookies.values()))
+        else:
+            raise Unauthorized(
+                "missing credentials: send an API key in the X-API-Key header, or sign in"
+                " to the dashboard in this browser"
+                if self._sign_in().enabled
+                else "missing API key: send it in the X-API-Key header"
+            )
+        principal = self._recent.get(credential)
+        if principal is None:
+            with Session(bind=connection) as session:
+                if call.api_key:
+                    principal = authenticate(session, call.api_key)
+                else:
+                    principal = self._session_principal(session, call)
+                    session.commit()  # a person admitted by domain is stored
+            self._recent.put(credential, principal)
+        return principal
+
+    def _sign_in(self) -> SignInSettings:
+        if self._settings is None:
+            self._settings = self._get_settings()
+        return self._settings
+
+    def _session_principal(self, session: Session, call: Call) -> Principal:
+        settings = self._sign_in()
+        assert call.cookies is not None
+        claims = read_cookie_claims(call.cookies, settings)
+        identity = identify(claims, settings, dt.datetime.now(dt.UTC))
+        principal = admit(session, identity, claims, settings, call.address)
+        if principal is None:
+            raise SignInRefused(f"{identity} may not use this dashboard: ask an admin to add you")
+        return principal
+
+    def _run_session(self, call: Call, work: Callable[[Session, Principal], Any]) -> Answer:
         """``_run`` for the endpoints whose domain functions take a session."""
 
-        def in_session(connection: Connection, key: KeyInfo) -> bytes:
+        def in_session(connection: Connection, key: Principal) -> bytes:
             with Session(bind=connection) as session:
                 return orjson.dumps(work(session, key))
 
         return self._run(call, in_session)
 
     def history(self, call: Call) -> Answer:
-        def work(connection: Connection, key: KeyInfo) -> bytes:
+        def work(connection: Connection, key: Principal) -> bytes:
             params = parse_history_params(call.path_args[0], call.query)
             if not key.may_read(params.bucket_id):
                 raise client_not_found(params.bucket_id)
@@ -318,13 +391,13 @@ class UsageApi:
         return self._run(call, work, one_statement=True)
 
     def clients(self, call: Call) -> Answer:
-        def work(session: Session, key: KeyInfo) -> Any:
+        def work(session: Session, key: Principal) -> Any:
             return fetch_clients_page(session, parse_clients_params(call.query), key.visible)
 
         return self._run_session(call, work)
 
     def client(self, call: Call) -> Answer:
-        def work(session: Session, key: KeyInfo) -> Any:
+        def work(session: Session, key: Principal) -> Any:
             check_known_params(call.query, set())
             bucket_id = parse_bucket_id(call.path_args[0])
             if not key.may_read(bucket_id):
@@ -334,16 +407,19 @@ class UsageApi:
         return self._run_session(call, work)
 
     def snapshots(self, call: Call) -> Answer:
-        def work(session: Session, key: KeyInfo) -> Any:
+        def work(session: Session, key: Principal) -> Any:
             return fetch_day(session, parse_day_params(call.path_args[0], call.query), key.visible)
 
         return self._run_session(call, work)
 
     def trigger(self, call: Call) -> Answer:
-        def work(connection: Connection, key: KeyInfo) -> bytes:
+        def work(connection: Connection, key: Principal) -> bytes:
             check_known_params(call.query, set())
+            if call.cookies and not call.api_key:
+                _check_same_origin(call, self._sign_in())
             connection.close()  # hand the connection back before a long run
-            return orjson.dumps(run_trigger(self._get_engine(), call.body, is_admin=key.is_admin))
+            result = run_trigger(self._get_engine(), call.body, principal=key, address=call.address)
+            return orjson.dumps(result)
 
         return self._run(call, work)
 
@@ -360,6 +436,57 @@ def _is_malformed(path: str) -> bool:
     if "\\" in path or "\x00" in path or "//" in path:
         return True
     return "/." in path and any(part in (".", "..") for part in path.split("/"))
+
+
+def _check_same_origin(call: Call, settings: SignInSettings) -> None:
+    """A POST carried by a browser's session cookie must say it comes from
+    this dashboard (``Origin``, or ``Referer`` when a browser sends no
+    ``Origin``): a form on another site cannot trigger anything."""
+    if call.origin is None or call.origin not in (settings.origin, call.own_origin):
+        raise Forbidden(
+            "a POST signed in by the session cookie must come from this dashboard's own"
+            " origin (its Origin header); scripts should send an X-API-Key instead"
+        )
+
+
+_CHUNK_PREFIX = COOKIE_NAME + "_"
+
+
+def _is_chunk_name(name: str) -> bool:
+    return name.startswith(_CHUNK_PREFIX) and name[len(_CHUNK_PREFIX) :].isdigit()
+
+
+def _session_cookies(header: str) -> dict[str, str] | None:
+    """The parts of the session cookie (it may be split in chunks)."""
+    cookies = cookie_parser(header)
+    parts = {
+        name: value
+        for name, value in cookies.items()
+        if name == COOKIE_NAME or _is_chunk_name(name)
+    }
+    return parts or None
+
+
+def _request_origin(scope: Scope) -> str | None:
+    origin = _header(scope, b"origin")
+    if origin and origin != "null":
+        return origin.rstrip("/")
+    referer = _header(scope, b"referer")
+    if referer:
+        parts = urlsplit(referer)
+        if parts.scheme and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def _own_origin(scope: Scope) -> str:
+    host = _header(scope, b"host") or ""
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _pick_request_id(scope: Scope) -> str:
@@ -434,11 +561,15 @@ class _GzipWhenAsked:
         await app(scope, receive, send)
 
 
-def create_api_app(get_engine: EngineFactory) -> ASGIApp:
+def create_api_app(
+    get_engine: EngineFactory, get_settings: SettingsFactory = lambda: SIGN_IN_OFF
+) -> ASGIApp:
     """The API as served: ``UsageApi``, gzip for clients that ask."""
-    return _GzipWhenAsked(UsageApi(get_engine))
+    return _GzipWhenAsked(UsageApi(get_engine, get_settings))
 
 
-def api_middleware(get_engine: EngineFactory) -> list[Middleware]:
+def api_middleware(
+    get_engine: EngineFactory, get_settings: SettingsFactory = lambda: SIGN_IN_OFF
+) -> list[Middleware]:
     """For ``st.App``: the lane that serves everything under ``/api``."""
-    return [Middleware(ApiLane, api=create_api_app(get_engine))]
+    return [Middleware(ApiLane, api=create_api_app(get_engine, get_settings))]

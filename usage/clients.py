@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, insert, select
 from sqlalchemy.orm import Session
 
+from usage.access import client_not_found
 from usage.errors import InvalidParams
-from usage.history import client_not_found
 from usage.models import Client, Snapshot
 from usage.paging import cursor_secret, decode_cursor, encode_cursor
 from usage.snapshots import read_snapshots

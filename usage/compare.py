@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from usage.access import Visible
 from usage.history import read_history
 from usage.series import collection_names
 from usage.snapshots import SnapshotJSON
@@ -43,12 +44,14 @@ class Comparison:
     prefix_bytes: list[Movement]
 
 
-def read_snapshot_at(session: Session, bucket_id: str, day: dt.date) -> SnapshotJSON | None:
+def read_snapshot_at(
+    session: Session, bucket_id: str, day: dt.date, *, visible: Visible = None
+) -> SnapshotJSON | None:
     """The client's snapshot on ``day``, or else its last one before it.
 
-    Raises ``NotFound`` for an unknown client.
+    Raises ``NotFound`` for an unknown client, or one outside ``visible``.
     """
-    found = read_history(session, bucket_id, None, day, 1)
+    found = read_history(session, bucket_id, None, day, 1, visible=visible)
     return found[0] if found else None
 
 

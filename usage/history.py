@@ -8,15 +8,10 @@ import datetime as dt
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from usage.errors import NotFound
+from usage.access import Visible, check_visible, client_not_found
 from usage.models import Client
 from usage.snapshots import SnapshotJSON, read_client_history_json, read_client_snapshots
 from usage.validation import HistoryParams
-
-
-def client_not_found(bucket_id: str) -> NotFound:
-    """The one answer for a client that does not exist or may not be seen."""
-    return NotFound(f"client {bucket_id!r} not found")
 
 
 def find_client_id(reader: Session | Connection, bucket_id: str) -> int:
@@ -54,8 +49,12 @@ def read_history(
     start: dt.date | None,
     end: dt.date | None,
     limit: int | None,
+    *,
+    visible: Visible = None,
 ) -> list[SnapshotJSON]:
-    """``fetch_history`` without the API's limit cap (``None``: every row)."""
+    """``fetch_history`` without the API's limit cap (``None``: every row);
+    a client outside ``visible`` is an unknown one."""
+    check_visible(visible, bucket_id)
     snapshots = read_client_snapshots(session, bucket_id, start, end, limit)
     if not snapshots:
         find_client_id(session, bucket_id)  # NotFound for an unknown client

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from usage.access import Principal, Via
 from usage.errors import InvalidParams, NotFound, Unauthorized
-from usage.models import ApiKey, utcnow
+from usage.models import ApiKey, Role, utcnow
 from usage.validation import parse_bucket_id
 
 KEY_PREFIX = "usk"
@@ -26,19 +27,13 @@ KEY_PREFIX = "usk"
 
 @dataclass(frozen=True)
 class KeyInfo:
+    """A key as ``keys list`` shows it."""
+
     name: str
     is_admin: bool
     buckets: frozenset[str]  # for a key that is not admin, all it may read
     created_at: dt.datetime
     revoked: bool
-
-    @property
-    def visible(self) -> frozenset[str] | None:
-        """The buckets this key may read; None for every bucket."""
-        return None if self.is_admin else self.buckets
-
-    def may_read(self, bucket_id: str) -> bool:
-        return self.is_admin or bucket_id in self.buckets
 
 
 def _digest(secret: str) -> str:
@@ -97,8 +92,15 @@ def revoke_key(session: Session, name: str) -> None:
         row.revoked_at = utcnow()
 
 
-def authenticate(session: Session, raw_key: str | None) -> KeyInfo:
-    """The key's rights, or ``Unauthorized`` (missing, malformed, unknown or
+def key_principal(row: ApiKey) -> Principal:
+    """An admin key acts as an admin; a key for some buckets reads them alone,
+    as a manager reads their book."""
+    role = Role.ADMIN if row.is_admin else Role.MANAGER
+    return Principal(row.name, role, frozenset(row.buckets.split()), Via.KEY)
+
+
+def authenticate(session: Session, raw_key: str | None) -> Principal:
+    """The key's principal, or ``Unauthorized`` (missing, malformed, unknown or
     revoked keys are told apart only by the message)."""
     if not raw_key:
         raise Unauthorized("missing API key: send it in the X-API-Key header")
@@ -112,4 +114,4 @@ def authenticate(session: Session, raw_key: str | None) -> KeyInfo:
     expected = row.secret_hash if row is not None else _digest("")
     if not hmac.compare_digest(expected, _digest(secret)) or row is None:
         raise Unauthorized("invalid API key")
-    return _info(row)
+    return key_principal(row)

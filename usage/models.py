@@ -1,4 +1,5 @@
-"""The usage store: clients, their daily snapshots, API keys and collection runs.
+"""The usage store: clients, their daily snapshots, API keys, collection runs,
+the people who sign in with their books of clients, and the audit trail.
 
 A snapshot is split over three tables so that one client's history is an
 index range read and per-collection or per-prefix series are plain SQL:
@@ -182,6 +183,60 @@ class ApiKey(Base):
     buckets: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Role(enum.StrEnum):
+    """What a person may do: ``admin`` everything (every client, collection,
+    people, audit); ``analyst`` reads every client; ``manager`` reads only the
+    clients of their book."""
+
+    ADMIN = "admin"
+    ANALYST = "analyst"
+    MANAGER = "manager"
+
+
+class Person(Base):
+    """Someone who signs in to the dashboard, known by the identity claim of
+    their ID token (the email by default), stored lower-cased."""
+
+    __tablename__ = "people"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'analyst', 'manager')", name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Assignment(Base):
+    """A client in a person's book: the person is one of its account managers.
+    Gone with the person or the client."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_client_id", "client_id"), _NO_ROWID)
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AuditEvent(Base):
+    """Who did what, when and from where: sign-ins (and refusals), changes to
+    people and books, keys made and revoked, collection triggers."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(400))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(400), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(100), default="")
 
 
 class Setting(Base):

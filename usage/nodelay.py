@@ -1,4 +1,5 @@
-"""Nagle's algorithm off on every connection the server accepts.
+"""The server's listening sockets: Nagle's algorithm off on every connection
+they accept, and the addresses they listen on.
 
 ``uvicorn --workers N`` and ``streamlit run`` bind their listening socket
 themselves, with ``proto`` left at 0, and asyncio then leaves Nagle's
@@ -15,18 +16,18 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 
 _FD_DIR = "/proc/self/fd"
 
 
-def set_nodelay_on_listeners() -> int:
-    """Set ``TCP_NODELAY`` on this process's listening TCP sockets; returns
-    how many. Does nothing where ``/proc`` is missing (not Linux)."""
+def _listeners() -> Iterator[socket.socket]:
+    """This process's listening TCP sockets (none where ``/proc`` is missing,
+    not Linux); each is detached, so the descriptor stays the server's."""
     try:
         descriptors = [int(name) for name in os.listdir(_FD_DIR)]
     except OSError:
-        return 0
-    count = 0
+        return
     for descriptor in descriptors:
         try:
             sock = socket.socket(fileno=descriptor)
@@ -38,10 +39,31 @@ def set_nodelay_on_listeners() -> int:
                 and sock.type == socket.SOCK_STREAM
                 and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
             ):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                count += 1
+                yield sock
         except OSError:
             pass
         finally:
-            sock.detach()  # the descriptor stays the server's
+            sock.detach()
+
+
+def set_nodelay_on_listeners() -> int:
+    """Set ``TCP_NODELAY`` on this process's listening TCP sockets; returns how many."""
+    count = 0
+    for sock in _listeners():
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            count += 1
+        except OSError:
+            pass
     return count
+
+
+def listening_addresses() -> list[str]:
+    """The IP addresses this process's listening TCP sockets are bound to."""
+    addresses = []
+    for sock in _listeners():
+        try:
+            addresses.append(str(sock.getsockname()[0]))
+        except OSError:
+            pass
+    return addresses

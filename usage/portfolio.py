@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from usage.access import Visible, may_read, visible_clients
 from usage.models import Client, Snapshot
 from usage.validation import parse_choice
 
@@ -74,16 +75,23 @@ class PortfolioDay:
     clients: int  # how many clients have a snapshot on that very day
 
 
-def latest_snapshot_date(session: Session) -> dt.date | None:
-    """The newest snapshot date in the store (None when there is none)."""
-    return session.scalar(select(func.max(Snapshot.snapshot_date)))
+def latest_snapshot_date(session: Session, *, visible: Visible) -> dt.date | None:
+    """The newest snapshot date of the visible clients (None when there is none)."""
+    stmt = select(func.max(Snapshot.snapshot_date))
+    if visible is not None:
+        stmt = stmt.where(Snapshot.client_id.in_(_visible_ids(visible)))
+    return session.scalar(stmt)
 
 
-def list_client_choices(session: Session) -> list[ClientChoice]:
+def _visible_ids(visible: Visible) -> Select[Any]:
+    return select(Client.id).where(*visible_clients(visible))
+
+
+def list_client_choices(session: Session, *, visible: Visible) -> list[ClientChoice]:
     rows = session.execute(
-        select(Client.bucket_id, Client.display_name, Client.status).order_by(
-            Client.display_name, Client.bucket_id
-        )
+        select(Client.bucket_id, Client.display_name, Client.status)
+        .where(*visible_clients(visible))
+        .order_by(Client.display_name, Client.bucket_id)
     )
     return [ClientChoice(*row) for row in rows]
 
@@ -97,8 +105,8 @@ def _date_at_or_before(day: dt.date) -> Any:
     )
 
 
-def _filters(status: str | None, search: str | None) -> list[Any]:
-    conditions: list[Any] = []
+def _filters(visible: Visible, status: str | None, search: str | None) -> list[Any]:
+    conditions: list[Any] = list(visible_clients(visible))
     if status is not None:
         conditions.append(Client.status == status)
     if search:
@@ -213,8 +221,10 @@ def _summary(row: Sequence[Any]) -> ClientSummary:
     return ClientSummary(*row)
 
 
-def count_clients(session: Session, *, status: str | None, search: str | None) -> int:
-    stmt = select(func.count()).select_from(Client).where(*_filters(status, search))
+def count_clients(
+    session: Session, *, visible: Visible, status: str | None, search: str | None
+) -> int:
+    stmt = select(func.count()).select_from(Client).where(*_filters(visible, status, search))
     return int(session.scalar(stmt) or 0)
 
 
@@ -222,6 +232,7 @@ def summarize_clients(
     session: Session,
     *,
     as_of: dt.date,
+    visible: Visible,
     status: str | None = None,
     search: str | None = None,
     sort: str = DEFAULT_SORT,
@@ -241,7 +252,7 @@ def summarize_clients(
     page = None
     if limit is not None and key in _CLIENT_COLUMNS:
         page = _ClientPage([ordered(_CLIENT_COLUMNS[key]), Client.bucket_id], limit, offset)
-    stmt, order = _summary_select(session, as_of, _filters(status, search), page)
+    stmt, order = _summary_select(session, as_of, _filters(visible, status, search), page)
     stmt = stmt.order_by(ordered(order[key]), order["_bucket"])
     if page is None and limit is not None:
         stmt = stmt.limit(limit)
@@ -275,9 +286,9 @@ class PortfolioSummary:
     change: int  # over CHANGE_DAYS, among clients with a snapshot then
 
 
-def summarize_portfolio(session: Session, *, as_of: dt.date) -> PortfolioSummary:
-    """The whole portfolio on ``as_of``, from each client's latest snapshot."""
-    stmt, order = _summary_select(session, as_of, [])
+def summarize_portfolio(session: Session, *, as_of: dt.date, visible: Visible) -> PortfolioSummary:
+    """The visible portfolio on ``as_of``, from each client's latest snapshot."""
+    stmt, order = _summary_select(session, as_of, visible_clients(visible))
     rows = stmt.add_columns(order["change"].label("change")).subquery("summary")
     totals = session.execute(
         select(
@@ -292,9 +303,10 @@ def summarize_portfolio(session: Session, *, as_of: dt.date) -> PortfolioSummary
     return PortfolioSummary(*(int(value) for value in totals))
 
 
-def find_movers(session: Session, *, as_of: dt.date, limit: int) -> Movers:
-    """The fastest growers and sharpest drops over the last ``CHANGE_DAYS``."""
-    stmt, order = _summary_select(session, as_of, [])
+def find_movers(session: Session, *, as_of: dt.date, limit: int, visible: Visible) -> Movers:
+    """The fastest growers and sharpest drops over the last ``CHANGE_DAYS``
+    among the visible clients."""
+    stmt, order = _summary_select(session, as_of, visible_clients(visible))
     pct = order["change_pct"]
     growers = stmt.where(pct > 0).order_by(pct.desc(), order["_bucket"]).limit(limit)
     drops = stmt.where(pct < 0).order_by(pct.asc(), order["_bucket"]).limit(limit)
@@ -305,10 +317,16 @@ def find_movers(session: Session, *, as_of: dt.date, limit: int) -> Movers:
 
 
 def read_sparklines(
-    session: Session, bucket_ids: Sequence[str], start: dt.date, end: dt.date
+    session: Session,
+    bucket_ids: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    *,
+    visible: Visible,
 ) -> dict[str, list[int | None]]:
-    """Each client's total records on every day from ``start`` to ``end``,
-    ``None`` on a day without a snapshot."""
+    """Each visible client's total records on every day from ``start`` to
+    ``end``, ``None`` on a day without a snapshot."""
+    bucket_ids = [bucket for bucket in bucket_ids if may_read(visible, bucket)]
     if not bucket_ids:
         return {}
     rows = session.execute(
@@ -326,9 +344,11 @@ def read_sparklines(
     return {bucket_id: [found[bucket_id].get(day) for day in days] for bucket_id in bucket_ids}
 
 
-def read_portfolio_totals(session: Session, start: dt.date, end: dt.date) -> list[PortfolioDay]:
-    """Records and bytes of the whole portfolio on each day from ``start`` to
-    ``end`` that has a snapshot.
+def read_portfolio_totals(
+    session: Session, start: dt.date, end: dt.date, *, visible: Visible
+) -> list[PortfolioDay]:
+    """Records and bytes of the visible portfolio on each day from ``start``
+    to ``end`` that has a snapshot.
 
     Each client counts with its latest snapshot on or before the day (looking
     back ``TOTALS_WARMUP_DAYS`` before ``start``), so a client's missing day does not
@@ -351,7 +371,10 @@ def read_portfolio_totals(session: Session, start: dt.date, end: dt.date) -> lis
                 "bytes"
             ),
         )
-        .where(Snapshot.snapshot_date.between(start - dt.timedelta(days=TOTALS_WARMUP_DAYS), end))
+        .where(
+            Snapshot.snapshot_date.between(start - dt.timedelta(days=TOTALS_WARMUP_DAYS), end),
+            *([] if visible is None else [Snapshot.client_id.in_(_visible_ids(visible))]),
+        )
         .subquery("changes")
     )
     rows = session.execute(

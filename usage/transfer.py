@@ -22,9 +22,9 @@ from typing import Any, TextIO
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
+from usage.access import client_not_found
 from usage.clients import add_client
 from usage.errors import InvalidParams
-from usage.history import client_not_found
 from usage.models import STANDARD_COLLECTIONS, Client, ClientStatus, Snapshot
 from usage.snapshots import SnapshotData, delete_snapshots, insert_snapshots, read_snapshots
 from usage.validation import NewClient, parse_bucket_id, parse_date

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from usage.errors import InvalidParams
-from usage.models import ClientStatus
+from usage.models import ClientStatus, Role
 
 BUCKET_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -182,3 +182,24 @@ def parse_choice(raw: str | None, choices: Sequence[str], name: str) -> str | No
     if raw not in choices:
         raise InvalidParams(f"{name} must be one of: {', '.join(choices)}")
     return raw
+
+
+# An identity as the dashboard stores it: an email address, lower-cased.
+_EMAIL_PATTERN = re.compile(r"[^@\s]{1,200}@[^@\s]{1,200}")
+MAX_EMAIL = 320
+
+
+def parse_email(raw: str | None, name: str = "email") -> str:
+    """An email address, compared case-insensitively: stored lower-cased."""
+    value = (raw or "").strip().lower()
+    if len(value) > MAX_EMAIL or not _EMAIL_PATTERN.fullmatch(value):
+        raise InvalidParams(f"{name} must be an email address such as ann@example.com")
+    return value
+
+
+def parse_role(raw: str | None, name: str = "role") -> Role:
+    try:
+        return Role(raw or "")
+    except ValueError:
+        allowed = ", ".join(role.value for role in Role)
+        raise InvalidParams(f"{name} must be one of: {allowed}") from None

@@ -21,12 +21,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from usage.access import client_not_found
 from usage.collect.config import CollectConfig
 from usage.collect.records import RecordsError
 from usage.collect.runs import finish_run
 from usage.collect.sources import Sources
 from usage.collect.storage import StorageError
-from usage.history import client_not_found
 from usage.models import Client, ClientStatus, utcnow
 from usage.snapshots import SnapshotData, replace_snapshot
 

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from usage.access import Visible, visible_clients
 from usage.models import Client, CollectionRun, RunStatus
 from usage.snapshots import as_utc, format_datetime
 
@@ -124,8 +125,9 @@ def finish_run(session: Session, client_id: int, *, now: dt.datetime, error: str
     )
 
 
-def list_runs(session: Session) -> list[dict[str, Any]]:
-    """Every client with its last run (``run_status`` "never" before the first)."""
+def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
+    """Every visible client with its last run (``run_status`` "never" before
+    the first)."""
     rows = session.execute(
         select(
             Client.bucket_id,
@@ -139,6 +141,7 @@ def list_runs(session: Session) -> list[dict[str, Any]]:
             CollectionRun.error,
         )
         .outerjoin(CollectionRun, CollectionRun.client_id == Client.id)
+        .where(*visible_clients(visible))
         .order_by(Client.bucket_id)
     )
     return [

@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from usage.access import Principal, require_admin
+from usage.audit import Action, Actor, record
 from usage.collect.config import CollectConfig, load_config
 from usage.collect.runner import Clock, Target, collect, select_targets
 from usage.collect.runs import StartedBy, claim_runs, seconds_until_free, start_runs
-from usage.errors import ConfigError, Forbidden, InvalidParams, RateLimited, UsageError
+from usage.errors import ConfigError, InvalidParams, RateLimited, UsageError
 from usage.models import utcnow
 from usage.snapshots import as_utc
 from usage.validation import parse_bucket_id
@@ -50,7 +52,7 @@ def parse_trigger_body(raw: bytes) -> TriggerRequest:
         return TriggerRequest()
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         body = None
     if not isinstance(body, dict):
         raise InvalidParams(f"the request body must be a JSON object such as {_BODY_EXAMPLE}")
@@ -92,29 +94,33 @@ def run_trigger(
     engine: Engine,
     raw_body: bytes,
     *,
-    is_admin: bool,
+    principal: Principal,
+    address: str = "",
     now: dt.datetime | None = None,
     config: CollectConfig | None = None,
 ) -> dict[str, Any]:
-    """The whole trigger: ``Forbidden`` unless admin, ``InvalidParams`` for a
+    """The whole trigger for ``principal`` calling from ``address``:
+    ``Forbidden`` unless admin, ``InvalidParams`` for a
     bad body, ``NotFound`` for an unknown bucket, ``RateLimited`` within the
     interval, ``CollectionUnavailableError`` when not configured; else the
     contract's result (``buckets_processed``, ``buckets_failed``,
     ``duration_seconds``, ``failures``)."""
-    if not is_admin:
-        raise Forbidden("collecting needs an admin key")
-    return trigger_collection(engine, parse_trigger_body(raw_body), now=now, config=config)
+    require_admin(principal, "collecting")
+    actor = Actor(principal.actor, address)
+    return trigger_collection(engine, parse_trigger_body(raw_body), actor, now=now, config=config)
 
 
 def trigger_collection(
     engine: Engine,
     request: TriggerRequest,
+    actor: Actor,
     *,
     now: dt.datetime | None = None,
     config: CollectConfig | None = None,
     clock: Clock = utcnow,
 ) -> dict[str, Any]:
-    """Claim the runs, then collect today's snapshots (see ``run_trigger``)."""
+    """Claim the runs, record who triggered them, then collect today's
+    snapshots (see ``run_trigger``)."""
     now = as_utc(now or clock())
     if config is None:
         try:
@@ -140,6 +146,13 @@ def trigger_collection(
             )
             if blocked:
                 _refuse(session, targets, blocked, now)
+        record(
+            session,
+            actor,
+            Action.COLLECTION_TRIGGERED,
+            " ".join(request.bucket_ids) if request.bucket_ids else "every active and trial client",
+            "forced" if request.force else "",
+        )
     return collect(engine, config, targets, today, clock=clock).as_json()
 
 

@@ -1,0 +1,118 @@
+"""Audit (``/audit``, admins only): sign-ins, refused sign-ins, changes to
+people and books, keys made and revoked, collection triggers.
+
+URL: ``/audit?since=2026-11-01&until=2026-11-30&actor=ann&action=sign_in``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from ui.access import viewer
+from ui.data import run_page
+from ui.engine import get_engine
+from ui.params import arriving, publish, read_param
+from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
+from usage.errors import InvalidParams
+from usage.validation import check_date_range, parse_choice, parse_date
+
+PAGE = "audit"
+KEYS = ("audit_since", "audit_until", "audit_actor", "audit_action")
+DEFAULT_DAYS = 30
+ALL_ACTIONS = "all"
+MAX_ACTOR = 200
+ACTION_LABELS = {
+    ALL_ACTIONS: "All actions",
+    **{action.value: action.value.replace("_", " ").capitalize() for action in Action},
+}
+
+
+def _parse_actor(raw: str | None) -> str | None:
+    if raw is not None and len(raw) > MAX_ACTOR:
+        raise InvalidParams(f"actor must be at most {MAX_ACTOR} characters")
+    return raw
+
+
+def _load_from_url(today: dt.date) -> None:
+    default_since = today - dt.timedelta(days=DEFAULT_DAYS - 1)
+    since = read_param(
+        "since", lambda raw: parse_date(raw, "since"), default_since, default_since.isoformat()
+    )
+    until = read_param("until", lambda raw: parse_date(raw, "until"), today, today.isoformat())
+    try:
+        check_date_range(since, until, "since", "until")
+    except InvalidParams as error:
+        st.warning(f"{error.message}; showing the last {DEFAULT_DAYS} days instead.")
+        since, until = default_since, today
+    st.session_state.audit_since, st.session_state.audit_until = since, until
+    st.session_state.audit_actor = read_param("actor", _parse_actor, "", "every actor")
+    st.session_state.audit_action = read_param(
+        "action",
+        lambda raw: parse_choice(raw, [action.value for action in Action], "action"),
+        ALL_ACTIONS,
+        "all actions",
+    )
+
+
+def render() -> None:
+    st.title("Audit")
+    if not viewer().is_admin:  # not a route for others; refused here all the same
+        publish(PAGE, {})
+        st.error("The audit trail needs an admin.", icon=":material/lock:")
+        return
+    today = dt.datetime.now(dt.UTC).date()
+    if arriving(PAGE, KEYS):
+        _load_from_url(today)
+    top = st.columns([1, 1, 2, 2])
+    since = top[0].date_input("From (UTC)", key="audit_since")
+    until = top[1].date_input("To (UTC)", key="audit_until")
+    actor = top[2].text_input("Actor contains", key="audit_actor", max_chars=MAX_ACTOR)
+    action = top[3].selectbox(
+        "Action", list(ACTION_LABELS), key="audit_action", format_func=ACTION_LABELS.__getitem__
+    )
+    if since > until:
+        st.warning("From is after To; showing the dates the other way round.")
+        since, until = until, since
+    publish(
+        PAGE,
+        {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "actor": actor.strip() or None,
+            "action": None if action == ALL_ACTIONS else action,
+        },
+    )
+    with Session(get_engine()) as session:
+        events = list_events(
+            session,
+            since=since,
+            until=until,
+            actor=actor.strip() or None,
+            action=None if action == ALL_ACTIONS else action,
+        )
+    if not events:
+        st.info("No event matches these filters.", icon=":material/info:")
+        return
+    shown = f"the newest {AUDIT_DEFAULT_LIMIT:,}" if len(events) == AUDIT_DEFAULT_LIMIT else "all"
+    st.caption(f"{len(events):,} events ({shown}), newest first. Times are UTC.")
+    frame = pd.DataFrame(events)
+    st.dataframe(
+        frame.rename(columns=str.capitalize),
+        hide_index=True,
+        width="stretch",
+        key="audit_table",
+    )
+    st.download_button(
+        "Download CSV",
+        frame.to_csv(index=False),
+        file_name=f"audit_{since.isoformat()}_{until.isoformat()}.csv",
+        mime="text/csv",
+        key="audit_csv",
+    )
+
+
+run_page(render)

@@ -1,0 +1,153 @@
+"""People (``/people``, admins only): who may sign in, their roles and books.
+
+Every change goes through ``usage.people``, as ``python -m usage users``
+does, and is recorded in the audit trail with the admin's email and address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from ui.access import client_address, viewer
+from ui.data import load_client_choices, run_page
+from ui.engine import get_engine
+from ui.format import md_text
+from ui.params import publish
+from usage import people
+from usage.audit import Actor
+from usage.errors import UsageError
+from usage.models import Role
+
+PAGE = "people"
+_DONE = "people_done"  # the last change's message, shown after the rerun
+ROLE_HELP = (
+    "admin: every client, collection, people and audit; analyst: reads every client; "
+    "manager: reads the clients of their book only."
+)
+
+
+def _actor() -> Actor:
+    return Actor(viewer().actor, client_address())
+
+
+def _change(done: str, work: Callable[[Session], object]) -> None:
+    """Run one change in one transaction; its error is shown, naming the field."""
+    try:
+        with Session(get_engine()) as session, session.begin():
+            work(session)
+    except UsageError as error:
+        st.error(md_text(error.message), icon=":material/warning:")
+        return
+    st.session_state[_DONE] = done
+    st.cache_data.clear()  # the person's rights show at once, here and on their pages
+    st.rerun()
+
+
+def _table(rows: list[people.PersonInfo]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Email": [row.email for row in rows],
+            "Role": [row.role.value for row in rows],
+            "Book": [", ".join(row.book) if row.book else "—" for row in rows],
+            "Clients in book": [len(row.book) for row in rows],
+            "Added (UTC)": [row.created_at.strftime("%Y-%m-%d %H:%M") for row in rows],
+        }
+    )
+
+
+def _add_form(buckets: list[str], names: dict[str, str]) -> None:
+    with st.form("people_add", clear_on_submit=True, border=True):
+        st.markdown("**Add a person**")
+        left, middle = st.columns([2, 1])
+        email = left.text_input("Email", key="people_add_email", placeholder="ann@example.com")
+        role = middle.selectbox(
+            "Role", [role.value for role in Role], index=2, key="people_add_role", help=ROLE_HELP
+        )
+        book = st.multiselect(
+            "Book (clients they manage)",
+            buckets,
+            key="people_add_book",
+            format_func=lambda bucket: f"{names[bucket]} ({bucket})",
+        )
+        if st.form_submit_button("Add", type="primary"):
+            _change(
+                f"{email.strip().lower()} added.",
+                lambda session: people.add_person(session, email, Role(role), book, actor=_actor()),
+            )
+
+
+def _edit(row: people.PersonInfo, buckets: list[str], names: dict[str, str]) -> None:
+    me = row.email == viewer().name
+    with st.form(f"people_edit_{row.email}", border=True):
+        st.markdown(f"**{md_text(row.email)}**")
+        role = st.selectbox(
+            "Role",
+            [role.value for role in Role],
+            index=list(Role).index(row.role),
+            key=f"people_role_{row.email}",
+            disabled=me,
+            help="You cannot change your own role." if me else ROLE_HELP,
+        )
+        book = st.multiselect(
+            "Book",
+            sorted(set(buckets) | set(row.book)),
+            default=list(row.book),
+            key=f"people_book_{row.email}",
+            format_func=lambda bucket: f"{names.get(bucket, bucket)} ({bucket})",
+        )
+        if st.form_submit_button("Save", type="primary"):
+
+            def save(session: Session) -> None:
+                actor = _actor()
+                if not me:
+                    people.set_role(session, row.email, Role(role), actor=actor)
+                people.assign(session, row.email, book, actor=actor)
+                gone = sorted(set(row.book) - set(book))
+                people.unassign(session, row.email, gone, actor=actor)
+
+            _change(f"{row.email} saved.", save)
+    if me:
+        return
+    confirm = st.checkbox(f"Yes, remove {row.email}", key=f"people_confirm_{row.email}")
+    if st.button("Remove", key=f"people_remove_{row.email}", disabled=not confirm):
+        _change(
+            f"{row.email} removed.",
+            lambda session: people.remove_person(session, row.email, actor=_actor()),
+        )
+
+
+def render() -> None:
+    st.title("People")
+    publish(PAGE, {})
+    if not viewer().is_admin:  # not a route for others; refused here all the same
+        st.error("Managing people needs an admin.", icon=":material/lock:")
+        return
+    st.caption(
+        "Who may sign in, and what they see. " + ROLE_HELP + " Changes reach a signed-in "
+        "person within seconds."
+    )
+    done = st.session_state.pop(_DONE, None)
+    if done:
+        st.success(md_text(done), icon=":material/check:")
+    engine = get_engine()
+    with Session(engine) as session:
+        rows = people.list_people(session)
+    choices = load_client_choices(engine, viewer().visible)
+    names = {choice.bucket_id: choice.display_name for choice in choices}
+    buckets = list(names)
+    if rows:
+        st.dataframe(_table(rows), hide_index=True, width="stretch", key="people_table")
+    else:
+        st.info("Nobody has been added yet.", icon=":material/info:")
+    _add_form(buckets, names)
+    if rows:
+        st.subheader("Change a person")
+        chosen = st.selectbox("Person", [row.email for row in rows], key="people_chosen")
+        _edit(next(row for row in rows if row.email == chosen), buckets, names)
+
+
+run_page(render)

@@ -1,0 +1,284 @@
+"""Who sees what on every page, under AppTest with ``at.user`` for each role,
+on the demo portfolio in each backend: the door when signed out or refused,
+a manager's book everywhere, the admin's own pages, and sign-in off."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from streamlit.testing.v1 import AppTest
+
+import usage.serving
+from tests.conftest import BACKENDS, new_database_url
+from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
+from tests.test_pages import PROJECT_ROOT, session_for, texts
+from usage.audit import list_events
+from usage.daily import read_day
+from usage.db import make_engine
+from usage.demo import load_demo
+from usage.models import Person, Role
+from usage.people import remove_person
+from usage.portfolio import latest_snapshot_date, summarize_portfolio
+from usage.validation import DayParams
+
+TODAY = dt.date.today()
+ADMIN, ANN, BOB, ALI = "boss@example.com", "Ann@Example.com", "bob@example.com", "ali@example.com"
+ANN_BOOK = ["acme-corp", "globex"]
+BOB_BOOK = ["umbrella-health"]
+PAGES = ("portfolio", "client", "compare", "snapshots", "collection")
+DEMO_NAMES = ("Acme Corporation", "Globex Corporation", "Umbrella Health", "Stark Industries")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def people_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo portfolio with an admin, an analyst and two managers."""
+    url = new_database_url(request, str(request.param), tmp_path_factory.mktemp("people"))
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        load_demo(session, TODAY)
+    add_people(engine, {
+        ADMIN: (Role.ADMIN, []), ALI: (Role.ANALYST, []),
+        ANN: (Role.MANAGER, ANN_BOOK), BOB: (Role.MANAGER, BOB_BOOK),
+    })  # fmt: skip
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def store(people_url: str, use_database: Any) -> str:
+    return str(use_database(people_url))
+
+
+def open_as(
+    user: dict[str, Any] | None, page: str = "portfolio", access: dict[str, Any] | None = None,
+    **params: str,
+) -> AppTest:  # fmt: skip
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    use_sign_in(at, user, **(access or {}))
+    if page != "portfolio":
+        at.switch_page(f"pages/{page}.py")
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, [item.value for item in at.exception]
+    return at
+
+
+def shown_text(at: AppTest) -> str:
+    """Everything a person reads on the page and in the sidebar."""
+    parts = [
+        *texts(at.title), *texts(at.markdown), *texts(at.caption), *texts(at.warning),
+        *texts(at.info), *texts(at.error), *texts(at.subheader),
+        *(str(metric.value) + str(metric.label) for metric in at.metric),
+        *(str(link.proto.label) for link in at.get("page_link")),
+    ]  # fmt: skip
+    return "\n".join(parts)
+
+
+def assert_nothing_leaks(at: AppTest) -> None:
+    assert not at.get("page_link")
+    assert not at.dataframe
+    assert not at.get("plotly_chart")
+    assert not at.metric
+    text = shown_text(at)
+    assert not [name for name in DEMO_NAMES if name in text]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_signed_out_every_page_is_the_door(store: str, page: str) -> None:
+    at = open_as(None, page, bucket="acme-corp")
+    assert [title.value for title in at.title] == ["Usage analytics"]
+    assert [button.label for button in at.button] == ["Sign in"]
+    assert_nothing_leaks(at)
+
+
+def test_named_providers_get_a_button_each(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    use_sign_in(at, None)
+    auth = {**at.secrets["auth"]}
+    del auth["client_id"]
+    auth["google"] = {"client_id": "g", "client_secret": "s", "server_metadata_url": "http://x/"}
+    auth["microsoft"] = {"client_id": "m", "client_secret": "s", "server_metadata_url": "http://y/"}
+    at.secrets = {"auth": auth}
+    at.run()
+    assert [button.label for button in at.button] == [
+        "Sign in with Google",
+        "Sign in with Microsoft",
+    ]
+    assert_nothing_leaks(at)
+
+
+@pytest.mark.parametrize(
+    ("user", "message"),
+    [
+        (signed_in("stranger@example.com"),
+         "You are signed in as stranger@example.com, but this dashboard does not know you yet: "
+         "ask an admin to add you."),
+        (signed_in(ANN, email_verified=False),
+         "Sign-in refused: your identity provider says your email address is not verified."),
+        (signed_in(ANN, iat=int(time.time()) - 13 * 3600),
+         "Sign-in refused: your sign-in has expired; sign in again."),
+        ({**signed_in(ANN), "email": None},
+         "Sign-in refused: the sign-in did not give an email address in its 'email' claim."),
+    ],
+)  # fmt: skip
+def test_refused_people_see_why_and_nothing_else(
+    store: str, user: dict[str, Any], message: str
+) -> None:
+    at = open_as(user, "client", bucket="acme-corp")
+    assert texts(at.warning) == [message]
+    assert [button.label for button in at.button] == ["Sign out"]
+    assert_nothing_leaks(at)
+    with session_for(store) as session:
+        (refused, *_) = list_events(session, action="sign_in_refused")
+    reason = message.removeprefix("Sign-in refused: ").removesuffix(".")
+    if message.startswith("You are"):
+        reason = "not a person of this dashboard"
+    assert refused["detail"] == f"{reason}; iat {user['iat']}"
+    assert refused["actor"] == (user["email"] or user["sub"]).lower()
+
+
+def test_a_manager_sees_their_book_on_every_page(store: str) -> None:
+    user = signed_in(ANN)
+    at = open_as(user)
+    with session_for(store) as session:
+        as_of = latest_snapshot_date(session, visible=frozenset(ANN_BOOK))
+        assert as_of is not None
+        book = summarize_portfolio(session, as_of=as_of, visible=frozenset(ANN_BOOK))
+        every = summarize_portfolio(session, as_of=as_of, visible=None)
+    assert book.total_records < every.total_records
+    assert sorted(at.dataframe[0].value["Open"].str.removeprefix("/client?bucket=")) == ANN_BOOK
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Clients"] == "2"
+    assert metrics["Records"] == f"{book.total_records:,}"
+    # The sidebar: who is signed in, and no admin page.
+    sidebar = "\n".join(texts(at.sidebar.markdown))
+    assert "ann@example.com" in sidebar
+    assert "manager" in sidebar
+    labels = [link.proto.label for link in at.sidebar.get("page_link")]
+    assert labels == ["Portfolio", "Client", "Compare", "Daily snapshot", "Collection"]
+
+    # Another manager's client by deep link: exactly an unknown bucket's answer.
+    other = open_as(user, "client", bucket="umbrella-health")
+    unknown = open_as(user, "client", bucket="no-such-client")
+    assert texts(other.warning) == [
+        text.replace("no-such-client", "umbrella-health") for text in texts(unknown.warning)
+    ]
+    assert "Umbrella Health" not in shown_text(other)
+    assert other.title[0].value == "Acme Corporation"
+    compare = open_as(user, "compare", bucket="umbrella-health")
+    assert "is not a known client" in texts(compare.warning)[0]
+    assert "Umbrella Health" not in shown_text(compare)
+
+    day = open_as(user, "snapshots")
+    with session_for(store) as session:
+        snapshots = read_day(session, DayParams(snapshot_date=as_of), only=frozenset(ANN_BOOK))
+    assert day.dataframe[0].value["bucket"].tolist() == [s["bucket_id"] for s in snapshots]
+    assert set(day.dataframe[0].value["bucket"]) <= set(ANN_BOOK)
+
+    runs = open_as(user, "collection")
+    assert sorted(runs.dataframe[0].value["Bucket"]) == ANN_BOOK
+    assert "collection_collect" not in [button.key for button in runs.button]
+
+
+@pytest.mark.parametrize("page", ["people", "audit"])
+def test_admin_pages_are_not_routes_for_others(store: str, page: str) -> None:
+    for email in (ALI, ANN):
+        at = open_as(signed_in(email), page)
+        assert at.title[0].value not in ("People", "Audit")
+    at = open_as(signed_in(ADMIN), page)
+    assert at.title[0].value == page.title()
+
+
+def test_an_analyst_reads_every_client_and_acts_on_nothing(store: str) -> None:
+    at = open_as(signed_in(ALI))
+    assert {metric.label: metric.value for metric in at.metric}["Clients"] == "14"
+    runs = open_as(signed_in(ALI), "collection")
+    assert len(runs.dataframe[0].value) == 14
+    assert "collection_collect" not in [button.key for button in runs.button]
+
+
+def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
+    admin = signed_in(ADMIN)
+    at = open_as(admin, "people")
+    table = at.dataframe[0].value
+    assert table.set_index("Email").loc["ann@example.com", "Book"] == ", ".join(ANN_BOOK)
+    at.text_input(key="people_add_email").input("Cat@Example.com")
+    at.selectbox(key="people_add_role").set_value("manager")
+    at.multiselect(key="people_add_book").select("stark-industries")
+    at.button[0].click()  # the form's submit button
+    at.run()
+    assert not at.exception
+    assert texts(at.success) == ["cat@example.com added."]
+    assert "cat@example.com" in at.dataframe[0].value["Email"].tolist()
+    cat = open_as(signed_in("cat@example.com"))
+    assert cat.dataframe[0].value["Open"].tolist() == ["/client?bucket=stark-industries"]
+
+    audit = open_as(admin, "audit", action="person_added", actor="boss")
+    events = audit.dataframe[0].value
+    assert events["Target"].tolist()[0] == "cat@example.com"
+    assert set(events["Actor"]) == {ADMIN}
+    with session_for(store) as session, session.begin():
+        remove_person(session, "cat@example.com", actor=TEST_ACTOR)
+
+
+def test_a_sign_in_is_recorded_once_per_token(store: str) -> None:
+    user = signed_in(BOB, iat=int(time.time()) - 60)
+    open_as(user)
+    open_as(user, "client")  # another tab, the same sign-in
+    with session_for(store) as session:
+        events = [e for e in list_events(session, action="sign_in") if e["actor"] == BOB]
+    assert len(events) == 1
+    assert f"iat {user['iat']}" in events[0]["detail"]
+
+
+def test_a_removed_person_is_refused_on_their_next_run(store: str) -> None:
+    with session_for(store) as session, session.begin():
+        from usage.people import add_person
+
+        add_person(session, "dan@example.com", Role.ANALYST, [], actor=TEST_ACTOR)
+    user = signed_in("dan@example.com")
+    at = open_as(user)
+    assert at.dataframe
+    with session_for(store) as session, session.begin():
+        remove_person(session, "dan@example.com", actor=TEST_ACTOR)
+    time.sleep(2.1)  # ui.access.PRINCIPAL_TTL_SECONDS
+    at.run()
+    assert "ask an admin to add you" in texts(at.warning)[0]
+    assert_nothing_leaks(at)
+
+
+def test_verified_emails_of_allowed_domains_come_in_with_the_default_role(store: str) -> None:
+    access = {"allowed_domains": ["partner.example"], "default_role": "analyst"}
+    refused = open_as(signed_in("eve@partner.example", email_verified=None), access=access)
+    assert "ask an admin to add you" in texts(refused.warning)[0]
+    at = open_as(signed_in("eve@partner.example"), access=access)
+    assert {metric.label: metric.value for metric in at.metric}["Clients"] == "14"
+    with session_for(store) as session, session.begin():
+        person = session.scalar(select(Person).where(Person.email == "eve@partner.example"))
+        assert person is not None
+        assert person.role == "analyst"
+        remove_person(session, "eve@partner.example", actor=TEST_ACTOR)
+
+
+def test_sign_in_off_is_the_local_admin_and_says_so_when_exposed(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    at.run()
+    assert {metric.label: metric.value for metric in at.metric}["Clients"] == "14"
+    assert "Sign-in is off: this server answers this machine only." in texts(at.sidebar.caption)
+    assert not at.warning
+    labels = [link.proto.label for link in at.sidebar.get("page_link")]
+    assert labels[-2:] == ["People", "Audit"]
+    monkeypatch.setattr(usage.serving, "_listening", ["0.0.0.0"])
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    at.run()
+    assert texts(at.warning)[0].startswith(
+        "Sign-in is off: anyone who can reach this server sees every client"
+    )

@@ -1,0 +1,130 @@
+"""The audit trail: who did what, when, and from which address.
+
+Recorded in the same transaction as the change it describes, so a change
+that fails leaves no event and an event never describes a change that did
+not happen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import getpass
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from usage.models import AuditEvent, utcnow
+from usage.snapshots import as_utc, format_datetime
+
+MAX_TEXT = 400
+AUDIT_DEFAULT_LIMIT = 1000
+
+
+class Action(enum.StrEnum):
+    SIGN_IN = "sign_in"
+    SIGN_IN_REFUSED = "sign_in_refused"
+    PERSON_ADDED = "person_added"
+    PERSON_REMOVED = "person_removed"
+    ROLE_CHANGED = "role_changed"
+    BOOK_ASSIGNED = "book_assigned"
+    BOOK_UNASSIGNED = "book_unassigned"
+    KEY_CREATED = "key_created"
+    KEY_REVOKED = "key_revoked"
+    COLLECTION_TRIGGERED = "collection_triggered"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a person's email, ``key:NAME``, ``cli:USER`` or ``local``,
+    and the address the request came from (empty on the command line)."""
+
+    name: str
+    address: str = ""
+
+
+def cli_actor() -> Actor:
+    """The operator at the command line, by their login name."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = "unknown"
+    return Actor(f"cli:{user}")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def record(
+    session: Session, actor: Actor, action: Action, target: str = "", detail: str = ""
+) -> None:
+    session.execute(
+        insert(AuditEvent),
+        {
+            "at": utcnow(),
+            "actor": _clip(actor.name),
+            "action": action.value,
+            "target": _clip(target),
+            "detail": detail,
+            "address": _clip(actor.address),
+        },
+    )
+
+
+def record_once(session: Session, actor: Actor, action: Action, target: str, detail: str) -> bool:
+    """``record``, unless the same actor already has the same event (a
+    sign-in seen again by a new browser tab); True when recorded."""
+    seen = session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.actor == _clip(actor.name),
+            AuditEvent.action == action.value,
+            AuditEvent.target == _clip(target),
+            AuditEvent.detail == detail,
+        )
+        .limit(1)
+    )
+    if seen is not None:
+        return False
+    record(session, actor, action, target, detail)
+    return True
+
+
+def list_events(
+    session: Session,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    limit: int | None = AUDIT_DEFAULT_LIMIT,
+) -> list[dict[str, Any]]:
+    """Events newest first, from ``since`` (UTC day, inclusive) to ``until``
+    (inclusive), by an actor containing ``actor`` (case-insensitive), of
+    one ``action``."""
+    stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= dt.datetime.combine(since, dt.time(), dt.UTC))
+    if until is not None:
+        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC)
+        stmt = stmt.where(AuditEvent.at < end)
+    if actor:
+        stmt = stmt.where(AuditEvent.actor.icontains(actor.strip(), autoescape=True))
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [
+        {
+            "at": format_datetime(as_utc(event.at)),
+            "actor": event.actor,
+            "action": event.action,
+            "target": event.target,
+            "detail": event.detail,
+            "address": event.address,
+        }
+        for event in session.scalars(stmt)
+    ]
