@@ -99,6 +99,19 @@ def new_database_url(request: pytest.FixtureRequest, backend: str, directory: Pa
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
+def new_demo_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, today: dt.date
+) -> str:
+    """A new database on ``request.param``'s backend holding the demo
+    portfolio up to ``today`` (for module-scoped fixtures)."""
+    url = new_database_url(request, str(request.param), tmp_path_factory.mktemp("demo"))
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        load_demo(session, today)
+    engine.dispose()
+    return url
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

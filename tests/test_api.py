@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tests.api_client import ApiClient
 from tests.factories import add_days, day, new_client, snapshot
 from usage.api import create_api_app
+from usage.audit import cli_actor
 from usage.keys import create_key, revoke_key
 from usage.models import Client
 from usage.openapi import build_openapi
@@ -32,11 +33,13 @@ def keys(engine: Engine) -> dict[str, str]:
         for name in ("b-one", "b-two", "b-three"):
             new_client(session, name)
         made = {
-            "admin": create_key(session, "admin", admin=True),
-            "acme": create_key(session, "acme-only", buckets=["acme-corp", "empty-co"]),
-            "revoked": create_key(session, "old", admin=True),
+            "admin": create_key(session, "admin", admin=True, actor=cli_actor()),
+            "acme": create_key(
+                session, "acme-only", buckets=["acme-corp", "empty-co"], actor=cli_actor()
+            ),
+            "revoked": create_key(session, "old", admin=True, actor=cli_actor()),
         }
-        revoke_key(session, "old")
+        revoke_key(session, "old", actor=cli_actor())
     return made
 
 
@@ -357,8 +360,24 @@ def test_openapi_needs_no_key_and_lists_every_endpoint(engine: Engine) -> None:
         "/api/v1/snapshots/{date}",
         "/api/v1/openapi.json",
     }
-    assert document["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+    schemes = document["components"]["securitySchemes"]
+    assert {
+        name: (scheme["type"], scheme["in"], scheme["name"]) for name, scheme in schemes.items()
+    } == {
+        "ApiKey": ("apiKey", "header", "X-API-Key"),
+        "SessionCookie": ("apiKey", "cookie", "_streamlit_user"),
+    }
+    assert "same origin" in schemes["SessionCookie"]["description"]
+    # Either credential alone is enough: a key, or a signed-in browser's cookie.
+    assert document["security"] == [{"ApiKey": []}, {"SessionCookie": []}]
     for path, operations in document["paths"].items():
-        for operation in operations.values():
-            if path != "/api/v1/openapi.json":
-                assert {"200", "400", "401", "404", "405", "503"} <= set(operation["responses"])
+        for method, operation in operations.items():
+            if path == "/api/v1/openapi.json":
+                assert operation["security"] == []
+                continue
+            assert "security" not in operation  # the document's: key or cookie
+            assert {"200", "400", "401", "404", "405", "503"} <= set(operation["responses"])
+            # Only a POST may be refused to a cookie from another site.
+            assert ("403" in operation["responses"]) is (method == "post")
+    refused = document["paths"]["/api/v1/collect/trigger"]["post"]["responses"]["403"]
+    assert "Origin" in refused["description"]

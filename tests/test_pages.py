@@ -22,14 +22,13 @@ from sqlalchemy.orm import Session
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import BACKENDS, new_database_url
+from tests.conftest import BACKENDS, new_demo_url
 from ui.charts import DROP_TRACE
 from ui.downloads import history_json
 from ui.format import human_age, human_bytes, md_text, plot_text
 from usage.compare import compare_snapshots, read_snapshot_at
 from usage.daily import read_day
 from usage.db import make_engine
-from usage.demo import load_demo
 from usage.history import read_history
 from usage.portfolio import (
     find_movers,
@@ -50,12 +49,7 @@ TITLES = ["Portfolio", "Client", "Compare", "Daily snapshot"]
 @pytest.fixture(scope="module", params=BACKENDS)
 def demo_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The demo portfolio up to today, loaded once per backend."""
-    url = new_database_url(request, str(request.param), tmp_path_factory.mktemp("demo"))
-    engine = make_engine(url)
-    with Session(engine) as session, session.begin():
-        load_demo(session, TODAY)
-    engine.dispose()
-    return url
+    return new_demo_url(request, tmp_path_factory, TODAY)
 
 
 @pytest.fixture

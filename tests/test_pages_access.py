@@ -10,17 +10,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
 import usage.serving
-from tests.conftest import BACKENDS, new_database_url
+from tests.conftest import BACKENDS, new_demo_url
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
 from tests.test_pages import PROJECT_ROOT, session_for, texts
 from usage.audit import list_events
 from usage.daily import read_day
 from usage.db import make_engine
-from usage.demo import load_demo
 from usage.models import Person, Role
 from usage.people import remove_person
 from usage.portfolio import latest_snapshot_date, summarize_portfolio
@@ -37,10 +35,8 @@ DEMO_NAMES = ("Acme Corporation", "Globex Corporation", "Umbrella Health", "Star
 @pytest.fixture(scope="module", params=BACKENDS)
 def people_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The demo portfolio with an admin, an analyst and two managers."""
-    url = new_database_url(request, str(request.param), tmp_path_factory.mktemp("people"))
+    url = new_demo_url(request, tmp_path_factory, TODAY)
     engine = make_engine(url)
-    with Session(engine) as session, session.begin():
-        load_demo(session, TODAY)
     add_people(engine, {
         ADMIN: (Role.ADMIN, []), ALI: (Role.ANALYST, []),
         ANN: (Role.MANAGER, ANN_BOOK), BOB: (Role.MANAGER, BOB_BOOK),
@@ -282,3 +278,34 @@ def test_sign_in_off_is_the_local_admin_and_says_so_when_exposed(
     assert texts(at.warning)[0].startswith(
         "Sign-in is off: anyone who can reach this server sees every client"
     )
+
+
+ALL_NAMES = {
+    "acme-corp": "Acme Corporation", "globex": "Globex Corporation",
+    "umbrella-health": "Umbrella Health", "stark-industries": "Stark Industries",
+}  # fmt: skip
+
+
+def everything_shown(at: AppTest) -> str:
+    """The page's text, its tables and its figures, as one string."""
+    frames = [frame.value.to_csv() for frame in at.dataframe]
+    figures = [str(chart.proto.spec) for chart in at.get("plotly_chart")]
+    options = [str(box.options) for box in at.selectbox]
+    return "\n".join([shown_text(at), *frames, *figures, *options])
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize(
+    ("email", "book"), [(ADMIN, None), (ALI, None), (ANN, ANN_BOOK), (BOB, BOB_BOOK)]
+)
+def test_every_page_shows_each_role_its_clients_only(
+    store: str, page: str, email: str, book: list[str] | None
+) -> None:
+    at = open_as(signed_in(email), page)
+    shown = everything_shown(at)
+    for bucket, name in ALL_NAMES.items():
+        visible = book is None or bucket in book
+        assert (name in shown) is visible or (visible and page in ("client", "compare")), (
+            bucket,
+            page,
+        )

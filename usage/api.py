@@ -334,10 +334,10 @@ class UsageApi:
     def _principal(self, connection: Connection, call: Call) -> Principal:
         """Who calls: the ``X-API-Key``'s principal, else the signed-in
         person of the session cookie; ``Unauthorized`` when neither is
-        valid, ``Forbidden`` for a cookie POST from another site."""
+        valid (the same-origin rule of a cookie POST is the trigger's)."""
         if call.api_key:
             credential = "key " + call.api_key
-        elif call.cookies:
+        elif call.cookies and self._sign_in().enabled:
             credential = "session " + " ".join(sorted(call.cookies.values()))
         else:
             raise Unauthorized(
@@ -348,12 +348,15 @@ class UsageApi:
             )
         principal = self._recent.get(credential)
         if principal is None:
-            with Session(bind=connection) as session:
-                if call.api_key:
+            if call.api_key:
+                with Session(bind=connection) as session:
                     principal = authenticate(session, call.api_key)
-                else:
+            else:
+                # A transaction of its own: a person admitted by their domain
+                # is stored with its audit event, all or nothing, whatever
+                # mode the request's connection is in (autocommit on PostgreSQL).
+                with Session(self._get_engine()) as session, session.begin():
                     principal = self._session_principal(session, call)
-                    session.commit()  # a person admitted by domain is stored
             self._recent.put(credential, principal)
         return principal
 

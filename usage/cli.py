@@ -10,17 +10,27 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from usage import clients, demo, keys
+from usage import audit, clients, demo, keys, people
+from usage.audit import AUDIT_DEFAULT_LIMIT, Action, cli_actor
 from usage.commands import add_commands
 from usage.db import make_engine, open_engine, upgrade_schema
 from usage.errors import ConfigError, UsageError
-from usage.validation import parse_new_client
+from usage.models import Role
+from usage.validation import (
+    check_date_range,
+    parse_choice,
+    parse_date,
+    parse_email,
+    parse_limit,
+    parse_new_client,
+    parse_role,
+)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -46,7 +56,9 @@ def _cmd_demo(engine: Engine, _args: argparse.Namespace) -> int:
 
 def _cmd_keys_create(engine: Engine, args: argparse.Namespace) -> int:
     with Session(engine) as session, session.begin():
-        key = keys.create_key(session, args.name, admin=args.admin, buckets=args.bucket)
+        key = keys.create_key(
+            session, args.name, admin=args.admin, buckets=args.bucket, actor=cli_actor()
+        )
     scope = "admin" if args.admin else "buckets: " + ", ".join(sorted(set(args.bucket)))
     print(f"key {args.name!r} created ({scope}); it is shown only this once:")
     print(key)
@@ -67,7 +79,7 @@ def _cmd_keys_list(engine: Engine, _args: argparse.Namespace) -> int:
 
 def _cmd_keys_revoke(engine: Engine, args: argparse.Namespace) -> int:
     with Session(engine) as session, session.begin():
-        keys.revoke_key(session, args.name)
+        keys.revoke_key(session, args.name, actor=cli_actor())
     print(f"key {args.name!r} revoked")
     return 0
 
@@ -93,6 +105,85 @@ def _cmd_clients_list(engine: Engine, _args: argparse.Namespace) -> int:
         page = clients.list_clients(session, status=None, limit=None, after=None)
     for client in page:
         print(f"{client['bucket_id']}\t{client['status']}\t{client['display_name']}")
+    return 0
+
+
+def _cmd_users_add(engine: Engine, args: argparse.Namespace) -> int:
+    email = parse_email(args.email)
+    role = parse_role(args.role, "--role")
+    with Session(engine) as session, session.begin():
+        people.add_person(session, email, role, args.bucket, actor=cli_actor())
+    book = ", ".join(sorted(set(args.bucket))) or "empty"
+    print(f"person {email!r} added ({role.value}; book: {book})")
+    return 0
+
+
+def _cmd_users_assign(engine: Engine, args: argparse.Namespace) -> int:
+    email = parse_email(args.email)
+    with Session(engine) as session, session.begin():
+        added = people.assign(session, email, args.bucket, actor=cli_actor())
+    changed = f"added {', '.join(added)}" if added else "nothing added, already assigned"
+    print(f"book of {email!r}: {changed}")
+    return 0
+
+
+def _cmd_users_unassign(engine: Engine, args: argparse.Namespace) -> int:
+    email = parse_email(args.email)
+    with Session(engine) as session, session.begin():
+        removed = people.unassign(session, email, args.bucket, actor=cli_actor())
+    changed = f"removed {', '.join(removed)}" if removed else "nothing removed, not assigned"
+    print(f"book of {email!r}: {changed}")
+    return 0
+
+
+def _cmd_users_set_role(engine: Engine, args: argparse.Namespace) -> int:
+    email = parse_email(args.email)
+    role = parse_role(args.role, "--role")
+    with Session(engine) as session, session.begin():
+        people.set_role(session, email, role, actor=cli_actor())
+    print(f"role of {email!r} is {role.value}")
+    return 0
+
+
+def _cmd_users_list(engine: Engine, _args: argparse.Namespace) -> int:
+    with Session(engine) as session:
+        rows = people.list_people(session)
+    if not rows:
+        print("no people")
+    for info in rows:
+        book = ",".join(info.book) or "-"
+        print(f"{info.email}\t{info.role.value}\t{book}\t{info.created_at:%Y-%m-%d}")
+    return 0
+
+
+def _cmd_users_remove(engine: Engine, args: argparse.Namespace) -> int:
+    email = parse_email(args.email)
+    with Session(engine) as session, session.begin():
+        people.remove_person(session, email, actor=cli_actor())
+    print(f"person {email!r} removed")
+    return 0
+
+
+def _one_line(text: str) -> str:
+    """A field of a tab-separated line: no tab or line break inside."""
+    return " ".join(text.split())
+
+
+def _cmd_audit(engine: Engine, args: argparse.Namespace) -> int:
+    since = parse_date(args.since, "--since")
+    until = parse_date(args.until, "--until")
+    check_date_range(since, until, "--since", "--until")
+    action = parse_choice(args.action, [action.value for action in Action], "--action")
+    limit = parse_limit(args.limit, AUDIT_DEFAULT_LIMIT, "--limit")
+    with Session(engine) as session:
+        events = audit.list_events(
+            session, since=since, until=until, actor=args.actor, action=action, limit=limit
+        )
+    if not events:
+        print("no events")
+    for event in events:
+        fields = ("at", "actor", "action", "target", "detail", "address")
+        print("\t".join(_one_line(event[field]) or "-" for field in fields))
     return 0
 
 
@@ -135,8 +226,53 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--trial-end", help="trial end date (YYYY-MM-DD)")
     add.set_defaults(run=_cmd_clients_add)
     client_commands.add_parser("list", help="list clients").set_defaults(run=_cmd_clients_list)
+    _add_users_commands(commands)
+    _add_audit_command(commands)
     add_commands(commands)  # collect, export, import
     return parser
+
+
+def _add_users_commands(commands: Any) -> None:
+    user = commands.add_parser("users", help="manage the people who sign in, and their books")
+    user_commands = user.add_subparsers(dest="users_command", required=True)
+    roles = "/".join(role.value for role in Role)
+
+    add = user_commands.add_parser("add", help="add a person")
+    add.add_argument("email")
+    add.add_argument("--role", required=True, help=roles)
+    add.add_argument("--bucket", action="append", default=[], help="a client of their book")
+    add.set_defaults(run=_cmd_users_add)
+
+    assign = user_commands.add_parser("assign", help="add clients to a person's book")
+    assign.add_argument("email")
+    assign.add_argument("--bucket", action="append", required=True, help="a client")
+    assign.set_defaults(run=_cmd_users_assign)
+
+    unassign = user_commands.add_parser("unassign", help="take clients out of a person's book")
+    unassign.add_argument("email")
+    unassign.add_argument("--bucket", action="append", required=True, help="a client")
+    unassign.set_defaults(run=_cmd_users_unassign)
+
+    set_role = user_commands.add_parser("set-role", help="change a person's role")
+    set_role.add_argument("email")
+    set_role.add_argument("--role", required=True, help=roles)
+    set_role.set_defaults(run=_cmd_users_set_role)
+
+    user_commands.add_parser("list", help="list people").set_defaults(run=_cmd_users_list)
+
+    remove = user_commands.add_parser("remove", help="remove a person and their book")
+    remove.add_argument("email")
+    remove.set_defaults(run=_cmd_users_remove)
+
+
+def _add_audit_command(commands: Any) -> None:
+    events = commands.add_parser("audit", help="show the audit trail, newest first")
+    events.add_argument("--since", help="first day (YYYY-MM-DD, UTC)")
+    events.add_argument("--until", help="last day (YYYY-MM-DD, UTC)")
+    events.add_argument("--actor", help="text the actor contains (case-insensitive)")
+    events.add_argument("--action", help=", ".join(action.value for action in Action))
+    events.add_argument("--limit", help=f"at most this many events (default {AUDIT_DEFAULT_LIMIT})")
+    events.set_defaults(run=_cmd_audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from usage.access import Principal, Via
+from usage.audit import Action, Actor, record
 from usage.errors import InvalidParams, NotFound, Unauthorized
 from usage.models import ApiKey, Role, utcnow
 from usage.validation import parse_bucket_id
@@ -51,9 +52,15 @@ def _info(row: ApiKey) -> KeyInfo:
 
 
 def create_key(
-    session: Session, name: str, *, admin: bool = False, buckets: list[str] | None = None
+    session: Session,
+    name: str,
+    *,
+    admin: bool = False,
+    buckets: list[str] | None = None,
+    actor: Actor,
 ) -> str:
-    """Store a new key and return it; this is the only time it is seen."""
+    """Store a new key and return it; this is the only time it is seen.
+    Recorded in the audit trail as made by ``actor``."""
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise InvalidParams("name must be 1 to 100 characters")
@@ -77,6 +84,8 @@ def create_key(
         session.flush()
     except IntegrityError:
         raise InvalidParams(f"a key named {name!r} exists already") from None
+    scope = "admin" if admin else "buckets " + " ".join(checked)
+    record(session, actor, Action.KEY_CREATED, name, scope)
     return f"{KEY_PREFIX}_{lookup}_{secret}"
 
 
@@ -84,12 +93,14 @@ def list_keys(session: Session) -> list[KeyInfo]:
     return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.name))]
 
 
-def revoke_key(session: Session, name: str) -> None:
+def revoke_key(session: Session, name: str, *, actor: Actor) -> None:
+    """Revoke a key (again: no change, and no new audit event)."""
     row = session.scalar(select(ApiKey).where(ApiKey.name == name))
     if row is None:
         raise NotFound(f"no key named {name!r}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        record(session, actor, Action.KEY_REVOKED, name)
 
 
 def key_principal(row: ApiKey) -> Principal:

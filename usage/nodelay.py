@@ -14,6 +14,7 @@ every connection.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -62,8 +63,6 @@ def listening_addresses() -> list[str]:
     """The IP addresses this process's listening TCP sockets are bound to."""
     addresses = []
     for sock in _listeners():
-        try:
+        with contextlib.suppress(OSError):
             addresses.append(str(sock.getsockname()[0]))
-        except OSError:
-            pass
     return addresses

@@ -51,8 +51,11 @@ _BUCKET_ID = {
 
 _COMMON_ERRORS = {
     "400": _error_response("Invalid parameters; the message names the parameter."),
-    "401": _error_response("Missing or invalid API key."),
-    "404": _error_response("Unknown client or path (or a client the key may not see)."),
+    "401": _error_response(
+        "Missing or invalid credentials: no valid API key, and no valid signed-in session"
+        " (tampered, expired, of another deployment, or of a person no longer let in)."
+    ),
+    "404": _error_response("Unknown client or path (or a client the caller may not see)."),
     "405": _error_response("Method not allowed."),
     "503": _error_response("The database is unreachable; retry later."),
 }
@@ -223,10 +226,13 @@ def build_openapi() -> dict[str, Any]:
             " counts by collection and object storage by prefix, one snapshot per client per"
             " day. Every response is JSON and carries `X-Request-ID` (yours echoed when it is"
             " 1-128 characters of `A-Za-z0-9._-`, otherwise generated). Unknown query"
-            " parameters are refused with a 400.",
+            " parameters are refused with a 400. A call is authenticated by an API key"
+            " (`X-API-Key`, for scripts) or by the session cookie of a browser signed in to"
+            " the dashboard on the same origin; a key wins over a cookie. Either way the"
+            " caller sees only the clients it may see.",
         },
         "servers": [{"url": "/"}],
-        "security": [{"ApiKey": []}],
+        "security": [{"ApiKey": []}, {"SessionCookie": []}],
         "paths": {
             "/api/v1/clients/{bucket_id}/history": {
                 "get": {
@@ -253,7 +259,8 @@ def build_openapi() -> dict[str, Any]:
                     "operationId": "listClients",
                     "summary": "List clients",
                     "description": "Clients in bucket_id order, a page at a time. Pages never"
-                    " skip or repeat a client. A key limited to some buckets sees only those.",
+                    " skip or repeat a client. A key limited to some buckets, or a signed-in"
+                    " manager, sees only those clients.",
                     "parameters": [
                         {"name": "status", "in": "query", "required": False,
                          "schema": {"type": "string",
@@ -289,7 +296,7 @@ def build_openapi() -> dict[str, Any]:
             "/api/v1/collect/trigger": {
                 "post": {
                     "operationId": "triggerCollection",
-                    "summary": "Compute today's snapshots now (admin key)",
+                    "summary": "Compute today's snapshots now (admin)",
                     "description": "Computes today's snapshot of the given clients (default:"
                     " every active and trial client) from the live sources. At most one run"
                     " per bucket per 5 minutes, across every server process, unless `force`"
@@ -306,7 +313,11 @@ def build_openapi() -> dict[str, Any]:
                             "content": {"application/json": {"schema": _ref("TriggerResult")}},
                         },
                         **_COMMON_ERRORS,
-                        "403": _error_response("A valid key without the admin right."),
+                        "403": _error_response(
+                            "A valid key or signed-in person without the admin right, or a"
+                            " POST authenticated by the session cookie whose `Origin` (else"
+                            " `Referer`) is not the dashboard's own origin."
+                        ),
                         "429": {
                             "description": "A bucket ran less than 5 minutes ago; the body's"
                             " `retry_after` and the `Retry-After` header say when to retry.",
@@ -345,7 +356,17 @@ def build_openapi() -> dict[str, Any]:
                     "in": "header",
                     "name": "X-API-Key",
                     "description": "Made by an operator: `python -m usage keys create NAME`.",
-                }
+                },
+                "SessionCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "_streamlit_user",
+                    "description": "A signed-in dashboard session on the same origin: the"
+                    " cookie the browser holds after signing in to the dashboard (with its"
+                    " `_streamlit_user_N` parts when it is split). A POST authenticated by it"
+                    " must be same-origin (`Origin`, else `Referer`, of the dashboard itself),"
+                    " or it is refused with 403.",
+                },
             },
             "headers": {
                 "RequestId": {

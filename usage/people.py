@@ -1,9 +1,10 @@
 """People who sign in, their roles and their books of clients.
 
 Every change is recorded in the audit trail in the same transaction. A
-person's principal is read fresh from here (the API and the pages keep it
-for at most ``usage.access.PRINCIPAL_CACHE_SECONDS``), so a removal, a role
-change or an unassignment takes effect within those seconds.
+person's principal is read fresh from here; the API keeps it for
+``usage.api.KEY_CACHE_SECONDS`` and the pages for
+``ui.access.PRINCIPAL_TTL_SECONDS``, so a removal, a role change or an
+unassignment takes effect within 5 seconds.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _client_ids(session: Session, buckets: Iterable[str]) -> dict[str, int]:
     error naming it."""
     wanted = sorted({parse_bucket_id(bucket, "bucket") for bucket in buckets})
     rows = session.execute(select(Client.bucket_id, Client.id).where(Client.bucket_id.in_(wanted)))
-    found: dict[str, int] = {bucket_id: client_id for bucket_id, client_id in rows}
+    found: dict[str, int] = dict(rows.all())
     unknown = [bucket for bucket in wanted if bucket not in found]
     if unknown:
         raise InvalidParams(f"bucket {unknown[0]!r} is not a known client")

@@ -31,11 +31,15 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("client_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["person_id"], ["people.id"], name=op.f("fk_assignments_person_id_people"),
+            ["person_id"],
+            ["people.id"],
+            name=op.f("fk_assignments_person_id_people"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["client_id"], ["clients.id"], name=op.f("fk_assignments_client_id_clients"),
+            ["client_id"],
+            ["clients.id"],
+            name=op.f("fk_assignments_client_id_clients"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("person_id", "client_id", name=op.f("pk_assignments")),
