@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from usage.audit import cli_actor
 from usage.db import make_engine
 from usage.keys import create_key
 
@@ -101,7 +102,7 @@ def summarize(timings: list[float]) -> dict[str, float]:
 def new_admin_key(engine: Engine) -> str:
     """A fresh admin key for one benchmark run (keys are shown only once)."""
     with Session(engine) as session, session.begin():
-        return create_key(session, f"bench-{uuid.uuid4().hex[:12]}", admin=True)
+        return create_key(session, f"bench-{uuid.uuid4().hex[:12]}", admin=True, actor=cli_actor())
 
 
 def save_results(name: str, results: Any) -> Path:

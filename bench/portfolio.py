@@ -61,7 +61,7 @@ def page_queries(as_of: dt.date) -> dict[str, Callable[[Session], object]]:
         )
 
     return {
-        "latest_date": portfolio.latest_snapshot_date,
+        "latest_date": lambda session: portfolio.latest_snapshot_date(session, visible=None),
         "summary": lambda session: portfolio.summarize_portfolio(
             session, as_of=as_of, visible=None
         ),

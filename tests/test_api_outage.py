@@ -15,6 +15,7 @@ from tests.conftest import new_database_url
 from tests.factories import add_days, day, new_client
 from tests.tcp_proxy import TcpProxy
 from usage.api import create_api_app
+from usage.audit import cli_actor
 from usage.db import make_engine
 from usage.keys import create_key
 
@@ -37,7 +38,7 @@ def test_outage_is_503_json_then_service_resumes(proxied: tuple[Engine, TcpProxy
     engine, proxy = proxied
     with Session(engine) as session, session.begin():
         add_days(session, new_client(session, "acme-corp"), [day(0)])
-        key = create_key(session, "admin", admin=True)
+        key = create_key(session, "admin", admin=True, actor=cli_actor())
     api = ApiClient(create_api_app(lambda: engine), {"X-API-Key": key})
     try:
         assert api.get(HISTORY).status_code == 200

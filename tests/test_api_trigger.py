@@ -17,6 +17,7 @@ from tests.factories import new_client
 from tests.s3_server import S3Server, running_s3
 from tests.test_api import conforms, is_error
 from usage.api import create_api_app
+from usage.audit import cli_actor
 from usage.history import read_history
 from usage.keys import create_key
 
@@ -58,8 +59,8 @@ def api(engine: Engine) -> Iterator[tuple[ApiClient, dict[str, str]]]:
         new_client(session, "missing-co")  # no bucket in S3
         new_client(session, "gone-co", "inactive")
         keys = {
-            "admin": create_key(session, "admin", admin=True),
-            "reader": create_key(session, "reader", buckets=["globex"]),
+            "admin": create_key(session, "admin", admin=True, actor=cli_actor()),
+            "reader": create_key(session, "reader", buckets=["globex"], actor=cli_actor()),
         }
     client = ApiClient(create_api_app(lambda: engine))
     yield client, keys

@@ -19,6 +19,7 @@ from tests.conftest import new_database_url
 from tests.factories import add_days, day, new_client
 from tests.live_server import running_server
 from tests.s3_server import S3Server, running_s3
+from usage.audit import cli_actor
 from usage.demo import load_demo
 from usage.keys import create_key
 
@@ -29,7 +30,7 @@ def prepare(engine: Engine, demo: bool = False) -> str:
             load_demo(session, day(400))
         else:
             add_days(session, new_client(session, "acme-corp"), [day(i) for i in range(5)])
-        return create_key(session, "admin", admin=True)
+        return create_key(session, "admin", admin=True, actor=cli_actor())
 
 
 def test_streamlit_run_serves_pages_and_api_on_one_port(engine: Engine, database_url: str) -> None:

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from usage.models import AuditEvent, utcnow
 from usage.snapshots import as_utc, format_datetime
 
-MAX_TEXT = 400
+MAX_TEXT = 400  # actor and target columns
+MAX_ADDRESS = 100  # the address column
 AUDIT_DEFAULT_LIMIT = 1000
 
 
@@ -54,8 +55,8 @@ def cli_actor() -> Actor:
     return Actor(f"cli:{user}")
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+def _clip(text: str, most: int = MAX_TEXT) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def record(
@@ -69,7 +70,7 @@ def record(
             "action": action.value,
             "target": _clip(target),
             "detail": detail,
-            "address": _clip(actor.address),
+            "address": _clip(actor.address, MAX_ADDRESS),
         },
     )
 

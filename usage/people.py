@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from usage.access import Principal, Via
@@ -68,9 +69,13 @@ def add_person(
     if session.scalar(select(Person.id).where(Person.email == address)) is not None:
         raise InvalidParams(f"a person with email {address!r} exists already")
     clients = _client_ids(session, buckets)
-    person_id = session.scalar(
-        insert(Person).values(email=address, role=role.value).returning(Person.id)
-    )
+    try:
+        with session.begin_nested():  # a racing add of the same person: the same message
+            person_id = session.scalar(
+                insert(Person).values(email=address, role=role.value).returning(Person.id)
+            )
+    except IntegrityError:
+        raise InvalidParams(f"a person with email {address!r} exists already") from None
     assert person_id is not None
     record(session, actor, Action.PERSON_ADDED, address, f"role {role.value}")
     _assign(session, person_id, address, clients, actor)

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert
+from sqlalchemy.orm import Session
+
+from usage.audit import MAX_TEXT, Action, Actor, cli_actor, list_events, record, record_once
+from usage.models import AuditEvent
+
+
+def _at(day: int, hour: int = 12, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 3, day, hour, minute, second, tzinfo=dt.UTC)
+
+
+# (at, actor, action, target), inserted in this order
+EVENTS = [
+    (_at(1, 0, 0, 0), "ann@example.com", "sign_in", "ann@example.com"),
+    (_at(1, 23, 59, 59), "cli:ops", "person_added", "bob@example.com"),
+    (_at(2, 0, 0, 0), "key:ops_100%", "key_created", "reporting"),
+    (_at(2, 9), "ANN@example.com", "book_assigned", "bob@example.com"),
+    (_at(3, 12), "cli:opsx100x", "key_revoked", "reporting"),
+    (_at(3, 12), "cli:ops", "person_removed", "bob@example.com"),  # same instant, inserted later
+]
+
+
+@pytest.fixture
+def trail(engine: Engine) -> Engine:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            insert(AuditEvent),
+            [
+                {"at": at, "actor": actor, "action": action, "target": target,
+                 "detail": "", "address": ""}
+                for at, actor, action, target in EVENTS
+            ],
+        )  # fmt: skip
+    return engine
+
+
+def _events(engine: Engine) -> list[dict[str, Any]]:
+    with Session(engine) as session:
+        return list_events(session)
+
+
+def _actions(engine: Engine, **filters: Any) -> list[str]:
+    with Session(engine) as session:
+        return [event["action"] for event in list_events(session, **filters)]
+
+
+@pytest.mark.parametrize(
+    ("filters", "actions"),
+    [
+        ({}, ["person_removed", "key_revoked", "book_assigned", "key_created", "person_added",
+              "sign_in"]),
+        # days are UTC days, both ends inclusive
+        ({"since": dt.date(2026, 3, 2)}, ["person_removed", "key_revoked", "book_assigned",
+                                          "key_created"]),
+        ({"until": dt.date(2026, 3, 1)}, ["person_added", "sign_in"]),
+        ({"since": dt.date(2026, 3, 2), "until": dt.date(2026, 3, 2)},
+         ["book_assigned", "key_created"]),
+        ({"since": dt.date(2026, 3, 4)}, []),
+        # the actor contains the text, in any case; % and _ are plain characters
+        ({"actor": "ann@"}, ["book_assigned", "sign_in"]),
+        ({"actor": " cli:OPS "}, ["person_removed", "key_revoked", "person_added"]),
+        ({"actor": "ops_100%"}, ["key_created"]),
+        ({"action": "key_created"}, ["key_created"]),
+        ({"action": "key_created", "actor": "cli:"}, []),
+        ({"limit": 2}, ["person_removed", "key_revoked"]),
+        ({"limit": None, "since": dt.date(2026, 3, 3)}, ["person_removed", "key_revoked"]),
+    ],
+)  # fmt: skip
+def test_list_events_filters(trail: Engine, filters: dict[str, Any], actions: list[str]) -> None:
+    assert _actions(trail, **filters) == actions
+
+
+def test_list_events_gives_each_event_in_full(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            insert(AuditEvent),
+            {"at": _at(5, 7, 8, 9), "actor": "ann@example.com", "action": "sign_in",
+             "target": "ann@example.com", "detail": "first", "address": "203.0.113.9"},
+        )  # fmt: skip
+    with Session(engine) as session:
+        assert list_events(session) == [
+            {"at": "2026-03-05T07:08:09Z", "actor": "ann@example.com", "action": "sign_in",
+             "target": "ann@example.com", "detail": "first", "address": "203.0.113.9"}
+        ]  # fmt: skip
+
+
+def test_record_stores_the_actor_and_address_and_clips_long_text(engine: Engine) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with Session(engine) as session, session.begin():
+        record(session, Actor("x" * 500, "198.51.100.7"), Action.KEY_CREATED, "k", "d" * 500)
+    with Session(engine) as session:
+        (event,) = list_events(session)
+    assert event["actor"] == "x" * (MAX_TEXT - 1) + "…"
+    assert event["detail"] == "d" * 500  # the detail is free text
+    assert (event["action"], event["target"], event["address"]) == (
+        "key_created",
+        "k",
+        "198.51.100.7",
+    )
+    at = dt.datetime.fromisoformat(event["at"])
+    assert before <= at <= dt.datetime.now(dt.UTC)
+
+
+def test_record_once_records_an_event_once(engine: Engine) -> None:
+    ann = Actor("ann@example.com", "203.0.113.9")
+    with Session(engine) as session, session.begin():
+        assert record_once(session, ann, Action.SIGN_IN, "ann@example.com", "iat 1")
+        assert not record_once(session, Actor(ann.name, "other"), Action.SIGN_IN,
+                               "ann@example.com", "iat 1")  # fmt: skip
+        assert record_once(session, ann, Action.SIGN_IN, "ann@example.com", "iat 2")
+    assert [event["detail"] for event in _events(engine)] == ["iat 2", "iat 1"]
+
+
+def _failing(error: Exception) -> Callable[[], str]:
+    """A getpass.getuser that fails as it does for a uid without a name."""
+
+    def getuser() -> str:
+        raise error
+
+    return getuser
+
+
+@pytest.mark.parametrize(
+    ("getuser", "name"),
+    [
+        (lambda: "ops", "cli:ops"),
+        (_failing(KeyError("getpwuid(): uid not found: 1000")), "cli:unknown"),
+        (_failing(OSError("No username set in the environment")), "cli:unknown"),
+    ],
+)
+def test_cli_actor_is_the_login_name(
+    monkeypatch: pytest.MonkeyPatch, getuser: Callable[[], str], name: str
+) -> None:
+    monkeypatch.setattr("usage.audit.getpass.getuser", getuser)
+    assert cli_actor() == Actor(name, "")
