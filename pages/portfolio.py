@@ -48,6 +48,11 @@ MAX_SEARCH = 100
 TOTALS_WINDOWS = {"90": "Last 90 days", "365": "Last 12 months"}
 SPARKLINE_COLUMN = f"Trend, {SPARKLINE_DAYS} d"
 ROW_HEIGHT = 35
+# The one definition of a day's portfolio total (usage.portfolio), said once.
+TOTALS_DEFINITION = (
+    "A day's total is the sum over clients of their latest snapshot on or before that day; "
+    "a client without a snapshot that day (stale) counts with its last one."
+)
 
 SORT_LABELS = {
     "name": "Name, A to Z", "-name": "Name, Z to A",
@@ -62,6 +67,13 @@ SORT_LABELS = {
 assert set(SORT_LABELS) == set(SORT_CHOICES)
 
 KEYS = ("portfolio_status", "portfolio_q", "portfolio_sort", "portfolio_page")
+
+
+def _stale_phrase(stale: int, as_of: dt.date) -> str:
+    if not stale:
+        return f"Every client has a snapshot on {as_of.isoformat()}."
+    are = "client is" if stale == 1 else "clients are"
+    return f"{stale:,} {are} stale: no snapshot on {as_of.isoformat()}, so their latest counts."
 
 
 def _parse_search(raw: str | None) -> str | None:
@@ -130,10 +142,11 @@ def render() -> None:
     if as_of is None:
         st.info("No client has a snapshot yet: the numbers appear after the first collection.")
         as_of = dt.date.today()
+    stale = summary.reporting - summary.up_to_date
     st.caption(
-        f"As of {as_of.isoformat()}, the newest snapshot. Change is over the last "
-        f"{CHANGE_DAYS} days: each client's latest snapshot against its last one "
-        f"{CHANGE_DAYS} days before."
+        f"As of {as_of.isoformat()}, the newest snapshot. {TOTALS_DEFINITION} "
+        f"{_stale_phrase(stale, as_of)} Change is over the last {CHANGE_DAYS} days: each "
+        f"client's latest snapshot against its last one {CHANGE_DAYS} days before."
     )
 
     kpis = st.columns(4)
@@ -142,7 +155,7 @@ def render() -> None:
         "Records",
         human_count(summary.total_records),
         f"{signed_count(summary.change)} in {CHANGE_DAYS} days",
-        help="The sum of every client's latest snapshot.",
+        help=TOTALS_DEFINITION,
     )
     kpis[2].metric("Storage", human_bytes(summary.total_bytes))
     kpis[3].metric(
@@ -279,10 +292,7 @@ def _totals(as_of: dt.date) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.totals_figure(days, in_bytes=False), key="portfolio_records")
     right.plotly_chart(charts.totals_figure(days, in_bytes=True), key="portfolio_storage")
-    st.caption(
-        "The clients with a snapshot in the window, each with its latest snapshot on or "
-        "before the day, so a missing day does not dip the total."
-    )
+    st.caption(f"{TOTALS_DEFINITION} Hover a day to see how many clients were stale then.")
 
 
 run_page(render)

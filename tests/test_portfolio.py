@@ -170,17 +170,44 @@ def test_sparklines_leave_missing_days_empty(portfolio: Engine) -> None:
     }
 
 
-def test_portfolio_totals_carry_a_missing_day_forward(portfolio: Engine) -> None:
+def test_portfolio_totals_count_each_client_with_its_latest_snapshot(portfolio: Engine) -> None:
     with Session(portfolio) as session:
         totals = read_portfolio_totals(session, D(2024, 3, 14), D(2024, 3, 20), visible=None)
     by_day = {day.snapshot_date: day for day in totals}
     assert sorted(by_day) == days(D(2024, 3, 14), 7)
-    # alpha's 14th stands in for its missing 15th; beta joins on the 20th.
-    assert by_day[D(2024, 3, 15)].total_records == 1140 + 1500
-    assert by_day[D(2024, 3, 15)].clients == 1
-    assert by_day[D(2024, 3, 19)].total_records == 1190 + 1500
-    assert by_day[D(2024, 3, 20)].total_records == 1200 + 1500 + 50
-    assert by_day[D(2024, 3, 20)].total_bytes == (1200 + 1500 + 50) * 100
+    # alpha's 14th stands in for its missing 15th; delta, stopped in January,
+    # counts with its last snapshot (stale); beta joins on the 20th.
+    assert by_day[D(2024, 3, 15)].total_records == 1140 + 1500 + 700
+    assert (by_day[D(2024, 3, 15)].clients, by_day[D(2024, 3, 15)].stale) == (3, 2)
+    assert by_day[D(2024, 3, 19)].total_records == 1190 + 1500 + 700
+    assert (by_day[D(2024, 3, 19)].clients, by_day[D(2024, 3, 19)].stale) == (3, 1)
+    assert by_day[D(2024, 3, 20)].total_records == 1200 + 1500 + 50 + 700
+    assert by_day[D(2024, 3, 20)].total_bytes == (1200 + 1500 + 50 + 700) * 100
+    assert (by_day[D(2024, 3, 20)].clients, by_day[D(2024, 3, 20)].stale) == (4, 1)
+
+
+@pytest.mark.parametrize("visible", [None, frozenset({"alpha", "delta"}), frozenset({"beta"})])
+def test_a_day_has_one_total_whatever_the_window(
+    portfolio: Engine, visible: frozenset[str] | None
+) -> None:
+    """The KPI's day and every window's charts agree, day by day."""
+    with Session(portfolio) as session:
+        windows = [
+            read_portfolio_totals(session, start, AS_OF, visible=visible)
+            for start in (D(2023, 12, 1), D(2024, 1, 15), D(2024, 3, 15), D(2024, 3, 25), AS_OF)
+        ]
+        kpi = summarize_portfolio(session, as_of=AS_OF, visible=visible)
+    whole = {day.snapshot_date: day for day in windows[0]}
+    for window in windows[1:]:
+        for day in window:
+            assert day == whole[day.snapshot_date]
+    last = windows[-1][-1]
+    assert (last.snapshot_date, last.total_records, last.total_bytes) == (
+        AS_OF,
+        kpi.total_records,
+        kpi.total_bytes,
+    )
+    assert (last.clients, last.stale) == (kpi.reporting, kpi.reporting - kpi.up_to_date)
 
 
 def test_portfolio_summary(portfolio: Engine) -> None:

@@ -168,8 +168,11 @@ def totals_figure(days: Sequence[PortfolioDay], in_bytes: bool) -> go.Figure:
             y=values,
             name=name,
             mode="lines",
-            customdata=[[text, day.clients] for text, day in zip(shown, days, strict=True)],
-            hovertemplate="%{customdata[0]} (%{customdata[1]} clients reported)<extra></extra>",
+            customdata=[
+                [text, day.clients, day.stale] for text, day in zip(shown, days, strict=True)
+            ],
+            hovertemplate="%{customdata[0]} (%{customdata[1]} clients, %{customdata[2]} stale)"
+            "<extra></extra>",
         )
     )
     if in_bytes:

@@ -14,7 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from usage.access import Visible, may_read, visible_clients
@@ -22,9 +34,6 @@ from usage.models import Client, Snapshot
 from usage.validation import parse_choice
 
 CHANGE_DAYS = 30
-# Totals start this many days early so that a client whose first day in the
-# range is missing is counted from its snapshot just before.
-TOTALS_WARMUP_DAYS = 7
 
 # sort key -> what it orders by; a leading "-" sorts descending.
 SORT_KEYS: tuple[str, ...] = ("name", "bucket", "status", "records", "storage", "change",
@@ -69,10 +78,13 @@ class ClientChoice:
 
 @dataclass(frozen=True)
 class PortfolioDay:
+    """The portfolio on one day: each client's latest snapshot on or before it."""
+
     snapshot_date: dt.date
     total_records: int
     total_bytes: int
-    clients: int  # how many clients have a snapshot on that very day
+    clients: int  # clients counted: with a snapshot on or before the day
+    stale: int  # of those, the ones without a snapshot on the day itself
 
 
 def latest_snapshot_date(session: Session, *, visible: Visible) -> dt.date | None:
@@ -347,51 +359,93 @@ def read_sparklines(
 def read_portfolio_totals(
     session: Session, start: dt.date, end: dt.date, *, visible: Visible
 ) -> list[PortfolioDay]:
-    """Records and bytes of the visible portfolio on each day from ``start``
-    to ``end`` that has a snapshot.
+    """The visible portfolio's total on every day from ``start`` to ``end``
+    (from the first day any visible client has a snapshot).
 
-    Each client counts with its latest snapshot on or before the day (looking
-    back ``TOTALS_WARMUP_DAYS`` before ``start``), so a client's missing day does not
-    dip the total: SQL sums each day's changes from every client's previous
-    snapshot, and the running sum is the total.
+    A day's total is the sum over clients of their latest snapshot on or
+    before that day, the definition of ``summarize_portfolio`` too: a client
+    without a snapshot on the day (a missing day, or a client whose
+    collection stopped) counts with its last one and is *stale* that day.
+    The same day has the same total whatever the window: each client's last
+    snapshot on or before ``start`` is the base, and SQL sums each later
+    snapshot's change from the client's previous one.
     """
+    base = _latest_on_or_before(session, start, visible)
+    later = select(
+        Snapshot.client_id, Snapshot.snapshot_date, Snapshot.total_records, Snapshot.total_bytes
+    ).where(Snapshot.snapshot_date > start, Snapshot.snapshot_date <= end)
+    if visible is not None:
+        later = later.where(Snapshot.client_id.in_(_visible_ids(visible)))
+    rows = union_all(base, later).subquery("rows")
 
     def previous(column: Any) -> Any:
-        return func.lag(column).over(
-            partition_by=Snapshot.client_id, order_by=Snapshot.snapshot_date
-        )
+        return func.lag(column).over(partition_by=rows.c.client_id, order_by=rows.c.snapshot_date)
 
-    changes = (
-        select(
-            Snapshot.snapshot_date.label("day"),
-            (Snapshot.total_records - func.coalesce(previous(Snapshot.total_records), 0)).label(
-                "records"
-            ),
-            (Snapshot.total_bytes - func.coalesce(previous(Snapshot.total_bytes), 0)).label(
-                "bytes"
-            ),
-        )
-        .where(
-            Snapshot.snapshot_date.between(start - dt.timedelta(days=TOTALS_WARMUP_DAYS), end),
-            *([] if visible is None else [Snapshot.client_id.in_(_visible_ids(visible))]),
-        )
-        .subquery("changes")
-    )
-    rows = session.execute(
+    changes = select(
+        rows.c.snapshot_date.label("day"),
+        (rows.c.total_records - func.coalesce(previous(rows.c.total_records), 0)).label("records"),
+        (rows.c.total_bytes - func.coalesce(previous(rows.c.total_bytes), 0)).label("bytes"),
+        case((previous(rows.c.snapshot_date).is_(None), 1), else_=0).label("first"),
+    ).subquery("changes")
+    by_day = session.execute(
         select(
             changes.c.day,
             func.sum(changes.c.records),
             func.sum(changes.c.bytes),
+            func.sum(changes.c.first),
             func.count(),
         )
         .group_by(changes.c.day)
         .order_by(changes.c.day)
-    )
+    ).all()
+    return _running_totals(by_day, start, end)
+
+
+def _running_totals(by_day: Sequence[Any], start: dt.date, end: dt.date) -> list[PortfolioDay]:
+    """Every day's totals from the per-day sums of changes (days before
+    ``start`` are the base: each client's last snapshot on or before it)."""
+    found = {row[0]: row for row in by_day}
+    records = size = counted = 0
+    for day, day_records, day_bytes, first, _ in by_day:
+        if day > start:
+            break
+        records, size, counted = (
+            records + int(day_records),
+            size + int(day_bytes),
+            counted + int(first),
+        )
     days: list[PortfolioDay] = []
-    records = size = 0
-    for day, day_records, day_bytes, clients in rows:
-        records += int(day_records)
-        size += int(day_bytes)
-        if day >= start:
-            days.append(PortfolioDay(day, records, size, int(clients)))
+    day = start
+    while day <= end:
+        row = found.get(day)
+        if row is not None and day > start:
+            records += int(row[1])
+            size += int(row[2])
+            counted += int(row[3])
+        fresh = int(row[4]) if row is not None else 0
+        if counted:
+            days.append(PortfolioDay(day, records, size, counted, counted - fresh))
+        day += dt.timedelta(days=1)
     return days
+
+
+def _latest_on_or_before(session: Session, day: dt.date, visible: Visible) -> Any:
+    """Each visible client's newest snapshot on or before ``day``:
+    (client_id, snapshot_date, total_records, total_bytes)."""
+    columns = (Snapshot.client_id, Snapshot.snapshot_date, Snapshot.total_records,
+               Snapshot.total_bytes)  # fmt: skip
+    clients = select(Client.id.label("client_id")).where(*visible_clients(visible))
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = clients.subquery("clients")
+        newest = (
+            select(*columns)
+            .where(Snapshot.client_id == chosen.c.client_id, Snapshot.snapshot_date <= day)
+            .order_by(Snapshot.snapshot_date.desc())
+            .limit(1)
+            .lateral("newest")
+        )
+        return select(*newest.c).select_from(chosen).join(newest, true())
+    dated = clients.add_columns(_date_at_or_before(day).label("day")).subquery("dated")
+    return select(*columns).join(
+        dated, and_(Snapshot.client_id == dated.c.client_id, Snapshot.snapshot_date == dated.c.day)
+    )
