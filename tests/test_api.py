@@ -193,12 +193,34 @@ def test_limited_key_sees_other_buckets_as_unknown(api: ApiClient, keys: dict[st
         ("GET", "/api/v2/clients"),
         ("POST", "/api/unknown/deeper/path"),
         ("GET", "/api/v1/clients/acme-corp/history/extra"),
-        ("GET", "/api/"),
+        ("GET", "/api/v1/openapi.json/"),
     ],
 )
 def test_unknown_api_path_is_json_404(api: ApiClient, method: str, url: str) -> None:
     body = is_error(api.request(method, url), 404)
     assert body["error"].startswith("no such path: /api/")
+
+
+@pytest.mark.parametrize("url", ["/api/v1/", "/api/v1", "/api/", "/api"])
+def test_the_index_lists_every_endpoint_without_a_key(engine: Engine, url: str) -> None:
+    client = ApiClient(create_api_app(lambda: engine))
+    try:
+        response = client.get(url)
+        bad = client.get(url, params={"x": "1"})
+    finally:
+        client.close()
+    assert response.status_code == 200
+    index = response.json()
+    conforms(index, "Index")
+    assert index["openapi"] == "/api/v1/openapi.json"
+    listed = {(e["method"], e["path"]): e["needs_key"] for e in index["endpoints"]}
+    document = build_openapi()
+    assert set(listed) == {
+        (method.upper(), path) for path, ops in document["paths"].items() for method in ops
+    }
+    assert listed[("GET", "/api/v1/clients/{bucket_id}/history")] is True
+    assert listed[("GET", "/api/v1/openapi.json")] is False
+    is_error(bad, 400, "unknown query parameter 'x'; expected: none")
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
@@ -372,7 +394,7 @@ def test_openapi_needs_no_key_and_lists_every_endpoint(engine: Engine) -> None:
     assert document["security"] == [{"ApiKey": []}, {"SessionCookie": []}]
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            if path == "/api/v1/openapi.json":
+            if path in ("/api/v1/openapi.json", "/api/v1/"):
                 assert operation["security"] == []
                 continue
             assert "security" not in operation  # the document's: key or cookie

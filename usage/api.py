@@ -47,7 +47,7 @@ from usage.errors import (
 )
 from usage.history import fetch_history_json
 from usage.keys import authenticate
-from usage.openapi import build_openapi
+from usage.openapi import build_index, build_openapi
 from usage.signin import (
     COOKIE_NAME,
     SIGN_IN_OFF,
@@ -188,13 +188,16 @@ class UsageApi:
         self._get_engine = get_engine
         self._get_settings = get_settings
         self._settings: SignInSettings | None = None
-        self._openapi = orjson.dumps(build_openapi())
+        document = build_openapi()
+        self._openapi = orjson.dumps(document)
+        self._index = orjson.dumps(build_index(document))
         self._recent = _RecentPrincipals()
         self._db_threads: anyio.CapacityLimiter | None = None
         self._db_is_local = False  # SQLite, once the engine exists
         self._loop_connection: Connection | None = None
         get, post, db = ("GET", "HEAD"), ("POST",), RunsIn.DATABASE
         self._routes: list[tuple[re.Pattern[str], tuple[str, ...], Endpoint, RunsIn]] = [
+            (re.compile(r"/api(?:/v1)?/?"), get, self.index, RunsIn.LOOP),
             (re.compile(r"/api/v1/openapi\.json"), get, self.openapi, RunsIn.LOOP),
             (re.compile(r"/api/v1/clients"), get, self.clients, db),
             (re.compile(r"/api/v1/clients/([^/]+)"), get, self.client, db),
@@ -428,6 +431,13 @@ class UsageApi:
 
     def openapi(self, call: Call) -> Answer:
         return Answer(200, self._openapi)
+
+    def index(self, call: Call) -> Answer:
+        try:
+            check_known_params(call.query, set())
+        except UsageError as error:
+            return error_answer(error, call.request_id)
+        return Answer(200, self._index)
 
 
 _UNAVAILABLE = DatabaseUnavailable("database unavailable; try again shortly")

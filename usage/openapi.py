@@ -72,6 +72,28 @@ _CLIENT_PROPERTIES: dict[str, Any] = {
 }
 _CLIENT_FIELDS = tuple(_CLIENT_PROPERTIES)
 _SCHEMAS: dict[str, Any] = {
+    "Index": {
+        "type": "object",
+        "required": ["name", "version", "openapi", "endpoints"],
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "string"},
+            "openapi": {"type": "string", "description": "This document's path."},
+            "endpoints": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["method", "path", "summary", "needs_key"],
+                    "properties": {
+                        "method": {"type": "string"},
+                        "path": {"type": "string"},
+                        "summary": {"type": "string"},
+                        "needs_key": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error", "request_id"],
@@ -334,6 +356,23 @@ def build_openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/": {
+                "get": {
+                    "operationId": "getIndex",
+                    "summary": "The API's index: its endpoints and this document's link",
+                    "description": "Also answered at `/api`, `/api/` and `/api/v1`. No key"
+                    " needed.",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The endpoints, as this document lists them.",
+                            "content": {"application/json": {"schema": _ref("Index")}},
+                        },
+                        "400": _COMMON_ERRORS["400"],
+                        "405": _COMMON_ERRORS["405"],
+                    },
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -377,3 +416,26 @@ def build_openapi() -> dict[str, Any]:
             "schemas": _SCHEMAS,
         },
     }  # fmt: skip
+
+
+OPENAPI_PATH = "/api/v1/openapi.json"
+
+
+def build_index(document: dict[str, Any]) -> dict[str, Any]:
+    """``GET /api/v1/``: what a newcomer needs to start, from the document."""
+    endpoints = [
+        {
+            "method": method.upper(),
+            "path": path,
+            "summary": operation["summary"],
+            "needs_key": operation.get("security") != [],
+        }
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    ]
+    return {
+        "name": document["info"]["title"],
+        "version": "v1",
+        "openapi": OPENAPI_PATH,
+        "endpoints": endpoints,
+    }
