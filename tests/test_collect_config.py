@@ -109,6 +109,7 @@ def test_every_setting_has_its_environment_variable() -> None:
         (RECORDS, "[storage]\nbucket_templat = 'x'\n", "unknown setting storage.bucket_templat;"),
         (RECORDS, "[s3]\nbucket = 'x'\n", "unknown section 's3'; expected: [storage], [records]"),
         (RECORDS, "[storage\n", "is not valid TOML: "),
+        (RECORDS, "x = " + "[" * 5000 + "]" * 5000 + "\n", "is not valid TOML: nested too deeply"),
     ],
 )  # fmt: skip
 def test_a_wrong_setting_is_one_line_naming_it(

@@ -175,6 +175,7 @@ _DROP = object()
     ("line", "message"),
     [
         ("{oops", "line 2: not valid JSON (Expecting property name"),
+        ('{"a": ' * 5000 + "1" + "}" * 5000, "line 2: not valid JSON (nested too deeply)"),
         ("[]", "line 2: the line must be a JSON object"),
         (_line(records=_DROP), "line 2: the line lacks the field 'records'"),
         (_line(extra=1), "line 2: the line has an unknown field 'extra'"),

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ui.engine import get_engine
 from ui.format import md_text
 from usage.access import LOCAL_ADMIN, Principal
+from usage.errors import ConfigError
 from usage.audit import Action, Actor, record_once
 from usage.people import person_principal
 from usage.serving import reachable_from_network
@@ -39,9 +40,12 @@ _viewer: ContextVar[Principal | None] = ContextVar("viewer", default=None)
 def load_sign_in_settings() -> SignInSettings:
     """``[auth]`` and ``[access]`` from Streamlit's secrets (sign-in off
     without a secrets file or an ``[auth]`` section)."""
-    if not st.secrets.load_if_toml_exists():
-        return SIGN_IN_OFF
-    return parse_settings(st.secrets.to_dict())
+    try:
+        if not st.secrets.load_if_toml_exists():
+            return SIGN_IN_OFF
+        return parse_settings(st.secrets.to_dict())
+    except RecursionError:  # Streamlit's TOML parser on a hostile file
+        raise ConfigError("secrets.toml is not valid TOML: nested too deeply") from None
 
 
 @st.cache_data(ttl=PRINCIPAL_TTL_SECONDS, show_spinner=False)

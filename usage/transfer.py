@@ -164,6 +164,8 @@ def parse_snapshot_line(line: str) -> tuple[str, SnapshotData]:
         raw = json.loads(line)
     except ValueError as exc:
         raise InvalidParams(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidParams("not valid JSON (nested too deeply)") from None
     body = _object(raw, "the line", _SNAPSHOT_FIELDS)
     bucket_id = parse_bucket_id(_string(body["bucket_id"], "bucket_id"))
     day = parse_date(_string(body["snapshot_date"], "snapshot_date"), "snapshot_date")

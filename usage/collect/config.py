@@ -315,6 +315,8 @@ def _read_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
     for section, table in data.items():
         known = _BY_SECTION.get(section)
         if known is None or not isinstance(table, dict):
