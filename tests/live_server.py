@@ -64,14 +64,17 @@ def running_server(
     env: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
     log: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
     """Serve the app on ``database_url``; yields the base URL.
 
     ``command`` is ``streamlit`` (``streamlit run app.py``) or ``uvicorn``
     (``uvicorn app:app --workers N``), with ``extra_args`` after; the
-    server's output goes to ``log`` when given.
+    server's output goes to ``log`` when given. ``port`` is a free port
+    when not given (a test that must name it before the server starts, in a
+    redirect URI, takes one from ``free_port``).
     """
-    port = free_port()
+    port = free_port() if port is None else port
     env = {**os.environ, **(env or {}), "USAGE_DATABASE_URL": database_url}
     if command == "streamlit":
         args = [sys.executable, "-m", "streamlit", "run", "app.py",

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from ui.engine import get_engine
 from ui.format import md_text
 from usage.access import LOCAL_ADMIN, Principal
-from usage.errors import ConfigError
 from usage.audit import Action, Actor, record_once
+from usage.errors import ConfigError
 from usage.people import person_principal
 from usage.serving import reachable_from_network
 from usage.signin import SIGN_IN_OFF, SignInRefused, SignInSettings, admit, identify, parse_settings
