@@ -1,7 +1,7 @@
 """Client (``/client``): one client's history over a range, at a granularity.
 
 URL: ``/client?bucket=acme-corp&start=2024-01-01&end=2024-06-30&granularity=week``
-or ``/client?bucket=acme-corp&preset=90d&granularity=day``.
+or ``/client?bucket=acme-corp&preset=90d&granularity=day&mode=lines``.
 """
 
 from __future__ import annotations
@@ -17,21 +17,34 @@ from ui.access import viewer
 from ui.data import (
     load_client_choices,
     load_history,
+    load_latest_date,
     load_snapshot_at,
     run_page,
     show_empty_database,
 )
 from ui.downloads import download_buttons, history_json
 from ui.engine import get_engine
-from ui.format import days_phrase, human_age, human_bytes, human_count, md_text, signed_pct
+from ui.format import (
+    days_phrase,
+    human_age,
+    human_bytes,
+    human_count,
+    local_time,
+    md_text,
+    signed_pct,
+    viewer_zone,
+)
 from ui.params import arriving, publish, read_param, warn_param
 from usage.errors import InvalidParams
 from usage.portfolio import ClientChoice
 from usage.series import (
+    ClientSeries,
     Granularity,
+    Period,
     RangePreset,
     build_series,
     collection_names,
+    day_runs,
     find_drops,
     missing_days,
     preset_range,
@@ -40,8 +53,10 @@ from usage.snapshots import SnapshotJSON
 from usage.validation import check_date_range, parse_bucket_id, parse_choice, parse_date
 
 PAGE = "client"
-KEYS = ("client_bucket", "client_preset", "client_start", "client_end", "client_granularity")
+KEYS = ("client_bucket", "client_preset", "client_start", "client_end", "client_granularity",
+        "client_mode")  # fmt: skip
 DEFAULT_PRESET = RangePreset.LAST_90_DAYS
+DEFAULT_MODE = "stacked"
 PRESET_LABELS = {
     RangePreset.LAST_30_DAYS: "Last 30 days",
     RangePreset.LAST_90_DAYS: "Last 90 days",
@@ -54,6 +69,10 @@ GRANULARITY_LABELS = {Granularity.DAY: "Day", Granularity.WEEK: "Week", Granular
 # The dates a date input accepts; a URL date outside is refused.
 EARLIEST = dt.date(2000, 1, 1)
 LATEST = dt.date(2100, 12, 31)
+# Statuses whose clients are collected every day: a missing newest day is news.
+COLLECTED_STATUSES = ("active", "trial")
+LISTED_GAPS = 5  # the latest runs of missing days a warning lists
+_PRESET_CHANGED = "_client_preset_changed"
 
 
 def _parse_day(name: str) -> dt.date | None:
@@ -77,12 +96,24 @@ def _first_day(bucket_id: str, preset: RangePreset) -> dt.date | None:
 
 
 def _apply_preset() -> None:
-    """On a preset change: show its dates in the date inputs."""
+    """Show the chosen preset's dates in the date inputs (before they are
+    drawn: ``All`` reads the client's first day, for the viewer of the run)."""
     preset = RangePreset(st.session_state.client_preset)
     if preset is not RangePreset.CUSTOM:
         first = _first_day(st.session_state.client_bucket, preset)
         start, end = preset_range(preset, dt.date.today(), first)
         st.session_state.client_start, st.session_state.client_end = start, end
+
+
+def _preset_changed() -> None:
+    """On a preset or client change. A callback runs before the page's frame
+    knows the viewer, so the dates are set by the run (``_apply_preset``)."""
+    st.session_state[_PRESET_CHANGED] = True
+
+
+def _show_whole_history() -> None:
+    st.session_state.client_preset = RangePreset.ALL.value
+    _preset_changed()
 
 
 def _to_custom() -> None:
@@ -107,6 +138,12 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         lambda raw: parse_choice(raw, [g.value for g in Granularity], "granularity"),
         Granularity.DAY.value,
         "days",
+    )
+    mode = read_param(
+        "mode",
+        lambda raw: parse_choice(raw, list(charts.RECORD_MODES), "mode"),
+        DEFAULT_MODE,
+        "stacked bars",
     )
     parsed = read_param(
         "preset",
@@ -134,6 +171,7 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         start = preset_range(DEFAULT_PRESET, end, None)[0]
     st.session_state.client_bucket = bucket
     st.session_state.client_granularity = granularity
+    st.session_state.client_mode = mode
     st.session_state.client_preset = preset.value
     st.session_state.client_start, st.session_state.client_end = start, end
 
@@ -141,12 +179,14 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
 def _url_params() -> dict[str, str | None]:
     preset = RangePreset(st.session_state.client_preset)
     custom = preset is RangePreset.CUSTOM
+    mode = st.session_state.client_mode
     return {
         "bucket": st.session_state.client_bucket,
         "preset": None if custom else preset.value,
         "start": st.session_state.client_start.isoformat() if custom else None,
         "end": st.session_state.client_end.isoformat() if custom else None,
         "granularity": st.session_state.client_granularity,
+        "mode": None if mode == DEFAULT_MODE else mode,
     }
 
 
@@ -158,7 +198,7 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
         list(names),
         key="client_bucket",
         format_func=lambda bucket_id: f"{names[bucket_id].display_name} ({bucket_id})",
-        on_change=_apply_preset,
+        on_change=_preset_changed,
     )
     top[1].radio(
         "Range",
@@ -166,7 +206,7 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
         key="client_preset",
         format_func=lambda value: PRESET_LABELS[RangePreset(value)],
         horizontal=True,
-        on_change=_apply_preset,
+        on_change=_preset_changed,
     )
     granularity = top[2].radio(
         "Granularity",
@@ -198,8 +238,13 @@ def render() -> None:
         show_empty_database()
         publish(PAGE, {})
         return
+    # The chart mode's radio is not drawn for an empty range; keep its value.
+    if "client_mode" in st.session_state:
+        st.session_state.client_mode = st.session_state.client_mode
     if arriving(PAGE, KEYS):
         _load_from_url(choices)
+    if st.session_state.pop(_PRESET_CHANGED, False):
+        _apply_preset()
     names = {choice.bucket_id: choice for choice in choices}
     st.title(md_text(names[st.session_state.client_bucket].display_name))
     bucket, start, end, granularity = _controls(choices)
@@ -209,66 +254,115 @@ def render() -> None:
     if snapshots is None:
         st.error(f"The client {md_text(bucket)} no longer exists.", icon=":material/warning:")
         return
+    client = names[bucket]
+    # Freshness is the client's latest snapshot, whatever the range, against
+    # the newest day collected for any client (not a client's data: the
+    # whole store's, so one book's failed day still shows).
+    latest = load_snapshot_at(engine, viewer().visible, bucket, LATEST)
+    collected = load_latest_date(engine, None)
+    _freshness(client, latest, collected)
     if not snapshots:
-        latest = load_snapshot_at(engine, viewer().visible, bucket, LATEST)
-        where = (
-            f" Its latest snapshot is on {latest['snapshot_date']}; choose All to see its "
-            "whole history."
-            if latest
-            else " It has no snapshot at all yet."
-        )
-        st.info(
-            f"{md_text(names[bucket].display_name)} has no snapshot from {start.isoformat()} "
-            f"to {end.isoformat()}.{where}",
-            icon=":material/info:",
-        )
+        _empty_range(client, latest, start, end)
         return
-    _overview(names[bucket], snapshots, start, end)
-    _charts(snapshots, start, end, granularity)
-    _snapshot_table(bucket, snapshots, start, end)
+    _overview(snapshots, start, end, collected)
+    series = build_series(snapshots, start, end, granularity)
+    _charts(series, snapshots)
+    _snapshot_table(bucket, snapshots, series.periods, start, end)
 
 
-def _overview(
-    client: ClientChoice, snapshots: list[SnapshotJSON], start: dt.date, end: dt.date
+def _freshness(
+    client: ClientChoice, latest: SnapshotJSON | None, collected: dt.date | None
 ) -> None:
-    newest, oldest = snapshots[0], snapshots[-1]
-    # Freshness is the client's latest snapshot, whatever the range.
-    latest = load_snapshot_at(get_engine(), viewer().visible, client.bucket_id, LATEST) or newest
-    computed = dt.datetime.fromisoformat(latest["computed_at"])
+    if latest is None:
+        st.caption(f"{md_text(client.bucket_id)} · {md_text(client.status)} · no snapshot yet")
+        return
+    computed = _utc(latest["computed_at"])
     st.caption(
         f"{md_text(client.bucket_id)} · {md_text(client.status)} · latest snapshot "
-        f"{latest['snapshot_date']}, computed {latest['computed_at']} "
+        f"{latest['snapshot_date']}, computed {local_time(computed, viewer_zone())} "
         f"({human_age(computed, dt.datetime.now(dt.UTC))})"
     )
-    since = f"since {oldest['snapshot_date']}"
-    kpis = st.columns(3)
-    _kpi(kpis[0], "Total records", oldest["records"]["total"], newest["records"]["total"], since)
-    _kpi(
-        kpis[1],
-        "Storage",
-        oldest["storage"]["total_bytes"],
-        newest["storage"]["total_bytes"],
-        since,
-        in_bytes=True,
-    )
-    _kpi(
-        kpis[2],
-        "Objects",
-        oldest["storage"]["object_count"],
-        newest["storage"]["object_count"],
-        since,
-    )
-    missing = missing_days(snapshots, start, end)
-    if missing:
-        shown = ", ".join(day.isoformat() for day in missing[-5:])
-        more = " (the latest: " if len(missing) > 5 else " ("
+    latest_day = dt.date.fromisoformat(latest["snapshot_date"])
+    if collected is None or latest_day >= collected:
+        return
+    if client.status in COLLECTED_STATUSES:
         st.warning(
-            f"{days_phrase(len(missing))} without a snapshot in this range{more}{shown}). "
-            "They are gaps in the charts, not zeros.",
+            f"No snapshot on {collected.isoformat()} yet: collection may have failed. "
+            f"The latest figures below are from {latest_day.isoformat()}.",
             icon=":material/event_busy:",
         )
     else:
-        st.caption("No day without a snapshot in this range.")
+        st.caption(
+            f"No snapshot since {latest_day.isoformat()} (the client is "
+            f"{md_text(client.status)}); other clients have snapshots up to "
+            f"{collected.isoformat()}."
+        )
+
+
+def _empty_range(
+    client: ClientChoice, latest: SnapshotJSON | None, start: dt.date, end: dt.date
+) -> None:
+    """A range without a snapshot: say so, and show the latest figures."""
+    if latest is None:
+        st.info(
+            f"{md_text(client.display_name)} has no snapshot at all yet.", icon=":material/info:"
+        )
+        return
+    day = latest["snapshot_date"]
+    st.info(
+        f"{md_text(client.display_name)} has no snapshot from {start.isoformat()} to "
+        f"{end.isoformat()}: this range is empty. Below are its latest figures, from {day}.",
+        icon=":material/info:",
+    )
+    st.button(
+        "Show its whole history",
+        key="client_show_all",
+        icon=":material/history:",
+        on_click=_show_whole_history,
+    )
+    kpis = st.columns(3)
+    kpis[0].metric(f"Total records as of {day}", human_count(latest["records"]["total"]))
+    kpis[1].metric(f"Storage as of {day}", human_bytes(latest["storage"]["total_bytes"]))
+    kpis[2].metric(f"Objects as of {day}", human_count(latest["storage"]["object_count"]))
+    _latest_breakdowns(latest)
+
+
+def _overview(
+    snapshots: list[SnapshotJSON], start: dt.date, end: dt.date, collected: dt.date | None
+) -> None:
+    newest, oldest = snapshots[0], snapshots[-1]
+    shown, since = newest["snapshot_date"], oldest["snapshot_date"]
+    kpis = st.columns(3)
+    _kpi(kpis[0], "Total records", oldest["records"]["total"], newest["records"]["total"],
+         shown, since)  # fmt: skip
+    _kpi(kpis[1], "Storage", oldest["storage"]["total_bytes"], newest["storage"]["total_bytes"],
+         shown, since, in_bytes=True)  # fmt: skip
+    _kpi(kpis[2], "Objects", oldest["storage"]["object_count"],
+         newest["storage"]["object_count"], shown, since)  # fmt: skip
+    if since != start.isoformat():
+        st.caption(
+            f"Changes are from {since}, the range's first day with a snapshot "
+            f"({start.isoformat()} has none)."
+        )
+    # Days after the newest one collected are not due yet (a later snapshot
+    # than the cached newest day counts as collected too).
+    due = max(filter(None, [collected, dt.date.fromisoformat(shown)]))
+    missing = missing_days(snapshots, start, end, due)
+    upto = f" up to {due.isoformat()} (the newest day collected)" if due < end else ""
+    if missing:
+        runs = day_runs(missing)
+        listed = ", ".join(
+            first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+            for first, last in runs[-LISTED_GAPS:]
+        )
+        which = f"the latest {LISTED_GAPS} gaps: " if len(runs) > LISTED_GAPS else ""
+        st.warning(
+            f"{days_phrase(len(missing))} without a snapshot in this range{upto}: {which}"
+            f"{listed}. They are gaps in the charts, not zeros.",
+            icon=":material/event_busy:",
+        )
+    else:
+        st.caption(f"No day without a snapshot in this range{upto}.")
     drops = find_drops(snapshots)
     for drop in drops[-5:]:
         st.error(
@@ -286,24 +380,23 @@ def _kpi(
     label: str,
     before: int,
     after: int,
+    shown: str,
     since: str,
     in_bytes: bool = False,
 ) -> None:
+    """``label`` as of the day ``shown``, and its change since the day ``since``."""
     change = after - before
     pct = signed_pct(change * 100.0 / before) if before else "new"
     if in_bytes:
         value = human_bytes(after)
-        delta = f"{'+' if change >= 0 else '−'}{human_bytes(abs(change))} ({pct}) {since}"
+        delta = f"{'+' if change >= 0 else '−'}{human_bytes(abs(change))} ({pct}) since {since}"
     else:
         value = human_count(after)
-        delta = f"{change:+,} ({pct}) {since}"
-    column.metric(label, value, delta, delta_color="normal" if change else "off")
+        delta = f"{change:+,} ({pct}) since {since}"
+    column.metric(f"{label} as of {shown}", value, delta, delta_color="normal" if change else "off")
 
 
-def _charts(
-    snapshots: list[SnapshotJSON], start: dt.date, end: dt.date, granularity: Granularity
-) -> None:
-    series = build_series(snapshots, start, end, granularity)
+def _charts(series: ClientSeries, snapshots: list[SnapshotJSON]) -> None:
     drops = find_drops(snapshots)
     mode = st.radio(
         "Records chart",
@@ -312,61 +405,120 @@ def _charts(
         horizontal=True,
         key="client_mode",
     )
+    granularity = series.periods[0].granularity
+    if granularity is not Granularity.DAY:
+        st.caption(
+            f"Each {granularity.value} shows its last snapshot: the value on its last day "
+            f"with one. A {granularity.value} the range holds only part of is partial "
+            "(hatched bar, open circle); hover a period for the day it shows."
+        )
     st.plotly_chart(charts.records_figure(series, mode, drops), key="client_records")
     left, right = st.columns(2)
     left.plotly_chart(charts.storage_figure(series), key="client_storage")
     right.plotly_chart(charts.objects_figure(series), key="client_objects")
     st.plotly_chart(charts.prefix_figure(series), key="client_prefixes")
-    newest = snapshots[0]
+    _latest_breakdowns(snapshots[0])
+
+
+def _latest_breakdowns(snapshot: SnapshotJSON) -> None:
+    day = snapshot["snapshot_date"]
     left, right = st.columns(2)
     left.plotly_chart(
         charts.breakdown_figure(
-            f"Records by collection on {newest['snapshot_date']}",
-            {name: newest["records"].get(name, 0) for name in collection_names([newest])},
+            f"Records by collection on {day}",
+            {name: snapshot["records"].get(name, 0) for name in collection_names([snapshot])},
         ),
         key="client_latest_collections",
     )
     right.plotly_chart(
         charts.breakdown_figure(
-            f"Storage by prefix on {newest['snapshot_date']}",
-            {prefix: entry["bytes"] for prefix, entry in newest["storage"]["by_prefix"].items()},
+            f"Storage by prefix on {day}",
+            {prefix: entry["bytes"] for prefix, entry in snapshot["storage"]["by_prefix"].items()},
             in_bytes=True,
         ),
         key="client_latest_prefixes",
     )
 
 
-def _snapshot_table(
-    bucket: str, snapshots: list[SnapshotJSON], start: dt.date, end: dt.date
-) -> None:
-    st.subheader("Snapshots")
+def _utc(stamp: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _table_rows(periods: list[Period]) -> list[Period]:
+    """The periods with a snapshot, newest first (as the API's history)."""
+    return [period for period in reversed(periods) if period.snapshot is not None]
+
+
+def _frame(rows: list[Period], by_day: bool) -> pd.DataFrame:
+    """One row per period: raw numbers, dates as ISO text, times in UTC."""
+    snapshots = [period.snapshot for period in rows if period.snapshot is not None]
     names = collection_names(snapshots)
-    frame = pd.DataFrame(
+    if by_day:
+        head: dict[str, list[object]] = {"date": [s["snapshot_date"] for s in snapshots]}
+    else:
+        head = {
+            "period": [period.label for period in rows],
+            "from": [period.start.isoformat() for period in rows],
+            "to": [period.end.isoformat() for period in rows],
+            "partial": [period.partial for period in rows],
+            "snapshot date": [s["snapshot_date"] for s in snapshots],
+        }
+    return pd.DataFrame(
         {
-            "date": [snapshot["snapshot_date"] for snapshot in snapshots],
-            **{
-                name: [snapshot["records"].get(name, 0) for snapshot in snapshots] for name in names
-            },
-            "total records": [snapshot["records"]["total"] for snapshot in snapshots],
-            "objects": [snapshot["storage"]["object_count"] for snapshot in snapshots],
-            "storage bytes": [snapshot["storage"]["total_bytes"] for snapshot in snapshots],
-            "computed at": [snapshot["computed_at"] for snapshot in snapshots],
+            **head,
+            **{name: [s["records"].get(name, 0) for s in snapshots] for name in names},
+            "total records": [s["records"]["total"] for s in snapshots],
+            "objects": [s["storage"]["object_count"] for s in snapshots],
+            "storage bytes": [s["storage"]["total_bytes"] for s in snapshots],
+            "computed at": [s["computed_at"] for s in snapshots],
         }
     )
-    shown = frame.assign(storage=[human_bytes(n) for n in frame["storage bytes"]])
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        height=320,
-        key="client_table",
-        column_config={
-            name: st.column_config.NumberColumn(format="localized")
-            for name in [*names, "total records", "objects", "storage bytes"]
-        },
+
+
+def _snapshot_table(
+    bucket: str, snapshots: list[SnapshotJSON], periods: list[Period], start: dt.date, end: dt.date
+) -> None:
+    """The table at the chosen granularity, in units (the CSV: raw numbers,
+    times in UTC); the JSON is the API's history for the range."""
+    granularity = periods[0].granularity
+    by_day = granularity is Granularity.DAY
+    rows = _table_rows(periods)
+    frame = _frame(rows, by_day)
+    st.subheader("Snapshots")
+    each = "day" if by_day else granularity.value
+    shows = "" if by_day else f": each shows the {each}'s last snapshot (dated in the row)"
+    st.caption(
+        f"One row per {each} with a snapshot, newest first{shows}. The CSV holds the same rows "
+        "in raw numbers (bytes, times in UTC); the JSON is the API's history for the range, "
+        "every snapshot by day."
     )
+    zone = viewer_zone()
+    computed = f"computed at ({zone})"
+    shown = frame.drop(columns=["storage bytes", "computed at", "from", "to"], errors="ignore")
+    shown = shown.assign(
+        storage=[human_bytes(size) for size in frame["storage bytes"]],
+        **{computed: [local_time(_utc(stamp), zone) for stamp in frame["computed at"]]},
+    )
+    numbers = [*collection_names(row.snapshot for row in rows if row.snapshot),
+               "total records", "objects"]  # fmt: skip
+    config = {name: st.column_config.NumberColumn(format="localized") for name in numbers}
+    if not by_day:
+        shown["period"] = [period.extent for period in rows]
+        config["partial"] = st.column_config.CheckboxColumn(
+            help=f"The range holds only part of this {each}"
+        )
+        # Wide enough for a partial period's days.
+        config["period"] = st.column_config.TextColumn(
+            width="large" if each == "week" else "medium"
+        )
+    st.dataframe(
+        shown, hide_index=True, width="stretch", height=320, key="client_table",
+        column_config=config,
+    )  # fmt: skip
     stem = f"{bucket}_{start.isoformat()}_{end.isoformat()}"
-    download_buttons(frame, history_json(snapshots), stem, key="client")
+    csv_stem = stem if by_day else f"{stem}_by_{each}"
+    download_buttons(frame, history_json(snapshots), stem, key="client", csv_stem=csv_stem)
 
 
 run_page(render)

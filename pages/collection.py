@@ -16,15 +16,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ui.access import client_address, viewer
-from ui.data import run_page, show_empty_database
+from ui.data import load_is_demo, run_page, show_empty_database
 from ui.engine import get_engine
-from ui.format import human_age, md_text
+from ui.format import NOTHING, human_age, local_time, md_text, viewer_zone
 from ui.params import publish
 from usage.access import Visible
 from usage.audit import Actor
+from usage.collect.config import load_config
 from usage.collect.runs import list_runs
 from usage.collect.trigger import TriggerRequest, trigger_collection
-from usage.errors import RateLimited, UsageError
+from usage.demo import DEMO_BUCKETS
+from usage.errors import ConfigError, RateLimited, UsageError
 
 PAGE = "collection"
 RUNS_TTL_SECONDS = 5  # runs change while a collection goes on: read them fresh
@@ -35,6 +37,15 @@ STATUS_LABELS = {
     "running": "⏳ running",
     "never": "— never run",
 }
+# A client never run that holds snapshots got them from the demo or an import.
+NO_RUN_DEMO = "— no run (demo data)"
+NO_RUN_IMPORTED = "— no run (imported)"
+LOADED = {
+    NO_RUN_DEMO: '"demo data" came from the demo portfolio (`python -m usage demo`)',
+    NO_RUN_IMPORTED: '"imported" from a file (`python -m usage import`)',
+}
+TOOK_HELP = "How long the last run took, in seconds. **—**: still running, or never run."
+STARTED_HELP = "In your time zone; the next column has the same moment in UTC."
 
 
 @st.cache_data(ttl=RUNS_TTL_SECONDS, show_spinner=False)
@@ -47,35 +58,81 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-def _frame(runs: list[dict[str, Any]], now: dt.datetime) -> pd.DataFrame:
+def _run_label(run: dict[str, Any], demo: bool) -> str:
+    if run["run_status"] != "never" or run["latest_snapshot_date"] is None:
+        return STATUS_LABELS[run["run_status"]]
+    return NO_RUN_DEMO if demo and run["bucket_id"] in DEMO_BUCKETS else NO_RUN_IMPORTED
+
+
+def _started(run: dict[str, Any], now: dt.datetime, zone: dt.tzinfo) -> str:
+    started = _parse_time(run["started_at"])
+    if started is None:
+        return NOTHING
+    return f"{local_time(started, zone)} ({human_age(started, now)})"
+
+
+def _frame(runs: list[dict[str, Any]], labels: list[str], now: dt.datetime) -> pd.DataFrame:
+    zone = viewer_zone()
     return pd.DataFrame(
         {
             "Bucket": [run["bucket_id"] for run in runs],
             "Client": [run["display_name"] for run in runs],
             "Client status": [run["client_status"] for run in runs],
-            "Last run": [STATUS_LABELS[run["run_status"]] for run in runs],
-            "Started": [human_age(_parse_time(run["started_at"]), now) for run in runs],
-            "Started at (UTC)": [run["started_at"] or "" for run in runs],
+            "Last run": labels,
+            "Started": [_started(run, now, zone) for run in runs],
+            # None where there is nothing: the table's placeholder, "—".
+            "Started at (UTC)": [run["started_at"] for run in runs],
             "Took (s)": [run["duration_seconds"] for run in runs],
-            "Snapshot date": [run["snapshot_date"] or "" for run in runs],
-            "By": [run["started_by"] or "" for run in runs],
+            "Snapshot date": [run["snapshot_date"] for run in runs],
+            "Latest snapshot": [run["latest_snapshot_date"] for run in runs],
+            "By": [run["started_by"] for run in runs],
             "Error": [run["error"] or "" for run in runs],
         }
     )
 
 
-def _show_runs(runs: list[dict[str, Any]]) -> None:
-    counts = dict.fromkeys(STATUS_LABELS, 0)
-    for run in runs:
-        counts[run["run_status"]] += 1
-    columns = st.columns(len(counts))
-    for column, (status, count) in zip(columns, counts.items(), strict=True):
-        column.metric(STATUS_LABELS[status], count)
+def _show_configuration() -> None:
+    """Whether "Collect now" (and the API's trigger) can run, before anyone
+    clicks: the setting that is missing or wrong, to an admin."""
+    try:
+        config = load_config()
+    except ConfigError as error:
+        # The message may quote a value (a URL with its password): admins only.
+        detail = f": {md_text(str(error))}" if viewer().is_admin else ""
+        st.warning(
+            f"Collection is not configured on this server{detail}. Until it is, "
+            '"Collect now" and `POST /api/v1/collect/trigger` cannot run: the settings are '
+            "described in `docs/collection.md`.",
+            icon=":material/settings:",
+        )
+        return
+    origin = "the environment" if config.origin == "environment" else md_text(config.origin)
+    st.caption(f"Collection is configured (settings from {origin}).")
+
+
+def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
+    labels = [_run_label(run, demo) for run in runs]
+    # Every status, and a client without a run but with snapshots apart.
+    shown = [*STATUS_LABELS.values(), *(label for label in LOADED if label in labels)]
+    for column, label in zip(st.columns(len(shown)), shown, strict=True):
+        column.metric(label, labels.count(label))
+    sources = [source for label, source in LOADED.items() if label in labels]
+    if sources:
+        st.caption(f"No run, yet snapshots: {' and '.join(sources)}.")
     st.dataframe(
-        _frame(runs, dt.datetime.now(dt.UTC)),
+        _frame(runs, labels, dt.datetime.now(dt.UTC)),
         hide_index=True,
         width="stretch",
         key="collection_runs",
+        placeholder=NOTHING,
+        column_config={
+            "Started": st.column_config.TextColumn(help=STARTED_HELP),
+            "Took (s)": st.column_config.NumberColumn(format="%.2f", help=TOOK_HELP),
+            "Snapshot date": st.column_config.TextColumn(help="The day the last run collected."),
+            "Latest snapshot": st.column_config.TextColumn(
+                help="The client's newest snapshot, collected, imported or from the demo."
+            ),
+        },
     )
     for run in runs:
         if run["run_status"] == "failed":
@@ -137,7 +194,8 @@ def render() -> None:
         show_empty_database()
         return
     _show_result()
-    _show_runs(runs)
+    _show_configuration()
+    _show_runs(runs, load_is_demo(engine))
     _collect_now(engine, runs)
 
 

@@ -31,6 +31,12 @@ KEYS = ("compare_bucket", "compare_a", "compare_b")
 DEFAULT_GAP_DAYS = 30
 EARLIEST = dt.date(2000, 1, 1)
 LATEST = dt.date(2100, 12, 31)
+DATE_LABELS = {"a": "Date A", "b": "Date B"}  # URL parameter -> the widget's label
+MAX_SHOWN_VALUE = 40  # characters of a bad URL value repeated in a warning
+CHANGE_PCT_HELP = (
+    "The change against Date A's snapshot. **new**: nothing there on Date A (not listed, "
+    "or 0). **gone**: listed on Date A, no longer on Date B. **—**: nothing on either date."
+)
 
 
 def _latest_day(bucket_id: str) -> dt.date:
@@ -38,12 +44,20 @@ def _latest_day(bucket_id: str) -> dt.date:
     return dt.date.fromisoformat(latest["snapshot_date"]) if latest else dt.date.today()
 
 
+def _field(name: str, raw: str | None) -> str:
+    """A URL parameter named as the page labels it: ``Date A (a=2024-13-01)``."""
+    shown = raw if raw is None or len(raw) <= MAX_SHOWN_VALUE else raw[:MAX_SHOWN_VALUE] + "…"
+    return f"{DATE_LABELS[name]} ({name}={shown})"
+
+
 def _parse_day(name: str, default: dt.date) -> dt.date:
-    day = read_param(name, lambda raw: parse_date(raw, name), default, default.isoformat())
+    day = read_param(
+        name, lambda raw: parse_date(raw, _field(name, raw)), default, default.isoformat()
+    )
     if not EARLIEST <= day <= LATEST:
         warn_param(
-            f"{name} must be from {EARLIEST.isoformat()} to {LATEST.isoformat()}; "
-            f"showing {default.isoformat()} instead."
+            f"{_field(name, day.isoformat())} must be from {EARLIEST.isoformat()} to "
+            f"{LATEST.isoformat()}; showing {default.isoformat()} instead."
         )
         return default
     return day
@@ -64,7 +78,10 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
     b = _parse_day("b", _latest_day(bucket))
     a = _parse_day("a", b - dt.timedelta(days=DEFAULT_GAP_DAYS))
     if a > b:
-        warn_param("a must be on or before b; showing the dates the other way round.")
+        warn_param(
+            f"Date A (a={a.isoformat()}) must be on or before Date B (b={b.isoformat()}); "
+            "showing the dates the other way round."
+        )
         a, b = b, a
     st.session_state.compare_bucket = bucket
     st.session_state.compare_a, st.session_state.compare_b = a, b
@@ -75,46 +92,82 @@ def _resolve(bucket: str, label: str, day: dt.date, client: ClientChoice) -> Sna
     if snapshot is None:
         st.info(
             f"{md_text(client.display_name)} has no snapshot on or before "
-            f"{day.isoformat()} (date {label}).",
+            f"{day.isoformat()} (Date {label}).",
             icon=":material/info:",
         )
     elif snapshot["snapshot_date"] != day.isoformat():
         st.caption(
-            f"No snapshot on {day.isoformat()} (date {label}): using "
+            f"No snapshot on {day.isoformat()} (Date {label}): using "
             f"{snapshot['snapshot_date']}, the last one before it."
         )
     return snapshot
 
 
-def _moves_frame(moves: list[Movement], in_bytes: bool = False) -> pd.DataFrame:
+def _change_pct(move: Movement) -> str:
+    if move.is_new:
+        return "new"
+    if move.is_gone:
+        return "gone"
+    return signed_pct(move.change_pct)
+
+
+def _signed_bytes(delta: int) -> str:
+    return ("+" if delta >= 0 else "−") + human_bytes(abs(delta))
+
+
+def _date_columns(day_a: str, day_b: str) -> tuple[str, str]:
+    """The value columns, named by their snapshots' dates (told apart when
+    both dates fall back to the same snapshot)."""
+    if day_a == day_b:
+        return f"{day_a} (A)", f"{day_b} (B)"
+    return day_a, day_b
+
+
+def _moves_frame(
+    moves: list[Movement], item: str, days: tuple[str, str], in_bytes: bool = False
+) -> pd.DataFrame:
     shown = human_bytes if in_bytes else human_count
+    column_a, column_b = _date_columns(*days)
     return pd.DataFrame(
         {
-            "name": [move.name for move in moves],
-            "before": [shown(move.before) for move in moves],
-            "after": [shown(move.after) for move in moves],
-            "change": [
-                ("+" if move.delta >= 0 else "−") + human_bytes(abs(move.delta))
-                if in_bytes
-                else signed_count(move.delta)
+            item: [move.name for move in moves],
+            column_a: [shown(move.before) for move in moves],
+            column_b: [shown(move.after) for move in moves],
+            "Change": [
+                _signed_bytes(move.delta) if in_bytes else signed_count(move.delta)
                 for move in moves
             ],
-            "change %": [move.change_pct for move in moves],
+            "Change %": [_change_pct(move) for move in moves],
         }
     )
 
 
-def _show_moves(title: str, moves: list[Movement], key: str, in_bytes: bool = False) -> None:
+def _show_moves(
+    title: str,
+    moves: list[Movement],
+    key: str,
+    item: str,
+    days: tuple[str, str],
+    in_bytes: bool = False,
+) -> None:
     st.markdown(f"**{title}**")
     if not moves:
         st.caption("Nothing on either date.")
         return
+    frame = _moves_frame(moves, item, days, in_bytes)
     st.dataframe(
-        _moves_frame(moves, in_bytes),
+        frame,
         hide_index=True,
         width="stretch",
         key=key,
-        column_config={"change %": st.column_config.NumberColumn(format="%+.1f%%")},
+        column_config={
+            **{
+                name: st.column_config.TextColumn(alignment="right")
+                for name in frame.columns
+                if name != item
+            },
+            "Change %": st.column_config.TextColumn(help=CHANGE_PCT_HELP, alignment="right"),
+        },
     )
 
 
@@ -150,15 +203,12 @@ def render() -> None:
         kpis, labels, comparison.totals, (False, False, True), strict=True
     ):
         shown = human_bytes if in_bytes else human_count
-        change = (
-            ("+" if move.delta >= 0 else "−") + human_bytes(abs(move.delta))
-            if in_bytes
-            else signed_count(move.delta)
-        )
+        change = _signed_bytes(move.delta) if in_bytes else signed_count(move.delta)
+        pct = "" if move.change_pct is None else f" ({signed_pct(move.change_pct)})"
         column.metric(
             f"{label} on {after['snapshot_date']}",
             shown(move.after),
-            f"{change} ({signed_pct(move.change_pct)}) since {before['snapshot_date']}",
+            f"{change}{pct} since {before['snapshot_date']}",
             delta_color="normal" if move.delta else "off",
         )
     day_a = dt.date.fromisoformat(before["snapshot_date"])
@@ -167,13 +217,27 @@ def render() -> None:
         charts.compare_figure("Records by collection", comparison.collections, day_a, day_b),
         key="compare_collections",
     )
-    _show_moves("Records by collection", comparison.collections, "compare_collections_table")
+    days = (before["snapshot_date"], after["snapshot_date"])
+    _show_moves(
+        "Records by collection",
+        comparison.collections,
+        "compare_collections_table",
+        "Collection",
+        days,
+    )
     left, right = st.columns(2)
     with left:
-        _show_moves("Objects by prefix", comparison.prefix_objects, "compare_objects_table")
+        _show_moves(
+            "Objects by prefix", comparison.prefix_objects, "compare_objects_table", "Prefix", days
+        )
     with right:
         _show_moves(
-            "Storage by prefix", comparison.prefix_bytes, "compare_bytes_table", in_bytes=True
+            "Storage by prefix",
+            comparison.prefix_bytes,
+            "compare_bytes_table",
+            "Prefix",
+            days,
+            in_bytes=True,
         )
 
 

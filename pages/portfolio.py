@@ -47,6 +47,18 @@ ALL_STATUSES = "all"
 MAX_SEARCH = 100
 TOTALS_WINDOWS = {"90": "Last 90 days", "365": "Last 12 months"}
 SPARKLINE_COLUMN = f"Trend, {SPARKLINE_DAYS} d"
+CHANGE_COLUMN = f"Change {CHANGE_DAYS} d"
+CHANGE_WIDTH = 170  # pixels: "no data since 2025-07-18" in full
+CHANGE_HELP = (
+    f"Records in the client's latest snapshot against its last one {CHANGE_DAYS} days "
+    "before. **new**: no snapshot that far back (a client added since). **no data since** "
+    "a date: the client has no snapshot on the newest collection day (stale), so it has no "
+    "current change (**—** in Change %)."
+)
+SPARKLINE_HELP = (
+    f"Records over the last {SPARKLINE_DAYS} days, days without a snapshot left out. Green: "
+    "the last point is at or above the first; red: below it."
+)
 ROW_HEIGHT = 35
 # The one definition of a day's portfolio total (usage.portfolio), said once.
 TOTALS_DEFINITION = (
@@ -101,7 +113,33 @@ def _first_page() -> None:
     st.session_state.portfolio_page = 1
 
 
-def _table(rows: list[ClientSummary], sparklines: dict[str, list[int | None]]) -> pd.DataFrame:
+def _stale_since(row: ClientSummary, as_of: dt.date) -> dt.date | None:
+    """The latest snapshot's date of a client without one on ``as_of``."""
+    if row.latest_date is not None and row.latest_date < as_of:
+        return row.latest_date
+    return None
+
+
+def _change(row: ClientSummary, as_of: dt.date) -> str:
+    since = _stale_since(row, as_of)
+    if since is not None:  # its change would not be today's
+        return f"no data since {since.isoformat()}"
+    if row.latest_date is not None and row.baseline_records is None:
+        return "new"
+    return signed_count(row.change)
+
+
+def _change_pct(row: ClientSummary, as_of: dt.date) -> str:
+    if _stale_since(row, as_of) is not None:
+        return NOTHING  # said once, in the change column
+    if row.latest_date is not None and row.baseline_records is None:
+        return "new"
+    return signed_pct(row.change_pct)  # a baseline of 0 records has no percentage
+
+
+def _table(
+    rows: list[ClientSummary], sparklines: dict[str, list[int | None]], as_of: dt.date
+) -> pd.DataFrame:
     now = dt.datetime.now(dt.UTC)
     return pd.DataFrame(
         {
@@ -110,8 +148,8 @@ def _table(rows: list[ClientSummary], sparklines: dict[str, list[int | None]]) -
             "Status": [row.status for row in rows],
             "Records": [row.total_records for row in rows],
             "Storage": [human_bytes(row.total_bytes) for row in rows],
-            f"Change {CHANGE_DAYS} d": [row.change for row in rows],
-            "Change %": [row.change_pct for row in rows],
+            CHANGE_COLUMN: [_change(row, as_of) for row in rows],
+            "Change %": [_change_pct(row, as_of) for row in rows],
             # The trend of the days with a snapshot: a missing day is left
             # out, not drawn as zero.
             SPARKLINE_COLUMN: [
@@ -230,19 +268,24 @@ def render() -> None:
             engine, viewer().visible, tuple(row.bucket_id for row in rows), start, as_of
         )
         st.dataframe(
-            _table(rows, sparklines),
+            _table(rows, sparklines, as_of),
             hide_index=True,
             width="stretch",
             height=ROW_HEIGHT * (len(rows) + 1) + 3,
             key="portfolio_table",
+            placeholder=NOTHING,  # a client without any snapshot yet
             column_config={
                 "Open": st.column_config.LinkColumn(
                     "Bucket", display_text=r"bucket=(.*)", help="Open the client's page"
                 ),
                 "Records": st.column_config.NumberColumn(format="localized"),
-                f"Change {CHANGE_DAYS} d": st.column_config.NumberColumn(format="localized"),
-                "Change %": st.column_config.NumberColumn(format="%+.1f%%"),
-                SPARKLINE_COLUMN: st.column_config.LineChartColumn(width="small"),
+                CHANGE_COLUMN: st.column_config.TextColumn(
+                    help=CHANGE_HELP, alignment="right", width=CHANGE_WIDTH
+                ),
+                "Change %": st.column_config.TextColumn(help=CHANGE_HELP, alignment="right"),
+                SPARKLINE_COLUMN: st.column_config.LineChartColumn(
+                    width="small", color="auto", help=SPARKLINE_HELP
+                ),
                 "Latest snapshot": st.column_config.TextColumn(width="medium"),
             },
         )
@@ -256,13 +299,13 @@ def _movers(as_of: dt.date) -> None:
     chart, links = st.columns([3, 2])
     chart.plotly_chart(charts.movers_figure(movers.growers, movers.drops), key="portfolio_movers")
     with links:
-        for heading, rows in (
-            ("Fastest growers", movers.growers),
-            ("Sharpest drops", movers.drops),
+        for heading, rows, nobody in (
+            ("Fastest growers", movers.growers, "No client grew"),
+            ("Sharpest drops", movers.drops, "No client fell"),
         ):
             st.markdown(f"**{heading}, last {CHANGE_DAYS} days**")
             if not rows:
-                st.caption("None.")
+                st.caption(f"{nobody} in the last {CHANGE_DAYS} days.")
             for row in rows:
                 st.page_link(
                     "pages/client.py",

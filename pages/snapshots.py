@@ -21,7 +21,7 @@ from ui.data import (
 )
 from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
-from ui.format import human_bytes, md_text
+from ui.format import human_bytes, local_time, md_text, viewer_zone
 from ui.params import arriving, publish, read_param, warn_param
 from usage.series import collection_names
 from usage.snapshots import SnapshotJSON
@@ -66,6 +66,19 @@ def _frame(snapshots: list[SnapshotJSON], names: dict[str, str]) -> pd.DataFrame
     )
 
 
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as read on the page: storage in units beside the records,
+    the time in the viewer's zone (the CSV keeps bytes and UTC)."""
+    zone = viewer_zone()
+    shown = frame.drop(columns=["storage bytes", "computed at"])
+    shown.insert(3, "storage", [human_bytes(int(n)) for n in frame["storage bytes"]])
+    shown.insert(4, "objects", shown.pop("objects"))
+    shown["computed at"] = [
+        local_time(dt.datetime.fromisoformat(value), zone) for value in frame["computed at"]
+    ]
+    return shown
+
+
 def render() -> None:
     st.title("Daily snapshot")
     engine = get_engine()
@@ -107,16 +120,25 @@ def render() -> None:
         ),
         key="snapshots_top",
     )
+    shown = _shown(frame)
     st.dataframe(
-        frame.assign(storage=[human_bytes(int(n)) for n in frame["storage bytes"]]),
+        shown,
         hide_index=True,
         width="stretch",
         height=min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (len(frame) + 1) + 3),
         key="snapshots_table",
         column_config={
-            name: st.column_config.NumberColumn(format="localized")
-            for name in frame.columns
-            if name not in ("bucket", "client", "computed at")
+            **{
+                name: st.column_config.NumberColumn(format="localized")
+                for name in shown.columns
+                if name not in ("bucket", "client", "storage", "computed at")
+            },
+            "storage": st.column_config.TextColumn(
+                alignment="right", help="The CSV download has the exact bytes."
+            ),
+            "computed at": st.column_config.TextColumn(
+                help="In your time zone; the downloads have it in UTC."
+            ),
         },
     )
     download_buttons(frame, day_json(snapshots), f"snapshots_{day.isoformat()}", key="snapshots")

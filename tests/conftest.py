@@ -204,3 +204,14 @@ def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         usage.runtime._engine.dispose()
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo portfolio up to today, loaded once per backend (read only)."""
+    return new_demo_url(request, tmp_path_factory, dt.date.today())
+
+
+@pytest.fixture
+def demo(demo_url: str, use_database: Any) -> str:
+    return str(use_database(demo_url))

@@ -92,3 +92,74 @@ def test_deep_link_preset_change_and_sidebar(demo_server: str) -> None:
             assert page.locator(EXCEPTION).count() == 0
         finally:
             browser.close()
+
+
+BASE_PATH_PROBE = re.compile(r"/(client|compare|snapshots|collection|people|audit)/_stcore/"
+                             r"(health|host-config)")  # fmt: skip
+DEEP_LINKS = (
+    "/?sort=-records",
+    "/client?bucket=acme-corp&preset=12m&granularity=month&mode=share",
+    "/compare?bucket=globex&a=2025-01-01&b=2026-01-01",
+    "/snapshots",
+    "/collection",
+    "/people",
+    "/audit",
+)
+
+
+@pytest.mark.browser
+def test_deep_links_stay_on_the_origin_and_log_no_error(demo_server: str) -> None:
+    """No request leaves the server's origin (fonts and icons included), and
+    the console shows no error or failed (4xx/5xx) request, on any deep link."""
+    if not Path(CHROMIUM).exists():
+        missing(f"no chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import ConsoleMessage, Request, Response, sync_playwright
+
+    with running_server(demo_server) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        seen: dict[str, list[str]] = {}
+
+        def on_request(request: Request) -> None:
+            if not request.url.startswith((base + "/", "data:", "blob:")):
+                seen["elsewhere"].append(request.url)
+
+        def on_response(response: Response) -> None:
+            if response.status < 400:
+                return
+            path = urlsplit(response.url).path
+            if response.status == 404 and BASE_PATH_PROBE.fullmatch(path):
+                seen["probes"].append(path)
+            else:
+                seen["failed"].append(f"{response.status} {response.url}")
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                seen["errors"].append(message.text)
+
+        probe_error = (
+            "Failed to load resource: the server responded with a status of 404 (Not Found)"
+        )
+
+        try:
+            for link in DEEP_LINKS:
+                seen.update(elsewhere=[], failed=[], errors=[], probes=[])
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.on("request", on_request)
+                page.on("response", on_response)
+                page.on("console", on_console)
+                page.goto(base + link)
+                page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
+                page.wait_for_load_state("networkidle")
+                page.wait_for_timeout(1000)
+                assert page.locator(EXCEPTION).count() == 0, link
+                # Streamlit's front end first tries a deep link's path as the
+                # server's base URL (/client/_stcore/health): those 404s, and
+                # the console lines they print, are its own and expected.
+                probes = seen.pop("probes")
+                assert seen["errors"].count(probe_error) >= len(probes)
+                for _ in probes:
+                    seen["errors"].remove(probe_error)
+                assert (link, seen) == (link, {"elsewhere": [], "failed": [], "errors": []})
+                page.close()
+        finally:
+            browser.close()

@@ -23,8 +23,10 @@ from tests.s3_server import S3Server, running_s3
 from usage.collect.config import CollectConfig
 from usage.collect.runner import RunSummary, Target, collect, select_targets
 from usage.collect.runs import StartedBy, list_runs, start_runs
+from usage.demo import DEMO_SETTING, is_demo
 from usage.errors import NotFound
 from usage.history import read_history
+from usage.models import Setting
 from usage.snapshots import SnapshotJSON, replace_snapshot
 
 DAY = dt.date(2024, 3, 1)
@@ -270,3 +272,28 @@ def test_concurrent_replacements_never_show_half_a_snapshot(
             torn += pages_history(engine, "globex") not in expected
             torn += api_history(engine, "globex") not in expected
     assert torn == 0
+
+
+def _mark_demo(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        session.add(Setting(name=DEMO_SETTING, value=DAY.isoformat()))
+
+
+def _is_demo(engine: Engine) -> bool:
+    with Session(engine) as session:
+        return is_demo(session)
+
+
+def test_a_collected_snapshot_ends_the_demo_and_a_failure_does_not(
+    engine: Engine, config: CollectConfig, targets: dict[str, Target], backend: str
+) -> None:
+    """The demo flag goes in the transaction that stores the snapshot: a
+    client that fails, even midway through its write, leaves it."""
+    _mark_demo(engine)
+    with Session(engine) as session, session.begin():
+        for statement in _FAILING_TRIGGER[backend]:
+            session.execute(text(statement))
+    run(engine, config, [targets["missing-co"], targets["acme-corp"]])
+    assert _is_demo(engine)
+    run(engine, config, [targets["globex"]])
+    assert not _is_demo(engine)

@@ -5,6 +5,7 @@ when sign-in is off)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,16 +18,20 @@ from streamlit.testing.v1 import AppTest
 import usage.runtime
 from tests.collect_support import BUCKETS, make_records_database, write_config_file
 from tests.conftest import new_database_url
-from tests.factories import new_client
+from tests.factories import new_client, snapshot
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
 from tests.signin_support import add_people, signed_in, use_sign_in
+from tests.test_pages import texts
+from ui.data import DEMO_NOTICE
 from ui.format import md_text
 from usage.access import LOCAL_ADMIN
 from usage.audit import list_events
 from usage.collect.runs import list_runs
 from usage.collect.trigger import run_trigger
+from usage.demo import DEMO_SETTING
 from usage.history import read_history
-from usage.models import Role
+from usage.models import Role, Setting
+from usage.snapshots import replace_snapshot
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -160,3 +165,83 @@ def test_without_configuration_the_button_says_what_is_missing(
         "collection is not configured: records.url is missing: set url in [records] of"
         " usage.toml or the environment variable USAGE_RECORDS_URL"
     )
+
+
+def test_before_any_click_the_page_says_collection_is_configured(
+    store: None, tmp_path: Path
+) -> None:
+    at = open_page()
+    assert (
+        f"Collection is configured (settings from {md_text(str(tmp_path / 'collect.toml'))})."
+        in [caption.value for caption in at.caption]
+    )
+    assert not at.warning
+
+
+@pytest.mark.parametrize(
+    ("email", "detail"),
+    [
+        (ADMIN, ": records.url is missing: set url in [records] of usage.toml or the"
+                " environment variable USAGE_RECORDS_URL"),
+        (MANAGER, ""),  # a value in the message could be a secret: admins only
+    ],
+)  # fmt: skip
+def test_before_any_click_the_page_says_which_setting_is_missing(
+    store: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, email: str, detail: str
+) -> None:
+    monkeypatch.delenv("USAGE_CONFIG")
+    monkeypatch.chdir(tmp_path)
+    at = open_page(email)
+    (warning,) = texts(at.warning)
+    assert warning.startswith(f"Collection is not configured on this server{detail}. Until")
+    assert '"Collect now" and `POST /api/v1/collect/trigger` cannot run' in warning
+
+
+def test_took_is_a_dash_with_help_until_a_run_ends(engine: Engine, store: None) -> None:
+    at = open_page()
+    table = at.dataframe[0].value.set_index("Bucket")
+    assert table["Took (s)"].isna().to_dict() == {
+        "empty-co": True, "globex": True, "missing-co": False}  # fmt: skip
+    assert at.dataframe[0].proto.placeholder == "—"  # not "None"
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert "still running, or never run" in columns["Took (s)"]["help"]
+    started = str(table.loc["missing-co", "Started"])
+    assert started.endswith(" UTC (0 min ago)")  # AppTest has no browser zone: UTC
+    assert str(table.loc["missing-co", "Started at (UTC)"]).startswith(started[:10])
+
+
+def test_snapshots_without_a_run_say_where_they_came_from(engine: Engine, store: None) -> None:
+    """Demo clients' snapshots (while the store is the demo) and imported ones
+    are not "never run" without a word."""
+    with Session(engine) as session, session.begin():
+        session.add(Setting(name=DEMO_SETTING, value="2024-01-01"))
+        demo_client = new_client(session, "acme-corp")  # a demo client's bucket
+        replace_snapshot(session, demo_client, snapshot(dt.date(2024, 1, 1)))
+        own_client = new_client(session, "own-co")
+        replace_snapshot(session, own_client, snapshot(dt.date(2024, 1, 2)))
+    at = open_page()
+    table = at.dataframe[0].value.set_index("Bucket")
+    assert table["Last run"].to_dict() == {
+        "acme-corp": "— no run (demo data)", "empty-co": "— never run",
+        "globex": "— never run", "missing-co": "❌ failed", "own-co": "— no run (imported)",
+    }  # fmt: skip
+    assert table.loc["own-co", "Latest snapshot"] == "2024-01-02"
+    assert (
+        'No run, yet snapshots: "demo data" came from the demo portfolio (`python -m usage demo`)'
+        ' and "imported" from a file (`python -m usage import`).'
+    ) in texts(at.caption)
+    assert {metric.label: metric.value for metric in at.metric} == {
+        "✅ succeeded": "0", "❌ failed": "1", "⏳ running": "0", "— never run": "2",
+        "— no run (demo data)": "1", "— no run (imported)": "1",
+    }  # fmt: skip
+
+
+def test_a_collection_ends_the_demo_notice(engine: Engine, store: None) -> None:
+    with Session(engine) as session, session.begin():
+        session.add(Setting(name=DEMO_SETTING, value="2024-01-01"))
+    at = open_page()
+    assert DEMO_NOTICE in [item.value for item in at.markdown]
+    at.multiselect(key="collection_buckets").select("globex").run()
+    at.button(key="collection_collect").click().run()
+    assert at.success
+    assert DEMO_NOTICE not in [item.value for item in at.markdown]

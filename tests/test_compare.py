@@ -75,15 +75,20 @@ def test_compare_collections_largest_movers_first(acme: Engine) -> None:
 
 
 @pytest.mark.parametrize(
-    ("move", "delta", "change_pct"),
+    ("move", "delta", "change_pct", "new", "gone"),
     [
-        (Movement("a", 600, 50), -550, -550 * 100 / 600),
-        (Movement("a", None, 400), 400, None),  # new: no percentage
-        (Movement("a", 0, 400), 400, None),
-        (Movement("a", 4_000, None), -4_000, -100.0),  # gone
-        (Movement("a", 10, 10), 0, 0.0),
+        (Movement("a", 600, 50), -550, -550 * 100 / 600, False, False),
+        (Movement("a", None, 400), 400, None, True, False),  # new: no percentage
+        (Movement("a", 0, 400), 400, None, True, False),
+        (Movement("a", 4_000, None), -4_000, -100.0, False, True),  # no longer listed
+        (Movement("a", 4_000, 0), -4_000, -100.0, False, False),  # listed, emptied
+        (Movement("a", 0, 0), 0, None, False, False),
+        (Movement("a", 10, 10), 0, 0.0, False, False),
     ],
 )
-def test_movement(move: Movement, delta: int, change_pct: float | None) -> None:
+def test_movement(
+    move: Movement, delta: int, change_pct: float | None, new: bool, gone: bool
+) -> None:
     assert move.delta == delta
     assert move.change_pct == (None if change_pct is None else pytest.approx(change_pct))
+    assert (move.is_new, move.is_gone) == (new, gone)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import DEMO_TODAY as TODAY
 from tests.factories import api_history
-from usage.demo import is_demo, load_demo, load_demo_if_empty
+from usage.demo import clear_demo, is_demo, load_demo, load_demo_if_empty
 from usage.history import read_history
 from usage.models import STANDARD_COLLECTIONS, Client, Snapshot, SnapshotPrefix
 from usage.snapshots import SnapshotJSON
@@ -153,3 +153,14 @@ def test_demo_loads_only_into_an_empty_database(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         assert load_demo_if_empty(session, TODAY) is False
     assert count_rows(engine)[:2] == (1, 0)
+
+
+def test_clear_demo_ends_the_demo_and_keeps_its_snapshots(demo: Engine) -> None:
+    before = count_rows(demo)
+    with Session(demo) as session, session.begin():
+        assert is_demo(session)
+        clear_demo(session)
+        assert not is_demo(session)  # within the same transaction already
+    with Session(demo) as session:
+        assert not is_demo(session)
+    assert count_rows(demo) == before

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 import usage.serving
 from tests.conftest import BACKENDS, new_demo_url
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
-from tests.test_pages import PROJECT_ROOT, session_for, texts
+from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts
 from usage.audit import list_events
 from usage.daily import read_day
 from usage.db import make_engine
@@ -55,14 +55,7 @@ def open_as(
     **params: str,
 ) -> AppTest:  # fmt: skip
     at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
-    use_sign_in(at, user, **(access or {}))
-    if page != "portfolio":
-        at.switch_page(f"pages/{page}.py")
-    for name, value in params.items():
-        at.query_params[name] = value
-    at.run()
-    assert not at.exception, [item.value for item in at.exception]
-    return at
+    return open_prepared(use_sign_in(at, user, **(access or {})), page, params)
 
 
 def shown_text(at: AppTest) -> str:

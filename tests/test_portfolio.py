@@ -159,6 +159,20 @@ def test_movers(portfolio: Engine) -> None:
     assert [row.bucket_id for row in movers.drops] == ["gamma"]
 
 
+def test_a_stale_client_is_not_a_mover(portfolio: Engine) -> None:
+    """Grew fast until the 30th and has no snapshot on the newest day: the
+    table says "no data since", so the movers leave it out."""
+    store(portfolio, "zeta", [snapshot(day, 100 * day.day) for day in days(D(2024, 2, 20), 40)],
+          name="Zeta")  # fmt: skip
+    with Session(portfolio) as session:
+        movers = find_movers(session, as_of=AS_OF, limit=5, visible=None)
+        (zeta,) = summarize_clients(session, as_of=AS_OF, search="zeta", visible=None)
+    assert zeta.latest_date == D(2024, 3, 30)
+    assert zeta.change_pct is not None
+    assert zeta.change_pct > 1000
+    assert [row.bucket_id for row in movers.growers] == ["alpha"]
+
+
 def test_sparklines_leave_missing_days_empty(portfolio: Engine) -> None:
     with Session(portfolio) as session:
         lines = read_sparklines(

@@ -14,13 +14,15 @@ from usage.series import (
     STORAGE_BYTES,
     TOTAL_RECORDS,
     Granularity,
+    Period,
     RangePreset,
     build_series,
+    day_runs,
     find_drops,
     missing_days,
     period_end,
-    period_ends,
     preset_range,
+    rollup,
 )
 
 D = dt.date
@@ -58,21 +60,76 @@ def test_period_end(day: dt.date, granularity: Granularity, expected: dt.date) -
     assert period_end(day, granularity) == expected
 
 
+W, M = Granularity.WEEK, Granularity.MONTH
+
+
 @pytest.mark.parametrize(
     ("start", "end", "granularity", "expected"),
     [
-        (D(2024, 1, 30), D(2024, 2, 1), Granularity.DAY, [D(2024, 1, 30), D(2024, 1, 31),
-                                                          D(2024, 2, 1)]),
-        (D(2024, 1, 30), D(2024, 2, 5), Granularity.WEEK, [D(2024, 2, 4), D(2024, 2, 5)]),
-        (D(2024, 1, 15), D(2024, 3, 10), Granularity.MONTH, [D(2024, 1, 31), D(2024, 2, 29),
-                                                             D(2024, 3, 10)]),
-        (D(2024, 1, 15), D(2024, 1, 15), Granularity.MONTH, [D(2024, 1, 15)]),
+        (D(2024, 1, 30), D(2024, 2, 1), Granularity.DAY,
+         [(D(2024, 1, 30), D(2024, 1, 30)), (D(2024, 1, 31), D(2024, 1, 31)),
+          (D(2024, 2, 1), D(2024, 2, 1))]),
+        # A Tuesday to the next Monday: the week's Tuesday to Sunday, then one day.
+        (D(2024, 1, 30), D(2024, 2, 5), W, [(D(2024, 1, 30), D(2024, 2, 4)),
+                                            (D(2024, 2, 5), D(2024, 2, 5))]),
+        (D(2024, 1, 15), D(2024, 3, 10), M, [(D(2024, 1, 15), D(2024, 1, 31)),
+                                             (D(2024, 2, 1), D(2024, 2, 29)),
+                                             (D(2024, 3, 1), D(2024, 3, 10))]),
+        (D(2024, 1, 15), D(2024, 1, 15), M, [(D(2024, 1, 15), D(2024, 1, 15))]),
     ],
 )  # fmt: skip
-def test_period_ends_cut_the_last_period_at_the_end(
-    start: dt.date, end: dt.date, granularity: Granularity, expected: list[dt.date]
+def test_rollup_periods_span_their_days_cut_at_the_range(
+    start: dt.date,
+    end: dt.date,
+    granularity: Granularity,
+    expected: list[tuple[dt.date, dt.date]],
 ) -> None:
-    assert period_ends(start, end, granularity) == expected
+    periods = rollup([], start, end, granularity)
+    assert [(period.start, period.end) for period in periods] == expected
+    # One period per period: no extra one for the range's last day.
+    assert len({(period.first, period.last) for period in periods}) == len(periods)
+
+
+@pytest.mark.parametrize(
+    ("period", "label", "partial", "extent"),
+    [
+        (Period(W, D(2025, 6, 23), D(2025, 6, 29), None), "week of 23 Jun 2025", False,
+         "week of 23 Jun 2025"),
+        (Period(W, D(2025, 6, 25), D(2025, 6, 29), None), "week of 23 Jun 2025", True,
+         "week of 23 Jun 2025 (partial: 25 Jun to 29 Jun 2025)"),
+        (Period(W, D(2025, 6, 23), D(2025, 6, 23), None), "week of 23 Jun 2025", True,
+         "week of 23 Jun 2025 (partial: 23 Jun 2025 only)"),
+        (Period(W, D(2025, 12, 31), D(2026, 1, 4), None), "week of 29 Dec 2025", True,
+         "week of 29 Dec 2025 (partial: 31 Dec 2025 to 4 Jan 2026)"),
+        (Period(M, D(2026, 11, 1), D(2026, 11, 30), None), "Nov 2026", False, "Nov 2026"),
+        (Period(M, D(2024, 2, 1), D(2024, 2, 28), None), "Feb 2024", True,
+         "Feb 2024 (partial: 1 Feb to 28 Feb 2024)"),  # a leap year's February
+        (Period(Granularity.DAY, D(2025, 7, 4), D(2025, 7, 4), None), "4 Jul 2025", False,
+         "4 Jul 2025"),
+    ],
+)  # fmt: skip
+def test_periods_are_labelled_as_periods(
+    period: Period, label: str, partial: bool, extent: str
+) -> None:
+    assert (period.label, period.partial, period.extent) == (label, partial, extent)
+
+
+def test_rollup_takes_each_periods_last_snapshot_in_the_range() -> None:
+    snapshots = [_json(D(2024, 3, day), 100 + day) for day in (4, 6, 8, 12)]
+    # Monday 4 March to Sunday 10 March, then the 11th to the 12th.
+    periods = rollup(reversed(snapshots), D(2024, 3, 5), D(2024, 3, 12), W)
+    assert [(p.snapshot_date, p.partial) for p in periods] == [(D(2024, 3, 8), True),
+                                                               (D(2024, 3, 12), True)]  # fmt: skip
+    # The 4th is before the range: the week's snapshot is the 8th's, not the 4th's.
+    assert [p.snapshot["records"]["total"] for p in periods if p.snapshot] == [108, 112]
+
+
+def test_rollup_by_day_is_the_ranges_snapshots() -> None:
+    snapshots = [_json(D(2024, 3, day), 100 + day) for day in (1, 2, 5)]
+    periods = rollup(snapshots, D(2024, 3, 1), D(2024, 3, 5), Granularity.DAY)
+    assert [p.snapshot for p in periods] == [snapshots[0], snapshots[1], None, None,
+                                             snapshots[2]]  # fmt: skip
+    assert not any(period.partial for period in periods)
 
 
 @pytest.mark.parametrize(
@@ -98,22 +155,36 @@ def test_a_custom_range_has_no_preset_dates() -> None:
 
 
 @pytest.mark.parametrize(
-    ("present", "start", "end", "expected"),
+    ("present", "start", "end", "collected", "expected"),
     [
-        ([1, 2, 3], D(2024, 3, 1), D(2024, 3, 31), []),
-        ([1, 3, 6], D(2024, 3, 1), D(2024, 3, 31), [D(2024, 3, 2), D(2024, 3, 4), D(2024, 3, 5)]),
-        # Nothing is expected before the first or after the last snapshot.
-        ([10, 12], D(2024, 3, 1), D(2024, 3, 31), [D(2024, 3, 11)]),
+        ([1, 2, 3], 1, 3, 3, []),
+        ([1, 3, 6], 1, 6, 6, [2, 4, 5]),
+        # The range's first and last days count too.
+        ([2, 3], 1, 4, 4, [1, 4]),
+        ([10, 12], 1, 12, 12, [*range(1, 10), 11]),
+        # Up to the store's newest collected day, not beyond.
+        ([1, 2], 1, 31, 3, [3]),
+        ([1, 2], 1, 31, 2, []),
         # Only the range counts.
-        ([1, 3, 6], D(2024, 3, 3), D(2024, 3, 31), [D(2024, 3, 4), D(2024, 3, 5)]),
-        ([], D(2024, 3, 1), D(2024, 3, 31), []),
+        ([1, 3, 6], 3, 6, 6, [4, 5]),
+        ([], 1, 3, 31, [1, 2, 3]),
+        ([], 1, 3, None, []),  # nothing collected yet: nothing is due
+        ([1], 5, 31, 3, []),  # the range starts after the newest collected day
     ],
 )
-def test_missing_days_are_the_gaps_between_snapshots(
-    present: list[int], start: dt.date, end: dt.date, expected: list[dt.date]
+def test_missing_days_are_every_day_without_a_snapshot(
+    present: list[int], start: int, end: int, collected: int | None, expected: list[int]
 ) -> None:
     snapshots = [_json(D(2024, 3, day), 100) for day in present]
-    assert missing_days(snapshots, start, end) == expected
+    last_collected = None if collected is None else D(2024, 3, collected)
+    missing = missing_days(snapshots, D(2024, 3, start), D(2024, 3, end), last_collected)
+    assert missing == [D(2024, 3, day) for day in expected]
+
+
+def test_day_runs() -> None:
+    missing = [D(2024, 3, day) for day in (1, 2, 3, 5, 7, 8)]
+    assert day_runs(missing) == [(D(2024, 3, 1), D(2024, 3, 3)), (D(2024, 3, 5), D(2024, 3, 5)),
+                                 (D(2024, 3, 7), D(2024, 3, 8))]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -160,7 +231,7 @@ def history(engine: Engine) -> list[dict[str, Any]]:
 
 def test_daily_series_leaves_missing_days_empty(history: list[dict[str, Any]]) -> None:
     series = build_series(history, D(2024, 3, 1), D(2024, 3, 31), Granularity.DAY)
-    assert series.dates == days(D(2024, 3, 1), 31)
+    assert [period.start for period in series.periods] == days(D(2024, 3, 1), 31)
     expected = [None if day in (3, 4, 10) else 1000 + day for day in range(1, 32)]
     assert series.total_records == expected
     assert series.records["person"][1:4] == [1002, None, None]
@@ -174,23 +245,24 @@ def test_daily_series_leaves_missing_days_empty(history: list[dict[str, Any]]) -
 
 
 @pytest.mark.parametrize(
-    ("granularity", "dates", "totals"),
+    ("granularity", "labels", "totals"),
     [
-        # Weeks end on Sunday; the last one is cut at the end of the range.
-        (Granularity.WEEK, [D(2024, 3, 3), D(2024, 3, 10), D(2024, 3, 17), D(2024, 3, 24),
-                            D(2024, 3, 31)], [1002, 1009, 1017, 1024, 1031]),
-        (Granularity.MONTH, [D(2024, 2, 29), D(2024, 3, 31)], [None, 1031]),
+        # Weeks run Monday to Sunday; the first one is cut at the range's start.
+        (Granularity.WEEK, ["week of 26 Feb 2024", "week of 4 Mar 2024", "week of 11 Mar 2024",
+                            "week of 18 Mar 2024", "week of 25 Mar 2024"],
+         [1002, 1009, 1017, 1024, 1031]),
+        (Granularity.MONTH, ["Feb 2024", "Mar 2024"], [None, 1031]),
     ],
 )  # fmt: skip
 def test_coarser_series_take_the_last_snapshot_of_each_period(
     history: list[dict[str, Any]],
     granularity: Granularity,
-    dates: list[dt.date],
+    labels: list[str],
     totals: list[int | None],
 ) -> None:
     start = D(2024, 2, 1) if granularity is Granularity.MONTH else D(2024, 3, 1)
     series = build_series(history, start, D(2024, 3, 31), granularity)
-    assert series.dates == dates
+    assert [period.label for period in series.periods] == labels
     assert series.total_records == totals
 
 
@@ -199,4 +271,4 @@ def test_a_week_whose_last_day_is_missing_takes_the_day_before(
 ) -> None:
     series = build_series(history, D(2024, 3, 4), D(2024, 3, 10), Granularity.WEEK)
     assert series.total_records == [1009]
-    assert series.snapshot_dates == [D(2024, 3, 9)]
+    assert [period.snapshot_date for period in series.periods] == [D(2024, 3, 9)]

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from tests.conftest import BACKENDS, Cli, new_database_url
 from tests.factories import add_days, api_history, day, new_client, replacing_in_turn, snapshot
 from usage.db import make_engine
-from usage.demo import load_demo
+from usage.demo import DEMO_SETTING, is_demo, load_demo
 from usage.errors import InvalidParams, NotFound
 from usage.history import read_history
-from usage.models import Client, Snapshot, SnapshotCollection, SnapshotPrefix
+from usage.models import Client, Setting, Snapshot, SnapshotCollection, SnapshotPrefix
 from usage.snapshots import replace_snapshot
 from usage.transfer import export_snapshots, import_snapshots
 
@@ -212,6 +212,26 @@ def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(
         import_text(small, f"{good}\n{line}\n{_line(snapshot_date='2024-01-20')}\n", False)
     assert caught.value.message.startswith(message), caught.value.message
     assert histories(small) == before
+
+
+def _demo_flag(engine: Engine) -> bool:
+    with Session(engine) as session:
+        return is_demo(session)
+
+
+def test_an_import_ends_the_demo_unless_it_imports_nothing(small: Engine) -> None:
+    """The demo flag goes with the transaction that stores the snapshots: a
+    bad line (nothing imported) or an empty file leaves it."""
+    with Session(small) as session, session.begin():
+        session.add(Setting(name=DEMO_SETTING, value="2024-01-01"))
+    good = _line(snapshot_date="2024-01-01")
+    with pytest.raises(InvalidParams):
+        import_text(small, f"{good}\n{_line(bucket_id='nobody')}\n", False)
+    assert _demo_flag(small)
+    assert import_text(small, "\n") == 0
+    assert _demo_flag(small)
+    assert import_text(small, f"{good}\n") == 1
+    assert not _demo_flag(small)
 
 
 def test_cli_export_and_import_round_trip(cli: Cli, small: Engine, tmp_path: Path) -> None:

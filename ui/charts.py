@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 
 from ui.format import human_bytes, human_count, plot_text, signed_pct
 from usage.compare import Movement
 from usage.portfolio import ClientSummary, PortfolioDay
-from usage.series import ClientSeries, Drop
+from usage.series import ClientSeries, Drop, Granularity, Period, Values, day_label
 
 RECORD_MODES: dict[str, str] = {"stacked": "Stacked", "lines": "Lines", "share": "Share %"}
 DROP_TRACE = "Possible data loss"
 _BYTES_AXIS = {"tickformat": "~s", "ticksuffix": "B"}
 _GROWTH = "#2e9e5b"
+_DAY_MS = 86_400_000
+# A bar covers this share of its period, leaving a gap before the next one.
+_BAR_FILL = 0.85
+_PARTIAL_OPACITY = 0.5
+_PARTIAL_MARKER = 8
+_MAX_TICKS = 12  # on a chart the page's width
+_BAR_ROW = 28  # px per bar of a horizontal bar chart
 _FALL = "#d64545"
 
 
@@ -38,39 +46,161 @@ def _bytes_text(values: Sequence[int | None]) -> list[str]:
     return [human_bytes(value) for value in values]
 
 
+# How a week's or month's points are placed and every period named on a date
+# axis: ``xperiod`` (ms or months) from ``xperiod0`` (a Monday for weeks), and
+# the hover title, which plotly formats from the period's first day.
+_PERIODS: dict[Granularity, tuple[int | str, str, str]] = {
+    Granularity.DAY: (_DAY_MS, "2000-01-01", "%a %-d %b %Y"),
+    Granularity.WEEK: (7 * _DAY_MS, "2000-01-03", "week of %-d %b %Y"),
+    Granularity.MONTH: ("M1", "2000-01-01", "%b %Y"),
+}
+
+
+def _period_note(period: Period) -> str:
+    """What a period's value is, when it is not simply its own last day's."""
+    notes = ["partial"] if period.partial else []
+    shown = period.snapshot_date
+    if shown is not None and shown != period.end:
+        notes.append(f"as of {day_label(shown)}")
+    return f" · {', '.join(notes)}" if notes else ""
+
+
+def _ms(days: float) -> float:
+    return days * _DAY_MS
+
+
+def _bar_span(period: Period) -> tuple[float, float]:
+    """A bar's offset from its period's first day and its width, in ms: it
+    covers the period's days in the range, less a gap before the next. A
+    day's bar is centred on the day, where a date axis puts its tick."""
+    full_days = (period.last - period.first).days + 1
+    gap = min(full_days * (1 - _BAR_FILL), period.days / 2)
+    if period.granularity is Granularity.DAY:
+        return _ms(-(1 - gap) / 2), _ms(1 - gap)
+    offset = (period.start - period.first).days + gap / 2
+    return _ms(offset), _ms(period.days - gap)
+
+
+def _bar_geometry(periods: Sequence[Period]) -> dict[str, Any]:
+    """Bars that span their periods (a partial one hatched and lighter)."""
+    spans = [_bar_span(period) for period in periods]
+    return {
+        "x": [period.first.isoformat() for period in periods],
+        "offset": [offset for offset, _ in spans],
+        "width": [width for _, width in spans],
+        "marker": {
+            "pattern": {"shape": ["/" if period.partial else "" for period in periods]},
+            "opacity": [_PARTIAL_OPACITY if period.partial else 1.0 for period in periods],
+        },
+    }
+
+
+def _line_geometry(periods: Sequence[Period]) -> dict[str, Any]:
+    """Points in the middle of their weeks or months, or on their days (where
+    a date axis puts its ticks); a partial period's as an open circle."""
+    granularity = periods[0].granularity
+    geometry: dict[str, Any] = {
+        "x": [period.first.isoformat() for period in periods],
+        "mode": "lines+markers",
+        "marker": {
+            "symbol": "circle-open",
+            "size": [_PARTIAL_MARKER if period.partial else 0 for period in periods],
+        },
+        "connectgaps": False,
+    }
+    if granularity is not Granularity.DAY:
+        length, origin, _ = _PERIODS[granularity]
+        geometry.update(xperiod=length, xperiod0=origin, xperiodalignment="middle")
+    return geometry
+
+
+def _hover(name: str, values: Sequence[str], periods: Sequence[Period]) -> dict[str, Any]:
+    """A unified hover row ``name: value · partial, as of 28 Jun 2025``."""
+    notes = [_period_note(period) for period in periods]
+    return {
+        "customdata": [[value, note] for value, note in zip(values, notes, strict=True)],
+        "hovertemplate": f"{name}: %{{customdata[0]}}%{{customdata[1]}}<extra></extra>",
+        "xhoverformat": _PERIODS[periods[0].granularity][2],
+    }
+
+
+def _period_axis(figure: go.Figure, periods: Sequence[Period], bars: bool, max_ticks: int) -> None:
+    """Weeks and months are named as periods on the axis, at most
+    ``max_ticks`` of them (days keep plotly's own date ticks)."""
+    granularity = periods[0].granularity
+    if granularity is Granularity.DAY:
+        return
+    step = -(-len(periods) // max_ticks)  # ceiling division
+    shown = periods[::step]
+    middles: list[dt.datetime] = []
+    for period in shown:
+        first = dt.datetime.combine(period.first, dt.time())
+        if bars:  # the middle of the bar
+            offset, width = _bar_span(period)
+            middles.append(first + dt.timedelta(milliseconds=offset + width / 2))
+        else:  # the middle of the calendar period, where its point is
+            middles.append(first + (period.last - period.first + dt.timedelta(days=1)) / 2)
+    figure.update_xaxes(
+        tickmode="array",
+        tickvals=middles,
+        ticktext=[period.label.replace("week of ", "week of<br>") for period in shown],
+    )
+
+
+def _counts(values: Sequence[int | None]) -> list[str]:
+    return [human_count(value) for value in values]
+
+
 def records_figure(series: ClientSeries, mode: str, drops: Sequence[Drop]) -> go.Figure:
     """Records by collection: stacked bars, lines, or each one's share in %.
 
-    Bars and broken lines leave a period without a snapshot empty; a stacked
-    area would draw it down to zero.
+    A bar spans its period; bars and broken lines leave a period without a
+    snapshot empty (a stacked area would draw it down to zero).
     """
+    periods = series.periods
+    # A legend draws a trace's first bar: partial (hatched) ones go last.
+    order = sorted(range(len(periods)), key=lambda i: periods[i].partial)
+    bar_periods = [periods[i] for i in order]
     figure = go.Figure()
     for name, values in series.records.items():
+        label = plot_text(name)
         if mode == "lines":
             trace: go.Scatter | go.Bar = go.Scatter(
-                x=series.dates, y=values, name=plot_text(name), mode="lines", connectgaps=False
+                y=values,
+                name=label,
+                **_line_geometry(periods),
+                **_hover(label, _counts(values), periods),
             )
         else:
-            trace = go.Bar(x=series.dates, y=values, name=plot_text(name))
+            ordered = [values[i] for i in order]
+            trace = go.Bar(
+                y=ordered,
+                name=label,
+                **_bar_geometry(bar_periods),
+                **_hover(label, _counts(ordered), bar_periods),
+            )
         figure.add_trace(trace)
     marks = _drop_marks(drops, mode)
+    by_day = periods[0].granularity is Granularity.DAY
     if marks:
         figure.add_trace(
             go.Scatter(
-                x=[day for day, _ in marks],
+                # On the day's bar: centred on the day, or inside a longer period's.
+                x=[dt.datetime.combine(day, dt.time(0 if by_day else 12)) for day, _ in marks],
                 y=[value for _, value in marks],
                 name=DROP_TRACE,
                 mode="markers",
                 marker={"symbol": "x", "size": 11, "color": _FALL},
+                customdata=[day_label(day) for day, _ in marks],
+                hovertemplate=f"{DROP_TRACE} on %{{customdata}}<extra></extra>",
             )
         )
     title = {"stacked": "Records by collection", "lines": "Records by collection",
              "share": "Share of records by collection (%)"}[mode]  # fmt: skip
     figure = _layout(figure, title, height=420)
+    _period_axis(figure, periods, bars=mode != "lines", max_ticks=_MAX_TICKS)
     if mode != "lines":
-        figure.update_layout(
-            barmode="stack", bargap=0.15, barnorm="percent" if mode == "share" else None
-        )
+        figure.update_layout(barmode="stack", barnorm="percent" if mode == "share" else None)
     if mode == "share":
         figure.update_yaxes(ticksuffix="%", range=[0, 100])
     return figure
@@ -86,73 +216,84 @@ def _drop_marks(drops: Sequence[Drop], mode: str) -> list[tuple[dt.date, int]]:
     return []
 
 
-def storage_figure(series: ClientSeries) -> go.Figure:
-    figure = go.Figure(
-        go.Scatter(
-            x=series.dates,
-            y=series.total_bytes,
-            name="storage bytes",
-            mode="lines",
-            customdata=_bytes_text(series.total_bytes),
-            hovertemplate="%{customdata}<extra></extra>",
-            connectgaps=False,
+def _line_figure(
+    title: str,
+    series: ClientSeries,
+    lines: dict[str, Values],
+    in_bytes: bool,
+    max_ticks: int = _MAX_TICKS,
+) -> go.Figure:
+    periods = series.periods
+    figure = go.Figure()
+    for name, values in lines.items():
+        label = plot_text(name)
+        shown = _bytes_text(values) if in_bytes else _counts(values)
+        figure.add_trace(
+            go.Scatter(
+                y=values, name=label, **_line_geometry(periods), **_hover(label, shown, periods)
+            )
         )
-    )
-    figure.update_yaxes(**_BYTES_AXIS)
-    return _layout(figure, "Storage")
+    if in_bytes:
+        figure.update_yaxes(**_BYTES_AXIS)
+    _period_axis(figure, periods, bars=False, max_ticks=max_ticks)
+    return _layout(figure, title)
+
+
+def storage_figure(series: ClientSeries) -> go.Figure:
+    """Half the page's width: half the ticks."""
+    lines = {"storage": series.total_bytes}
+    return _line_figure("Storage", series, lines, in_bytes=True, max_ticks=_MAX_TICKS // 2)
 
 
 def objects_figure(series: ClientSeries) -> go.Figure:
-    figure = go.Figure(
-        go.Scatter(
-            x=series.dates,
-            y=series.object_count,
-            name="objects",
-            mode="lines",
-            connectgaps=False,
-        )
-    )
-    return _layout(figure, "Objects")
+    """Half the page's width: half the ticks."""
+    lines = {"objects": series.object_count}
+    return _line_figure("Objects", series, lines, in_bytes=False, max_ticks=_MAX_TICKS // 2)
 
 
 def prefix_figure(series: ClientSeries) -> go.Figure:
-    figure = go.Figure()
-    for prefix, values in series.prefix_bytes.items():
-        figure.add_trace(
-            go.Scatter(
-                x=series.dates,
-                y=values,
-                name=plot_text(prefix),
-                mode="lines",
-                customdata=_bytes_text(values),
-                hovertemplate="%{customdata}",
-                connectgaps=False,
-            )
+    return _line_figure("Storage by prefix", series, series.prefix_bytes, in_bytes=True)
+
+
+def _labelled_bars(
+    title: str,
+    names: Sequence[str],
+    values: Sequence[int],
+    text: Sequence[str],
+    trace: str,
+) -> go.Figure:
+    """Horizontal bars, the first on top, with the whole name beside each bar
+    and its value in human units after it (outside the bar, so a short bar
+    keeps it readable)."""
+    figure = go.Figure(
+        go.Bar(
+            x=list(values),
+            y=[plot_text(name) for name in names],
+            orientation="h",
+            name=trace,
+            text=list(text),
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{text}<extra></extra>",
         )
-    figure.update_yaxes(**_BYTES_AXIS)
-    return _layout(figure, "Storage by prefix")
+    )
+    figure = _layout(figure, title, height=80 + _BAR_ROW * len(names))
+    # Room after the longest bar for its value; the names' margin grows to fit them.
+    top = max(values, default=0)
+    figure.update_xaxes(range=[0, top * 1.2 if top > 0 else 1], automargin=True)
+    figure.update_yaxes(automargin=True, autorange="reversed")
+    figure.update_layout(hovermode="closest", uniformtext={"minsize": 11, "mode": "show"})
+    return figure
 
 
 def breakdown_figure(title: str, values: dict[str, int], in_bytes: bool = False) -> go.Figure:
     """One snapshot's counts as horizontal bars, largest on top."""
-    ordered = sorted(values.items(), key=lambda item: item[1])
+    ordered = sorted(values.items(), key=lambda item: (-item[1], item[0]))
     numbers = [value for _, value in ordered]
-    text = _bytes_text(numbers) if in_bytes else [human_count(value) for value in numbers]
-    figure = go.Figure(
-        go.Bar(
-            x=numbers,
-            y=[plot_text(name) for name, _ in ordered],
-            orientation="h",
-            name=title,
-            text=text,
-            textposition="auto",
-            hovertemplate="%{y}: %{text}<extra></extra>",
-        )
-    )
+    text = _bytes_text(numbers) if in_bytes else _counts(numbers)
+    figure = _labelled_bars(title, [name for name, _ in ordered], numbers, text, trace=title)
     if in_bytes:
         figure.update_xaxes(**_BYTES_AXIS)
-    figure = _layout(figure, title, height=max(220, 40 + 28 * len(ordered)))
-    figure.update_layout(hovermode="closest")
     return figure
 
 
@@ -219,15 +360,5 @@ def compare_figure(
 
 
 def day_figure(title: str, names: Sequence[str], records: Sequence[int]) -> go.Figure:
-    figure = go.Figure(
-        go.Bar(
-            x=list(records),
-            y=[plot_text(name) for name in names],
-            orientation="h",
-            name="records",
-            hovertemplate="%{y}: %{x:,}<extra></extra>",
-        )
-    )
-    figure = _layout(figure, title, height=80 + 24 * len(names))
-    figure.update_layout(hovermode="closest", yaxis={"autorange": "reversed"})
-    return figure
+    """The given clients' records, in the given order from the top."""
+    return _labelled_bars(title, names, records, _counts(records), trace="records")

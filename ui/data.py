@@ -12,15 +12,17 @@ from collections.abc import Callable
 
 import streamlit as st
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ui.engine import shown_errors
+from ui.engine import get_engine, shown_errors
 from ui.nav import inside_app, run_app
 from usage import portfolio
 from usage.access import Visible
 from usage.compare import read_snapshot_at
 from usage.daily import read_day
-from usage.errors import NotFound
+from usage.demo import is_demo
+from usage.errors import ConfigError, NotFound
 from usage.history import read_history
 from usage.snapshots import SnapshotJSON
 from usage.validation import DayParams
@@ -28,6 +30,14 @@ from usage.validation import DayParams
 DATA_TTL_SECONDS = 300
 # The portfolio's totals read every snapshot of the window: kept longer.
 TOTALS_TTL_SECONDS = 1800
+# The demo notice goes soon after a collection or an import ends the demo.
+DEMO_TTL_SECONDS = 10
+# Markdown, not a callout: the pages' own info boxes and warnings stay theirs.
+DEMO_NOTICE = (
+    ":orange-badge[:material/science: Demo data] These clients and their numbers are the "
+    "demo portfolio (`python -m usage demo`), not real usage. This notice goes once real "
+    "snapshots are collected or imported."
+)
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
@@ -127,6 +137,22 @@ def load_snapshot_at(
 def load_day(_engine: Engine, visible: Visible, day: dt.date) -> list[SnapshotJSON]:
     with Session(_engine) as session:
         return read_day(session, DayParams(snapshot_date=day), only=visible)
+
+
+@st.cache_data(ttl=DEMO_TTL_SECONDS, show_spinner=False)
+def load_is_demo(_engine: Engine) -> bool:
+    with Session(_engine) as session:
+        return is_demo(session)
+
+
+def show_demo_notice() -> None:
+    """Every page's notice while the store holds only the demo portfolio."""
+    try:
+        demo = load_is_demo(get_engine())
+    except (ConfigError, SQLAlchemyError):  # the page says what is wrong with the store
+        return
+    if demo:
+        st.markdown(DEMO_NOTICE)
 
 
 def run_page(render: Callable[[], None]) -> None:

@@ -24,14 +24,16 @@ def day_json(snapshots: Sequence[SnapshotJSON]) -> str:
     return json.dumps(body, indent=2)
 
 
-def download_buttons(frame: pd.DataFrame, json_text: str, stem: str, key: str) -> None:
+def download_buttons(
+    frame: pd.DataFrame, json_text: str, stem: str, key: str, csv_stem: str | None = None
+) -> None:
     """The table as CSV and the API's JSON, side by side (keys ``{key}_csv``
-    and ``{key}_json``)."""
+    and ``{key}_json``), named ``{stem}.json`` and ``{csv_stem or stem}.csv``."""
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
         "Download CSV",
         frame.to_csv(index=False),
-        file_name=f"{stem}.csv",
+        file_name=f"{csv_stem or stem}.csv",
         mime="text/csv",
         key=f"{key}_csv",
     )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import streamlit as st
 
 _BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=])")
@@ -47,6 +50,29 @@ def human_age(moment: dt.datetime | None, now: dt.datetime) -> str:
     if seconds < 2 * 86400:
         return f"{int(seconds // 3600)} h ago"
     return f"{int(seconds // 86400)} days ago"
+
+
+def viewer_zone() -> dt.tzinfo:
+    """The viewer's time zone, as their browser reports it; UTC when it does
+    not (a browser that has not said yet, a test run, an unknown name)."""
+    name = st.context.timezone
+    if not isinstance(name, str):  # None before the browser says; a mock under AppTest
+        return dt.UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def local_time(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
+    """``moment`` in ``zone`` to the minute, with the zone's abbreviation:
+    ``2026-11-24 03:12 CET``."""
+    if moment is None:
+        return NOTHING
+    if moment.tzinfo is None:  # SQLite drops the zone; the store holds UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    shown = moment.astimezone(zone)
+    return f"{shown:%Y-%m-%d %H:%M} {shown.tzname() or ''}".rstrip()
 
 
 def days_phrase(count: int) -> str:

@@ -63,6 +63,7 @@ PAGES: tuple[PageSpec, ...] = (
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FAVICON = Path(__file__).resolve().parent / "favicon.png"
 _inside_app: ContextVar[bool] = ContextVar("inside_app", default=False)
 
 
@@ -106,7 +107,9 @@ def run_app(root: Path = PROJECT_ROOT) -> None:
     """Set the page up, let the viewer in (or show the door), pick the page
     from the URL, run it, draw the sidebar (after the page, so that the
     links carry what it has just shown)."""
-    st.set_page_config(page_title=PRODUCT, page_icon=":material/analytics:", layout="wide")
+    # A file of our own: a material icon here is fetched from Google's fonts,
+    # a request that leaves the server's origin.
+    st.set_page_config(page_title=PRODUCT, page_icon=str(FAVICON), layout="wide")
     principal = None
     with shown_errors():
         settings = load_sign_in_settings()
@@ -117,6 +120,9 @@ def run_app(root: Path = PROJECT_ROOT) -> None:
     navigation = st.navigation(list(pages.values()), position="hidden")
     links = st.sidebar.container()
     draw_exposure_notice(settings)
+    from ui.data import show_demo_notice  # here: ui.data imports this module
+
+    show_demo_notice()
     token = set_viewer(principal)
     try:
         with _app_frame():

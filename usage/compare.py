@@ -33,6 +33,16 @@ class Movement:
             return None
         return self.delta * 100.0 / self.before
 
+    @property
+    def is_new(self) -> bool:
+        """Something now where there was nothing (not listed, or 0) before."""
+        return not self.before and bool(self.after)
+
+    @property
+    def is_gone(self) -> bool:
+        """Listed before, no longer listed after (a prefix emptied, say)."""
+        return self.before is not None and self.after is None
+
 
 @dataclass(frozen=True)
 class Comparison:

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from usage.models import ROOT_PREFIX, Client, Setting, Snapshot
@@ -211,8 +211,21 @@ def _add_client(session: Session, client: DemoClient, today: dt.date) -> tuple[i
     return client_id, since
 
 
+DEMO_BUCKETS = frozenset(client.bucket_id for client in PORTFOLIO)
+
+
 def is_demo(session: Session) -> bool:
-    return session.get(Setting, DEMO_SETTING) is not None
+    """True while the store holds the demo portfolio and nothing collected or
+    imported since (the dashboard says so on every page)."""
+    return session.scalar(select(Setting.name).where(Setting.name == DEMO_SETTING)) is not None
+
+
+def clear_demo(session: Session) -> None:
+    """Real snapshots are being stored: the store is no longer only the demo.
+
+    Called by collection and import in the transaction that writes the
+    snapshots, so the notice goes exactly when they arrive."""
+    session.execute(delete(Setting).where(Setting.name == DEMO_SETTING))
 
 
 def load_demo_if_empty(session: Session, today: dt.date) -> bool:

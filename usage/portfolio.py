@@ -209,7 +209,7 @@ def _summary_select(
         "change_pct": change_pct,
         "freshness": latest.c.computed_at,
     }
-    return stmt, {**order, "_bucket": dates.c.bucket_id}
+    return stmt, {**order, "_bucket": dates.c.bucket_id, "_latest": latest_date}
 
 
 def _newest_on_or_before(clients: Any, day: dt.date, name: str) -> Any:
@@ -317,8 +317,10 @@ def summarize_portfolio(session: Session, *, as_of: dt.date, visible: Visible) -
 
 def find_movers(session: Session, *, as_of: dt.date, limit: int, visible: Visible) -> Movers:
     """The fastest growers and sharpest drops over the last ``CHANGE_DAYS``
-    among the visible clients."""
+    among the visible clients with a snapshot on ``as_of`` (a stale client's
+    change is not a change of today's)."""
     stmt, order = _summary_select(session, as_of, visible_clients(visible))
+    stmt = stmt.where(order["_latest"] == as_of)
     pct = order["change_pct"]
     growers = stmt.where(pct > 0).order_by(pct.desc(), order["_bucket"]).limit(limit)
     drops = stmt.where(pct < 0).order_by(pct.asc(), order["_bucket"]).limit(limit)

@@ -1,4 +1,4 @@
-"""One client's snapshots as chart series: periods, gaps and sharp drops.
+"""One client's snapshots by period (day, week, month): gaps and sharp drops.
 
 Everything here works on the API-shaped snapshot dicts that
 ``usage.history.read_history`` returns, so a chart shows exactly the numbers
@@ -67,6 +67,15 @@ def preset_range(
     raise ValueError("a custom range has no preset dates")
 
 
+def period_start(day: dt.date, granularity: Granularity) -> dt.date:
+    """The first day of the period holding ``day`` (weeks start on Monday)."""
+    if granularity is Granularity.WEEK:
+        return day - dt.timedelta(days=day.weekday())
+    if granularity is Granularity.MONTH:
+        return day.replace(day=1)
+    return day
+
+
 def period_end(day: dt.date, granularity: Granularity) -> dt.date:
     """The last day of the period holding ``day`` (weeks end on Sunday)."""
     if granularity is Granularity.WEEK:
@@ -77,25 +86,106 @@ def period_end(day: dt.date, granularity: Granularity) -> dt.date:
     return day
 
 
-def period_ends(start: dt.date, end: dt.date, granularity: Granularity) -> list[dt.date]:
-    """Every period from ``start`` to ``end``, each dated by its last day, the
-    last one cut at ``end``."""
-    ends: list[dt.date] = []
+# Not calendar.month_abbr: it follows the process's locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def day_label(day: dt.date) -> str:
+    """``23 Jun 2025``: a day as the pages name it, whatever the locale."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A day, a week (Monday to Sunday) or a month, cut to a range.
+
+    It shows its last snapshot in the range (the value on its last day with
+    a snapshot); ``None`` when it has none (a gap, never 0)."""
+
+    granularity: Granularity
+    start: dt.date  # its first day in the range
+    end: dt.date  # its last day in the range
+    snapshot: SnapshotJSON | None
+
+    @property
+    def first(self) -> dt.date:
+        """Its first day on the calendar (before ``start`` when cut)."""
+        return period_start(self.start, self.granularity)
+
+    @property
+    def last(self) -> dt.date:
+        """Its last day on the calendar (after ``end`` when cut)."""
+        return period_end(self.start, self.granularity)
+
+    @property
+    def partial(self) -> bool:
+        """The range covers only part of it."""
+        return self.start != self.first or self.end != self.last
+
+    @property
+    def days(self) -> int:
+        """Its days in the range."""
+        return (self.end - self.start).days + 1
+
+    @property
+    def label(self) -> str:
+        """``23 Jun 2025``, ``week of 23 Jun 2025`` or ``Nov 2026``."""
+        if self.granularity is Granularity.WEEK:
+            return f"week of {day_label(self.first)}"
+        if self.granularity is Granularity.MONTH:
+            return f"{_MONTHS[self.first.month - 1]} {self.first.year}"
+        return day_label(self.first)
+
+    @property
+    def extent(self) -> str:
+        """The label, and for a partial period the days the range holds:
+        ``week of 23 Jun 2025 (partial: 25 Jun to 29 Jun 2025)``."""
+        if not self.partial:
+            return self.label
+        last = day_label(self.end)
+        if self.days == 1:
+            return f"{self.label} (partial: {last} only)"
+        first = day_label(self.start)
+        if self.start.year == self.end.year:
+            first = first.rsplit(" ", 1)[0]
+        return f"{self.label} (partial: {first} to {last})"
+
+    @property
+    def snapshot_date(self) -> dt.date | None:
+        """The day whose snapshot it shows."""
+        if self.snapshot is None:
+            return None
+        return dt.date.fromisoformat(self.snapshot["snapshot_date"])
+
+
+def rollup(
+    snapshots: Iterable[SnapshotJSON], start: dt.date, end: dt.date, granularity: Granularity
+) -> list[Period]:
+    """Every period from ``start`` to ``end`` (both included), oldest first,
+    each with its last snapshot in the range; the first and the last period
+    are cut at the range's ends (``Period.partial``).
+
+    At day granularity, the periods with a snapshot are the range's
+    snapshots one for one: the API's history for the same range."""
+    last_in_period: dict[dt.date, SnapshotJSON] = {}
+    for day, snapshot in sorted(_by_date(snapshots).items()):
+        if start <= day <= end:
+            last_in_period[max(period_start(day, granularity), start)] = snapshot
+    periods: list[Period] = []
     day = start
     while day <= end:
         last = min(period_end(day, granularity), end)
-        ends.append(last)
+        periods.append(Period(granularity, day, last, last_in_period.get(day)))
         day = last + dt.timedelta(days=1)
-    return ends
+    return periods
 
 
 @dataclass(frozen=True)
 class ClientSeries:
-    """Aligned series: ``dates[i]`` is the end of period i; every list has
-    one value per date, ``None`` where the period has no snapshot."""
+    """Aligned series: one value per period of ``periods``, ``None`` where
+    the period has no snapshot."""
 
-    dates: list[dt.date]
-    snapshot_dates: list[dt.date | None]
+    periods: list[Period]
     records: dict[str, Values]  # collection -> records (without the total)
     total_records: Values
     object_count: Values
@@ -125,17 +215,13 @@ def build_series(
     end: dt.date,
     granularity: Granularity,
 ) -> ClientSeries:
-    """The last snapshot of each period from ``start`` to ``end``.
+    """The last snapshot of each period from ``start`` to ``end`` (``rollup``).
 
     Inside a snapshot, a collection or prefix it does not list has 0 (it did
     not exist yet); a period without any snapshot has ``None`` everywhere.
     """
-    dates = period_ends(start, end, granularity)
-    last_in_period: dict[dt.date, SnapshotJSON] = {}
-    for day, snapshot in sorted(_by_date(snapshots).items()):
-        if start <= day <= end:
-            last_in_period[min(period_end(day, granularity), end)] = snapshot
-    chosen = [last_in_period.get(last) for last in dates]
+    periods = rollup(snapshots, start, end, granularity)
+    chosen = [period.snapshot for period in periods]
     present = [snapshot for snapshot in chosen if snapshot is not None]
     collections = collection_names(present)
     prefixes = _prefix_names(present)
@@ -155,10 +241,7 @@ def build_series(
         return values
 
     return ClientSeries(
-        dates=dates,
-        snapshot_dates=[
-            None if s is None else dt.date.fromisoformat(s["snapshot_date"]) for s in chosen
-        ],
+        periods=periods,
         records={name: column("records", name) for name in collections},
         total_records=column("records", "total"),
         object_count=column("storage", "object_count"),
@@ -178,17 +261,33 @@ def _prefix_names(snapshots: Sequence[SnapshotJSON]) -> list[str]:
     return sorted(size, key=lambda prefix: (-size[prefix], prefix))
 
 
-def missing_days(snapshots: Iterable[SnapshotJSON], start: dt.date, end: dt.date) -> list[dt.date]:
-    """Days without a snapshot between the first and the last snapshot in
-    ``start``..``end`` (before a client's first or after its last snapshot
-    nothing is expected)."""
-    days = sorted(day for day in _by_date(snapshots) if start <= day <= end)
-    if not days:
+def missing_days(
+    snapshots: Iterable[SnapshotJSON],
+    start: dt.date,
+    end: dt.date,
+    last_collected: dt.date | None,
+) -> list[dt.date]:
+    """Every day of ``start``..``end`` without a snapshot, the first and the
+    last included, up to ``last_collected``, the store's newest snapshot day
+    (a later day is not due yet; ``None``: nothing was ever collected)."""
+    if last_collected is None:
         return []
-    present = set(days)
-    span = (days[-1] - days[0]).days
-    every = (days[0] + dt.timedelta(days=offset) for offset in range(span + 1))
+    present = set(_by_date(snapshots))
+    last = min(end, last_collected)
+    count = (last - start).days + 1
+    every = (start + dt.timedelta(days=offset) for offset in range(count))
     return [day for day in every if day not in present]
+
+
+def day_runs(days: Sequence[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted days as runs of consecutive days: ``[(first, last), ...]``."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and runs[-1][1] + dt.timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 @dataclass(frozen=True)

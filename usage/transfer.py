@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from usage.access import client_not_found
 from usage.clients import add_client
+from usage.demo import clear_demo
 from usage.errors import InvalidParams
 from usage.models import STANDARD_COLLECTIONS, Client, ClientStatus, Snapshot
 from usage.snapshots import SnapshotData, delete_snapshots, insert_snapshots, read_snapshots
@@ -134,6 +135,8 @@ def import_snapshots(
         session.execute(
             update(Client).where(Client.bucket_id == bucket_id).values(client_since=first_day)
         )
+    if imported:  # real snapshots: the store is not only the demo now
+        clear_demo(session)
     return ImportSummary(snapshots=imported, created_clients=tuple(sorted(created)))
 
 

@@ -27,6 +27,7 @@ from usage.collect.records import RecordsError
 from usage.collect.runs import finish_run
 from usage.collect.sources import Sources
 from usage.collect.storage import StorageError
+from usage.demo import clear_demo
 from usage.models import Client, ClientStatus, utcnow
 from usage.snapshots import SnapshotData, replace_snapshot
 
@@ -180,6 +181,7 @@ def _collect_one(
         # Whole seconds: what the API shows is then exactly what is stored.
         data = compute(target.bucket_id, snapshot_date, clock().replace(microsecond=0))
         with Session(engine) as session, session.begin():
+            clear_demo(session)  # a collected snapshot: the store is not only the demo now
             replace_snapshot(session, target.client_id, data)
             finish_run(session, target.client_id, now=clock(), error=None)
     except Exception as exc:  # one client's failure, whatever it is, is its own

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from usage.access import Visible, visible_clients
-from usage.models import Client, CollectionRun, RunStatus
+from usage.models import Client, CollectionRun, RunStatus, Snapshot
 from usage.snapshots import as_utc, format_datetime
 
 MAX_ERROR_LENGTH = 2000
@@ -127,7 +127,14 @@ def finish_run(session: Session, client_id: int, *, now: dt.datetime, error: str
 
 def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
     """Every visible client with its last run (``run_status`` "never" before
-    the first)."""
+    the first) and its newest snapshot's date, whoever stored it (a client
+    never run may hold demo or imported snapshots)."""
+    latest = (
+        select(func.max(Snapshot.snapshot_date))
+        .where(Snapshot.client_id == Client.id)
+        .correlate(Client)
+        .scalar_subquery()
+    )
     rows = session.execute(
         select(
             Client.bucket_id,
@@ -139,6 +146,7 @@ def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
             CollectionRun.finished_at,
             CollectionRun.started_by,
             CollectionRun.error,
+            latest,
         )
         .outerjoin(CollectionRun, CollectionRun.client_id == Client.id)
         .where(*visible_clients(visible))
@@ -160,6 +168,7 @@ def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
             ),
             "started_by": row[7],
             "error": row[8],
+            "latest_snapshot_date": row[9].isoformat() if row[9] else None,
         }
         for row in rows
     ]

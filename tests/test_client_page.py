@@ -1,0 +1,365 @@
+"""The Client page under AppTest on a small exact store (both backends):
+missing days at the range's edges, an empty range, periods, units and times.
+
+March 2024: ``acme`` has snapshots on the 2nd to the 9th but the 5th;
+``other`` on the 1st to the 10th (the store's newest day); ``gone``
+(inactive) only early in January; ``newco`` none at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from tests.factories import api_history, days, store
+from tests.factories import snapshot_of_total as snapshot
+from tests.test_pages import PROJECT_ROOT, figure, sidebar_links, texts, url_params, values
+from ui.format import human_bytes
+from usage.series import Granularity, rollup
+
+D = dt.date
+MARCH = D(2024, 3, 1)
+
+
+@pytest.fixture
+def shop(engine: Engine, database_url: str, use_database: Any) -> Engine:
+    def prefixes(day: dt.date) -> dict[str, tuple[int, int]]:
+        return {"documents/": (day.day, 1_500_000 * day.day), "a-rather-long-prefix-name/": (1, 10)}
+
+    store(engine, "acme", [snapshot(day, 1000 + day.day, prefixes=prefixes(day))
+                           for day in days(D(2024, 3, 2), 8, skip=(3,))])  # fmt: skip
+    store(engine, "other", [snapshot(day, 500 + day.day) for day in days(MARCH, 10)])
+    store(engine, "gone", [snapshot(day, 70 + day.day) for day in days(D(2024, 1, 1), 5)],
+          name="Gone Corp", status="inactive")  # fmt: skip
+    store(engine, "newco", [], name="Newco", status="trial")
+    use_database(database_url)
+    return engine
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """The bytes of each download the page offers, by file name."""
+    saved: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def load(
+        self: MemoryMediaFileStorage, data: str | bytes, mimetype: str, kind: Any, filename: Any
+    ) -> str:
+        if isinstance(data, bytes) and filename:
+            saved[filename] = data
+        return original(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load)
+    return saved
+
+
+def open_client(*, timezone: str | None = None, **params: str) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    at.switch_page("pages/client.py")
+    if timezone is not None:
+        at.context = {"timezone": timezone}
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, [item.value for item in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, tuple[str, str | None]]:
+    return {metric.label: (metric.value, metric.delta) for metric in at.metric}
+
+
+def _csv(saved: dict[str, bytes], name: str) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(saved[name]), dtype=str, keep_default_na=False)
+
+
+# --- Item 2: missing days at the range's edges
+
+
+def test_missing_days_at_both_edges_are_counted_up_to_the_newest_collected_day(
+    shop: Engine,
+) -> None:
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-12")
+    (freshness, gaps) = texts(at.warning)
+    # The 1st (the range's first day), the 5th and the 10th (the store's newest
+    # day, which acme lacks); the 11th and 12th are not collected yet.
+    assert gaps == (
+        "3 days without a snapshot in this range up to 2024-03-10 (the newest day collected): "
+        "2024-03-01, 2024-03-05, 2024-03-10. They are gaps in the charts, not zeros."
+    )
+    assert freshness.startswith("No snapshot on 2024-03-10 yet: collection may have failed.")
+    # The KPIs say the day they show and the day their change starts from.
+    assert metrics(at)["Total records as of 2024-03-09"] == ("1,009", "+7 (+0.7%) since 2024-03-02")
+    assert "Storage as of 2024-03-09" in metrics(at)
+    assert (
+        "Changes are from 2024-03-02, the range's first day with a snapshot (2024-03-01 has none)."
+    ) in texts(at.caption)
+
+
+def test_a_range_with_every_day_says_so(shop: Engine) -> None:
+    at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
+    assert not at.warning
+    assert "No day without a snapshot in this range." in texts(at.caption)
+    assert not [text for text in texts(at.caption) if text.startswith("Changes are from")]
+    assert metrics(at)["Objects as of 2024-03-10"][0] == "51"
+
+
+def test_missing_days_list_runs_of_days(shop: Engine) -> None:
+    at = open_client(bucket="acme", start="2024-02-25", end="2024-03-10")
+    gaps = texts(at.warning)[-1]
+    assert gaps.startswith("8 days without a snapshot in this range: 2024-02-25 to 2024-03-01, ")
+
+
+def test_an_inactive_clients_last_day_is_not_called_a_failure(shop: Engine) -> None:
+    at = open_client(bucket="gone", start="2024-01-01", end="2024-01-05")
+    assert not at.warning
+    assert (
+        "No snapshot since 2024-01-05 (the client is inactive); other clients have snapshots "
+        "up to 2024-03-10."
+    ) in texts(at.caption)
+
+
+# --- Item 3: a client with nothing in the range
+
+
+def test_an_empty_range_shows_the_latest_figures_and_a_way_to_all(shop: Engine) -> None:
+    at = open_client(bucket="gone", start="2024-03-01", end="2024-03-10", mode="lines")
+    (info,) = texts(at.info)
+    assert info == (
+        "Gone Corp has no snapshot from 2024-03-01 to 2024-03-10: this range is empty. "
+        "Below are its latest figures, from 2024-01-05."
+    )
+    assert metrics(at) == {
+        "Total records as of 2024-01-05": ("75", ""),
+        "Storage as of 2024-01-05": (human_bytes(7500), ""),
+        "Objects as of 2024-01-05": ("7", ""),
+    }
+    assert {chart.key for chart in at.get("plotly_chart")} == {
+        "client_latest_collections", "client_latest_prefixes"}  # fmt: skip
+    assert url_params(at)["mode"] == "lines"  # kept, though no records chart is drawn
+
+    at.button(key="client_show_all").click().run()
+    assert not at.exception
+    assert url_params(at) == {"bucket": "gone", "preset": "all", "granularity": "day",
+                              "mode": "lines"}  # fmt: skip
+    assert at.date_input(key="client_start").value == D(2024, 1, 1)
+    assert not at.info
+    assert at.radio(key="client_mode").value == "lines"
+    person = figure(at, "client_records")["data"][0]
+    assert values(person["y"])[:5] == [71, 72, 73, 74, 75]
+
+
+def test_a_client_without_any_snapshot(shop: Engine) -> None:
+    at = open_client(bucket="newco", preset="30d")
+    assert texts(at.info) == ["Newco has no snapshot at all yet."]
+    assert not at.metric
+    assert not at.get("plotly_chart")
+
+
+# --- Item 4: weeks and months
+
+
+def _bars(spec: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
+    """A bar trace's bars by their period's first day."""
+    (trace,) = [trace for trace in spec["data"] if trace["name"] == name]
+    shapes = trace["marker"]["pattern"]["shape"]
+    rows = zip(trace["x"], values(trace["y"]), trace["offset"], trace["width"], shapes,
+               strict=True)  # fmt: skip
+    return {x: {"y": y, "offset": offset, "width": width, "hatched": shape == "/"}
+            for x, y, offset, width, shape in rows}  # fmt: skip
+
+
+def test_week_bars_span_their_periods_and_partial_ones_are_marked(shop: Engine) -> None:
+    # Friday 1 March to Tuesday 12 March: three weeks, the first and last cut.
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-12", granularity="week")
+    spec = figure(at, "client_records")
+    bars = _bars(spec, "person")
+    day = 86_400_000
+    assert list(bars) == ["2024-03-04", "2024-02-26", "2024-03-11"]  # partial ones last
+    assert [bars[x]["y"] for x in ("2024-02-26", "2024-03-04", "2024-03-11")] == [1003, 1009, None]
+    assert [bars[x]["hatched"] for x in ("2024-02-26", "2024-03-04")] == [True, False]
+    # Each bar lies within its period's days in the range, filling most of them.
+    for first, start, length in [("2024-02-26", 4, 3), ("2024-03-04", 0, 7), ("2024-03-11", 0, 2)]:
+        bar = bars[first]
+        assert start * day <= bar["offset"]
+        assert bar["offset"] + bar["width"] <= (start + length) * day
+        assert bar["width"] >= 0.5 * length * day
+    trace = spec["data"][0]
+    assert trace["xhoverformat"] == "week of %-d %b %Y"
+    assert "partial" in trace["customdata"][list(bars).index("2024-02-26")][1]
+    assert spec["layout"]["xaxis"]["ticktext"] == [
+        "week of<br>26 Feb 2024", "week of<br>4 Mar 2024", "week of<br>11 Mar 2024"]  # fmt: skip
+
+
+def test_month_periods_are_named_as_months(shop: Engine) -> None:
+    at = open_client(bucket="other", start="2024-02-15", end="2024-03-10", granularity="month")
+    storage = figure(at, "client_storage")
+    (trace,) = storage["data"]
+    assert trace["x"] == ["2024-02-01", "2024-03-01"]
+    assert (trace["xperiod"], trace["xperiodalignment"]) == ("M1", "middle")
+    assert trace["xhoverformat"] == "%b %Y"
+    assert storage["layout"]["xaxis"]["ticktext"] == ["Feb 2024", "Mar 2024"]
+
+
+def test_the_table_and_csv_follow_the_granularity(
+    shop: Engine, downloads: dict[str, bytes]
+) -> None:
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-12", granularity="week")
+    table = at.dataframe[0].value
+    assert table["period"].tolist() == [
+        "week of 4 Mar 2024", "week of 26 Feb 2024 (partial: 1 Mar to 3 Mar 2024)"]  # fmt: skip
+    assert table["partial"].tolist() == [False, True]
+    assert table["snapshot date"].tolist() == ["2024-03-09", "2024-03-03"]
+    assert table["total records"].tolist() == [1009, 1003]
+    assert any("each shows the week's last snapshot" in text for text in texts(at.caption))
+    csv = _csv(downloads, "acme_2024-03-01_2024-03-12_by_week.csv")
+    assert csv[["period", "from", "to", "partial", "snapshot date", "total records"]].to_dict(
+        "records"
+    ) == [
+        {"period": "week of 4 Mar 2024", "from": "2024-03-04", "to": "2024-03-10",
+         "partial": "False", "snapshot date": "2024-03-09", "total records": "1009"},
+        {"period": "week of 26 Feb 2024", "from": "2024-03-01", "to": "2024-03-03",
+         "partial": "True", "snapshot date": "2024-03-03", "total records": "1003"},
+    ]  # fmt: skip
+    assert csv["storage bytes"].tolist() == [str(1_500_000 * 9 + 10), str(1_500_000 * 3 + 10)]
+
+
+def test_by_day_the_table_and_csv_are_the_apis_history(
+    shop: Engine, downloads: dict[str, bytes]
+) -> None:
+    start, end = D(2024, 3, 1), D(2024, 3, 12)
+    at = open_client(bucket="acme", start=start.isoformat(), end=end.isoformat())
+    history = api_history(shop, "acme", start_date=start, end_date=end)
+    table = at.dataframe[0].value
+    csv = _csv(downloads, "acme_2024-03-01_2024-03-12.csv")
+    assert table["date"].tolist() == csv["date"].tolist() == [s["snapshot_date"] for s in history]
+    for name in [*history[0]["records"]]:
+        column = "total records" if name == "total" else name
+        expected = [s["records"][name] for s in history]
+        assert table[column].tolist() == expected
+        assert csv[column].astype(int).tolist() == expected
+    assert table["objects"].tolist() == [s["storage"]["object_count"] for s in history]
+    sizes = [s["storage"]["total_bytes"] for s in history]
+    assert table["storage"].tolist() == [human_bytes(size) for size in sizes]
+    assert "storage bytes" not in table
+    assert csv["storage bytes"].astype(int).tolist() == sizes
+    assert csv["computed at"].tolist() == [s["computed_at"] for s in history]
+    # The periods the page draws are the same days.
+    periods = rollup(history, start, end, Granularity.DAY)
+    assert [p.snapshot for p in reversed(periods) if p.snapshot] == history
+
+
+# --- Item 6: units, times, labels, the chart mode in the URL
+
+
+@pytest.mark.parametrize(
+    ("timezone", "column", "shown"),
+    [
+        ("America/New_York", "computed at (America/New_York)", "2024-03-08 21:00 EST"),
+        ("Europe/Paris", "computed at (Europe/Paris)", "2024-03-09 03:00 CET"),
+        (None, "computed at (UTC)", "2024-03-09 02:00 UTC"),
+        ("Not/AZone", "computed at (UTC)", "2024-03-09 02:00 UTC"),
+    ],
+)
+def test_times_are_in_the_viewers_zone_and_utc_in_the_csv(
+    shop: Engine,
+    downloads: dict[str, bytes],
+    timezone: str | None,
+    column: str,
+    shown: str,
+) -> None:
+    at = open_client(bucket="acme", start="2024-03-06", end="2024-03-09", timezone=timezone)
+    assert at.dataframe[0].value[column].tolist()[0] == shown
+    assert any(f"computed {shown}" in text for text in texts(at.caption))
+    csv = _csv(downloads, "acme_2024-03-06_2024-03-09.csv")
+    assert csv["computed at"].tolist()[0].startswith("2024-03-09T02:00:00")
+
+
+def test_latest_day_bars_carry_their_values_in_units(shop: Engine) -> None:
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-09")
+    (prefixes,) = figure(at, "client_latest_prefixes")["data"]
+    assert prefixes["y"] == ["documents/", "a-rather-long-prefix-name/"]  # largest on top
+    assert prefixes["text"] == [human_bytes(13_500_000), "10 B"]
+    assert prefixes["textposition"] == "outside"
+    layout = figure(at, "client_latest_prefixes")["layout"]
+    assert layout["yaxis"]["automargin"] is True
+    assert layout["xaxis"]["range"][1] > 13_500_000  # room for the value after the bar
+    (collections,) = figure(at, "client_latest_collections")["data"]
+    assert collections["text"][0] == "1,009"
+
+
+def test_daily_snapshot_bars_carry_their_values(shop: Engine) -> None:
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    at.switch_page("pages/snapshots.py")
+    at.query_params["date"] = "2024-03-09"
+    at.run()
+    (bars,) = figure(at, "snapshots_top")["data"]
+    assert bars["y"] == ["Acme", "Other"]
+    assert bars["text"] == ["1,009", "509"]
+    assert bars["textposition"] == "outside"
+
+
+@pytest.mark.parametrize(
+    ("mode", "types", "barnorm"),
+    [("stacked", {"bar"}, None), ("share", {"bar"}, "percent"), ("lines", {"scatter"}, None)],
+)
+def test_the_chart_mode_is_in_the_url(
+    shop: Engine, mode: str, types: set[str], barnorm: str | None
+) -> None:
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-09", mode=mode)
+    assert at.radio(key="client_mode").value == mode
+    spec = figure(at, "client_records")
+    assert {trace["type"] for trace in spec["data"]} == types
+    assert spec["layout"].get("barnorm") == barnorm
+    assert url_params(at).get("mode") == (None if mode == "stacked" else mode)
+
+
+def test_a_mode_change_rewrites_the_url_and_survives_an_empty_range(shop: Engine) -> None:
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-09")
+    at.radio(key="client_mode").set_value("share").run()
+    assert url_params(at)["mode"] == "share"
+    at.selectbox(key="client_bucket").set_value("gone").run()  # an empty range: no radio
+    at.selectbox(key="client_bucket").set_value("acme").run()
+    assert at.radio(key="client_mode").value == "share"
+    assert url_params(at)["mode"] == "share"
+
+
+def test_the_mode_comes_back_through_the_sidebar_link(shop: Engine) -> None:
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-09", mode="lines")
+    at.query_params.clear()
+    at.query_params.update(sidebar_links(at)["Compare"])
+    at.switch_page("pages/compare.py").run()
+    back = sidebar_links(at)["Client"]
+    assert back["mode"] == "lines"
+    at.query_params.clear()
+    at.query_params.update(back)
+    at.switch_page("pages/client.py").run()
+    assert at.radio(key="client_mode").value == "lines"
+
+
+def test_a_bad_mode_is_named_and_replaced(shop: Engine) -> None:
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-09", mode="pie")
+    assert texts(at.warning)[0] == (
+        "mode must be one of: stacked, lines, share; showing stacked bars instead."
+    )
+    assert at.radio(key="client_mode").value == "stacked"
+
+
+def test_choosing_all_starts_at_the_clients_first_snapshot(shop: Engine) -> None:
+    # The preset's callback runs before the page knows its viewer: the run
+    # sets the dates (choosing All used to end in "no viewer").
+    at = open_client(bucket="acme", start="2024-03-05", end="2024-03-09")
+    at.radio(key="client_preset").set_value("all").run()
+    assert not at.exception
+    assert at.date_input(key="client_start").value == D(2024, 3, 2)
+    at.selectbox(key="client_bucket").set_value("gone").run()
+    assert not at.exception
+    assert at.date_input(key="client_start").value == D(2024, 1, 1)
+    assert url_params(at)["preset"] == "all"

@@ -1,0 +1,251 @@
+"""What the pages say in words and units (issue 11): Portfolio's change for a
+new or a stale client, sparklines coloured by direction, Compare's columns
+and warnings named as on screen, units and the viewer's time zone on the
+Daily snapshot, and the demo notice on every page while the store holds the
+demo portfolio. AppTest on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from streamlit.testing.v1 import AppTest
+
+from tests.factories import new_client, store
+from tests.factories import snapshot_of_total as snapshot
+from tests.test_pages import open_page, session_for, texts
+from ui.data import DEMO_NOTICE
+from ui.format import human_bytes, local_time, signed_count, signed_pct, viewer_zone
+from usage.daily import read_day
+from usage.models import Setting
+from usage.portfolio import latest_snapshot_date, summarize_clients
+from usage.transfer import import_snapshots
+from usage.validation import DayParams
+
+TODAY = dt.date.today()
+KOLKATA = ZoneInfo("Asia/Kolkata")
+EVERY_PAGE = ("portfolio", "client", "compare", "snapshots", "collection", "people", "audit")
+
+
+# A read-only table's element does not carry its key: the pages' tables in order.
+TABLES = {"portfolio_table": 0, "snapshots_table": 0, "compare_collections_table": 0,
+          "compare_objects_table": 1, "compare_bytes_table": 2}  # fmt: skip
+
+
+def table(at: AppTest, key: str) -> Any:
+    """The page's table made with ``key=key``."""
+    return at.dataframe[TABLES[key]]
+
+
+def column_config(at: AppTest, key: str) -> dict[str, dict[str, Any]]:
+    """A table's column configuration, by column name, as sent to the browser."""
+    columns: dict[str, dict[str, Any]] = json.loads(table(at, key).proto.columns)
+    return columns
+
+
+# --- Portfolio
+
+
+def test_portfolio_change_says_new_and_stale_instead_of_none_or_zero(demo: str) -> None:
+    at = open_page("portfolio")
+    with session_for(demo) as session:
+        as_of = latest_snapshot_date(session, visible=None)
+        assert as_of is not None
+        rows = {row.bucket_id: row for row in summarize_clients(session, as_of=as_of, limit=25,
+                                                                 visible=None)}  # fmt: skip
+    shown_table = table(at, "portfolio_table").value.set_index("Client")
+    # Wonka Events started 18 days ago: nothing 30 days back to compare with.
+    assert rows["wonka-events"].baseline_records is None
+    assert shown_table.loc["Wonka Events", ["Change 30 d", "Change %"]].tolist() == ["new", "new"]
+    # Oscorp and Soylent stopped long ago: no "0 / +0.0%", the day their data ends.
+    for bucket, name in (("oscorp", "Oscorp"), ("soylent", "Soylent Corp")):
+        latest = rows[bucket].latest_date
+        assert latest is not None
+        assert latest < as_of
+        said = f"no data since {latest.isoformat()}"
+        assert shown_table.loc[name, ["Change 30 d", "Change %"]].tolist() == [said, "—"]
+    acme = rows["acme-corp"]
+    assert acme.latest_date == as_of
+    assert shown_table.loc["Acme Corporation", ["Change 30 d", "Change %"]].tolist() == [
+        signed_count(acme.change), signed_pct(acme.change_pct)]  # fmt: skip
+    shown = shown_table[["Change 30 d", "Change %"]].to_numpy().ravel().tolist()
+    assert not any(value is None or value in ("None", "nan") for value in shown)
+    # The demo has no sharp drop: said in words, not "None."
+    assert "No client fell in the last 30 days." in texts(at.caption)
+    assert "None." not in texts(at.caption)
+    config = column_config(at, "portfolio_table")
+    assert "**new**" in config["Change 30 d"]["help"]
+    assert "**no data since**" in config["Change %"]["help"]
+
+
+def test_portfolio_sparklines_are_coloured_by_direction(demo: str) -> None:
+    at = open_page("portfolio")
+    sparkline = column_config(at, "portfolio_table")["Trend, 90 d"]
+    # "auto": green where the last point is at or above the first, red below.
+    assert sparkline["type_config"] == {"type": "line_chart", "color": "auto"}
+    assert "Green" in sparkline["help"]
+
+
+def test_portfolio_client_without_snapshots_shows_a_dash(
+    database_url: str, use_database: Any, engine: Engine
+) -> None:
+    with Session(engine) as session, session.begin():
+        new_client(session, "fresh-co")
+    store(engine, "old-co", [snapshot(dt.date(2024, 1, 1), 100)])
+    use_database(database_url)
+    at = open_page("portfolio")
+    fresh = at.dataframe[0].value.set_index("Client").loc["Fresh Co"]
+    assert fresh["Change 30 d"] == "—"
+    assert pd.isna(fresh["Records"])
+    assert at.dataframe[0].proto.placeholder == "—"  # shown instead of "None"
+
+
+# --- Compare
+
+
+@pytest.fixture
+def acme(database_url: str, use_database: Any, engine: Engine) -> str:
+    """Two snapshots: tickets purged, events and exports/ new, images/ gone."""
+    store(engine, "acme", [
+        snapshot(dt.date(2024, 1, 10), 1500, extra={"ticket": 600},
+                 prefixes={"documents/": (100, 10_000), "images/": (20, 4_000)}),
+        snapshot(dt.date(2024, 2, 10), 1450, extra={"ticket": 50, "event": 400},
+                 prefixes={"documents/": (130, 13_000), "exports/": (2, 900_000)}),
+    ])  # fmt: skip
+    return str(use_database(database_url))
+
+
+def test_compare_names_columns_by_date_and_says_new_and_gone(acme: str) -> None:
+    at = open_page("compare", bucket="acme", a="2024-01-10", b="2024-02-10")
+    collections = table(at, "compare_collections_table").value.set_index("Collection")
+    assert collections.columns.tolist() == ["2024-01-10", "2024-02-10", "Change", "Change %"]
+    assert collections.loc["event"].tolist() == ["—", "400", "+400", "new"]
+    assert collections.loc["ticket", "Change %"] == signed_pct(-550 * 100 / 600)
+    objects = table(at, "compare_objects_table").value.set_index("Prefix")
+    assert objects.loc["exports/", "Change %"] == "new"
+    assert objects.loc["images/", "Change %"] == "gone"
+    storage = table(at, "compare_bytes_table").value.set_index("Prefix")
+    assert storage.loc["images/"].tolist() == [human_bytes(4_000), "—", "−4.0 kB", "gone"]
+    help_text = column_config(at, "compare_collections_table")["Change %"]["help"]
+    assert "**new**" in help_text
+    assert "**gone**" in help_text
+    deltas = "\n".join(str(metric.delta) for metric in at.metric)
+    assert "None" not in deltas
+    assert "(—)" not in deltas  # no percentage where there is none
+
+
+def test_compare_same_snapshot_on_both_dates_keeps_the_columns_apart(acme: str) -> None:
+    at = open_page("compare", bucket="acme", a="2024-01-20", b="2024-01-30")
+    frame = table(at, "compare_collections_table").value
+    assert frame.columns.tolist()[1:3] == ["2024-01-10 (A)", "2024-01-10 (B)"]
+
+
+def test_compare_dates_the_wrong_way_round_are_named_as_labelled(acme: str) -> None:
+    at = open_page("compare", bucket="acme", a="2024-02-10", b="2024-01-10")
+    assert texts(at.warning) == [
+        "Date A (a=2024-02-10) must be on or before Date B (b=2024-01-10); "
+        "showing the dates the other way round."
+    ]
+
+
+# --- Daily snapshot
+
+
+def test_daily_snapshot_table_shows_units_and_the_viewers_time(
+    demo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    downloads: list[pd.DataFrame] = []
+    monkeypatch.setattr("ui.format.viewer_zone", lambda: KOLKATA)
+    monkeypatch.setattr(
+        "ui.downloads.download_buttons", lambda frame, *args, **kwargs: downloads.append(frame)
+    )
+    day = TODAY - dt.timedelta(days=3)
+    at = open_page("snapshots", date=day.isoformat())
+    with session_for(demo) as session:
+        snapshots = read_day(session, DayParams(snapshot_date=day))
+    frame = table(at, "snapshots_table").value
+    assert "storage bytes" not in frame.columns
+    assert frame["storage"].tolist() == [
+        human_bytes(snapshot["storage"]["total_bytes"]) for snapshot in snapshots]  # fmt: skip
+    assert frame["computed at"].tolist() == [
+        local_time(dt.datetime.fromisoformat(snapshot["computed_at"]), KOLKATA)
+        for snapshot in snapshots
+    ]
+    assert frame["computed at"].iloc[0].endswith(" IST")
+    # The CSV keeps the raw values: bytes and UTC.
+    (csv,) = downloads
+    assert csv["storage bytes"].tolist() == [s["storage"]["total_bytes"] for s in snapshots]
+    assert csv["computed at"].tolist() == [s["computed_at"] for s in snapshots]
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [("Europe/Paris", ZoneInfo("Europe/Paris")), (None, dt.UTC), ("Mars/Olympus", dt.UTC),
+     (SimpleNamespace(), dt.UTC)],
+)  # fmt: skip
+def test_viewer_zone_falls_back_to_utc(
+    monkeypatch: pytest.MonkeyPatch, zone: Any, expected: dt.tzinfo
+) -> None:
+    monkeypatch.setattr("ui.format.st.context", SimpleNamespace(timezone=zone))
+    assert viewer_zone() == expected
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [(dt.UTC, "2026-11-24 02:12 UTC"), (ZoneInfo("Europe/Paris"), "2026-11-24 03:12 CET"),
+     (ZoneInfo("America/New_York"), "2026-11-23 21:12 EST")],
+)  # fmt: skip
+def test_local_time(zone: dt.tzinfo, shown: str) -> None:
+    moment = dt.datetime(2026, 11, 24, 2, 12, 7, tzinfo=dt.UTC)
+    assert local_time(moment, zone) == shown
+    assert local_time(moment.replace(tzinfo=None), zone) == shown  # SQLite's naive UTC
+    assert local_time(None, zone) == "—"
+
+
+# --- The demo notice
+
+
+@pytest.mark.parametrize("page", EVERY_PAGE)
+def test_every_page_says_it_shows_demo_data(demo: str, page: str) -> None:
+    at = open_page(page)
+    assert [str(item.value) for item in at.markdown].count(DEMO_NOTICE) == 1
+
+
+@pytest.mark.parametrize("page", ["portfolio", "snapshots"])
+def test_no_demo_notice_for_a_store_without_the_demo(
+    database_url: str, use_database: Any, engine: Engine, page: str
+) -> None:
+    store(engine, "acme", [snapshot(dt.date(2024, 1, 10), 1500)])
+    use_database(database_url)
+    at = open_page(page)
+    assert DEMO_NOTICE not in [str(item.value) for item in at.markdown]
+
+
+def test_the_demo_notice_goes_once_snapshots_are_imported(
+    database_url: str, use_database: Any, engine: Engine
+) -> None:
+    store(engine, "acme", [snapshot(dt.date(2024, 1, 10), 1500)])
+    with Session(engine) as session, session.begin():
+        session.add(Setting(name="demo_data", value="2024-01-10"))
+    use_database(database_url)
+    assert DEMO_NOTICE in [str(item.value) for item in open_page("portfolio").markdown]
+    line = {
+        "bucket_id": "acme", "snapshot_date": "2024-01-11",
+        "records": {"person": 1, "organisation": 0, "member": 0, "payment": 0, "ticket": 0,
+                    "booking": 0, "total": 1},
+        "storage": {"object_count": 0, "total_bytes": 0, "by_prefix": {}},
+        "computed_at": "2024-01-11T02:00:00Z",
+    }  # fmt: skip
+    with Session(engine) as session, session.begin():
+        import_snapshots(session, io.StringIO(json.dumps(line) + "\n"))
+    st.cache_data.clear()  # a later visit, once the notice's short cache has expired
+    assert DEMO_NOTICE not in [str(item.value) for item in open_page("portfolio").markdown]
