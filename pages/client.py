@@ -246,6 +246,12 @@ def render() -> None:
     if st.session_state.pop(_PRESET_CHANGED, False):
         _apply_preset()
     names = {choice.bucket_id: choice for choice in choices}
+    if st.session_state.client_bucket not in names:  # left the viewer's book, or removed
+        warn_param(
+            f"bucket {st.session_state.client_bucket!r} is not a known client; "
+            f"showing {choices[0].display_name}."
+        )
+        st.session_state.client_bucket = choices[0].bucket_id
     st.title(md_text(names[st.session_state.client_bucket].display_name))
     bucket, start, end, granularity = _controls(choices)
     publish(PAGE, _url_params())
@@ -256,10 +262,10 @@ def render() -> None:
         return
     client = names[bucket]
     # Freshness is the client's latest snapshot, whatever the range, against
-    # the newest day collected for any client (not a client's data: the
-    # whole store's, so one book's failed day still shows).
+    # the newest day collected among the clients the viewer sees (the whole
+    # store's would tell a manager about clients outside their book).
     latest = load_snapshot_at(engine, viewer().visible, bucket, LATEST)
-    collected = load_latest_date(engine, None)
+    collected = load_latest_date(engine, viewer().visible)
     _freshness(client, latest, collected)
     if not snapshots:
         _empty_range(client, latest, start, end)
@@ -294,7 +300,7 @@ def _freshness(
     else:
         st.caption(
             f"No snapshot since {latest_day.isoformat()} (the client is "
-            f"{md_text(client.status)}); other clients have snapshots up to "
+            f"{md_text(client.status)}); the clients you see have snapshots up to "
             f"{collected.isoformat()}."
         )
 

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from ui.access import client_address, viewer
+from ui.access import client_address, load_person, viewer
 from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
 from ui.format import md_text
@@ -43,7 +43,7 @@ def _change(done: str, work: Callable[[Session], object]) -> None:
         st.error(md_text(error.message), icon=":material/warning:")
         return
     st.session_state[_DONE] = done
-    st.cache_data.clear()  # the person's rights show at once, here and on their pages
+    load_person.clear()  # the person's rights show at once, here and on their pages
     st.rerun()
 
 

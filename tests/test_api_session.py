@@ -447,3 +447,16 @@ def test_a_domain_newcomer_gets_the_default_role(make_api: MakeApi, engine: Engi
     assert bucket_ids(api.get(CLIENTS, headers=cookie), "clients") == []
     is_error(api.get("/api/v1/clients/acme-corp", headers=cookie), 404)
     assert _people(engine)["newcomer@example.org"] == Role.MANAGER.value
+
+
+def test_a_cross_site_post_is_refused_before_anyone_is_admitted(
+    make_api: MakeApi, engine: Engine
+) -> None:
+    """The same-origin check comes first: a forged POST writes nothing, not
+    even the person an allowed domain would have admitted."""
+    api = make_api(allowed_domains=["example.org"], default_role="analyst")
+    headers = {**signed_in("newcomer@example.org"), "Origin": "https://evil.example"}
+    is_error(api.request("POST", TRIGGER, content=b"{}", headers=headers), 403, CROSS_SITE)
+    assert "newcomer@example.org" not in _people(engine)
+    with Session(engine) as session:
+        assert list_events(session, action=Action.PERSON_ADDED.value, actor="newcomer") == []

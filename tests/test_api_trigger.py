@@ -89,8 +89,8 @@ def test_trigger_collects_and_reports_failures(
     assert (body["buckets_processed"], body["buckets_failed"]) == (3, 1)
     assert [failure["bucket_id"] for failure in body["failures"]] == ["missing-co"]
     with Session(engine) as session:
-        (snapshot,) = read_history(session, "globex", None, None, None)
-        assert read_history(session, "gone-co", None, None, None) == []
+        (snapshot,) = read_history(session, "globex", None, None, None, visible=None)
+        assert read_history(session, "gone-co", None, None, None, visible=None) == []
     assert snapshot["records"]["person"] == 7
     assert snapshot["storage"]["object_count"] == 123
 

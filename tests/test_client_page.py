@@ -121,8 +121,8 @@ def test_an_inactive_clients_last_day_is_not_called_a_failure(shop: Engine) -> N
     at = open_client(bucket="gone", start="2024-01-01", end="2024-01-05")
     assert not at.warning
     assert (
-        "No snapshot since 2024-01-05 (the client is inactive); other clients have snapshots "
-        "up to 2024-03-10."
+        "No snapshot since 2024-01-05 (the client is inactive); the clients you see have "
+        "snapshots up to 2024-03-10."
     ) in texts(at.caption)
 
 

@@ -60,7 +60,10 @@ def clients(engine: Engine) -> Engine:
 
 def dates(engine: Engine, bucket_id: str) -> list[str]:
     with Session(engine) as session:
-        return [s["snapshot_date"] for s in read_history(session, bucket_id, None, None, None)]
+        return [
+            s["snapshot_date"]
+            for s in read_history(session, bucket_id, None, None, None, visible=None)
+        ]
 
 
 def test_collect_every_active_and_trial_client_for_today(cli: Cli, clients: Engine) -> None:

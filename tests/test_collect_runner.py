@@ -70,7 +70,7 @@ def _now() -> dt.datetime:
 
 def pages_history(engine: Engine, bucket_id: str) -> list[SnapshotJSON]:
     with Session(engine) as session:
-        return read_history(session, bucket_id, None, None, None)
+        return read_history(session, bucket_id, None, None, None, visible=None)
 
 
 def history(engine: Engine, bucket_id: str) -> list[SnapshotJSON]:

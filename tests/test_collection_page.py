@@ -138,7 +138,7 @@ def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, store: None) ->
         "empty-co": "— never run", "globex": "✅ succeeded", "missing-co": "❌ failed"
     }  # fmt: skip
     with Session(engine) as session:
-        assert len(read_history(session, "globex", None, None, None)) == 1
+        assert len(read_history(session, "globex", None, None, None, visible=None)) == 1
         (event,) = list_events(session, action="collection_triggered", actor=ADMIN)
     assert (event["target"], event["detail"]) == ("globex", "")
     # Again within 5 minutes: refused, unless forced.

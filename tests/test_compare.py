@@ -37,19 +37,19 @@ def acme(engine: Engine) -> Engine:
 )
 def test_read_snapshot_at(acme: Engine, day: dt.date, expected: str | None) -> None:
     with Session(acme) as session:
-        found = read_snapshot_at(session, "acme", day)
+        found = read_snapshot_at(session, "acme", day, visible=None)
     assert (found and found["snapshot_date"]) == expected
 
 
 def test_read_snapshot_at_an_unknown_client(engine: Engine) -> None:
     with Session(engine) as session, pytest.raises(NotFound, match="'nope'"):
-        read_snapshot_at(session, "nope", D(2024, 1, 1))
+        read_snapshot_at(session, "nope", D(2024, 1, 1), visible=None)
 
 
 def test_compare_collections_largest_movers_first(acme: Engine) -> None:
     with Session(acme) as session:
-        before = read_snapshot_at(session, "acme", D(2024, 1, 10))
-        after = read_snapshot_at(session, "acme", D(2024, 2, 10))
+        before = read_snapshot_at(session, "acme", D(2024, 1, 10), visible=None)
+        after = read_snapshot_at(session, "acme", D(2024, 2, 10), visible=None)
     assert before is not None
     assert after is not None
     comparison = compare_snapshots(before, after)

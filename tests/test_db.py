@@ -61,4 +61,6 @@ def test_upgrading_an_older_store_encodes_the_bodies_of_its_snapshots(engine: En
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(SnapshotBody)) == 42
         for bucket in ("acme-corp", "globex", "empty-co"):
-            assert api_history(engine, bucket) == read_history(session, bucket, None, None, None)
+            assert api_history(engine, bucket) == read_history(
+                session, bucket, None, None, None, visible=None
+            )

@@ -25,7 +25,7 @@ def demo(engine: Engine) -> Engine:
 
 def history(engine: Engine, bucket: str) -> list[SnapshotJSON]:
     with Session(engine) as session:
-        return list(reversed(read_history(session, bucket, None, None, None)))
+        return list(reversed(read_history(session, bucket, None, None, None, visible=None)))
 
 
 def count_rows(engine: Engine) -> tuple[int, int, int]:

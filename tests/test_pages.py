@@ -200,7 +200,7 @@ def test_portfolio_bad_url_values_give_a_message_and_the_default(
 
 def _client_history(url: str, bucket: str, start: dt.date, end: dt.date) -> list[Any]:
     with session_for(url) as session:
-        return read_history(session, bucket, start, end, None)
+        return read_history(session, bucket, start, end, None, visible=None)
 
 
 def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
@@ -243,7 +243,7 @@ def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
     assert len(at.dataframe[0].value) == sum(1 for p in series.periods if p.snapshot)
     # Freshness is the client's latest snapshot, after the range here.
     with session_for(demo) as session:
-        latest = read_snapshot_at(session, "acme-corp", TODAY)
+        latest = read_snapshot_at(session, "acme-corp", TODAY, visible=None)
     assert latest is not None
     assert any(f"latest snapshot {latest['snapshot_date']}, computed " in text
                for text in texts(at.caption))  # fmt: skip
@@ -391,8 +391,8 @@ def test_compare_shows_both_dates(demo: str) -> None:
     a, b = TODAY - dt.timedelta(days=200), TODAY - dt.timedelta(days=10)
     at = open_page("compare", bucket="initech", a=a.isoformat(), b=b.isoformat())
     with session_for(demo) as session:
-        before = read_snapshot_at(session, "initech", a)
-        after = read_snapshot_at(session, "initech", b)
+        before = read_snapshot_at(session, "initech", a, visible=None)
+        after = read_snapshot_at(session, "initech", b, visible=None)
     assert before is not None
     assert after is not None
     comparison = compare_snapshots(before, after)

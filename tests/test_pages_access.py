@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+import streamlit as st
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
@@ -20,7 +21,7 @@ from usage.audit import list_events
 from usage.daily import read_day
 from usage.db import make_engine
 from usage.models import Person, Role
-from usage.people import remove_person
+from usage.people import add_person, remove_person, unassign
 from usage.portfolio import latest_snapshot_date, summarize_portfolio
 from usage.validation import DayParams
 
@@ -228,8 +229,6 @@ def test_a_sign_in_is_recorded_once_per_token(store: str) -> None:
 
 def test_a_removed_person_is_refused_on_their_next_run(store: str) -> None:
     with session_for(store) as session, session.begin():
-        from usage.people import add_person
-
         add_person(session, "dan@example.com", Role.ANALYST, [], actor=TEST_ACTOR)
     user = signed_in("dan@example.com")
     at = open_as(user)
@@ -302,3 +301,52 @@ def test_every_page_shows_each_role_its_clients_only(
             bucket,
             page,
         )
+
+
+def test_a_manager_is_told_nothing_of_other_clients_dates(store: str) -> None:
+    """Soylent stopped in the spring: its manager is not told how far the
+    clients outside their book go."""
+    with session_for(store) as session, session.begin():
+        add_person(session, "sol@example.com", Role.MANAGER, ["soylent"], actor=TEST_ACTOR)
+    try:
+        at = open_as(signed_in("sol@example.com"), "client", bucket="soylent")
+        shown = everything_shown(at)
+        assert f"snapshots up to {TODAY.isoformat()}" not in shown
+        assert "other clients" not in shown
+        assert "Soylent Corp" in shown
+    finally:
+        with session_for(store) as session, session.begin():
+            remove_person(session, "sol@example.com", actor=TEST_ACTOR)
+
+
+def test_a_client_leaving_the_book_while_open_falls_back_with_a_warning(store: str) -> None:
+    with session_for(store) as session, session.begin():
+        add_person(session, "max@example.com", Role.MANAGER, ANN_BOOK, actor=TEST_ACTOR)
+    try:
+        at = open_as(signed_in("max@example.com"), "client", bucket="acme-corp")
+        assert at.title[0].value == "Acme Corporation"
+        with session_for(store) as session, session.begin():
+            unassign(session, "max@example.com", ["acme-corp"], actor=TEST_ACTOR)
+        st.cache_data.clear()  # as the page's watch finds the change and reruns
+        at.run()
+        assert not at.exception, [item.value for item in at.exception]
+        assert at.title[0].value == "Globex Corporation"
+        assert "is not a known client" in texts(at.warning)[0]
+        assert "Acme Corporation" not in everything_shown(at)
+    finally:
+        with session_for(store) as session, session.begin():
+            remove_person(session, "max@example.com", actor=TEST_ACTOR)
+
+
+def test_a_manager_with_an_empty_book_is_told_to_ask_an_admin(store: str) -> None:
+    with session_for(store) as session, session.begin():
+        add_person(session, "new@example.com", Role.MANAGER, [], actor=TEST_ACTOR)
+    try:
+        for page in ("portfolio", "client", "compare", "snapshots", "collection"):
+            at = open_as(signed_in("new@example.com"), page)
+            assert texts(at.info) == [
+                "No client is assigned to you yet: ask an admin to add clients to your book."
+            ], page
+    finally:
+        with session_for(store) as session, session.begin():
+            remove_person(session, "new@example.com", actor=TEST_ACTOR)

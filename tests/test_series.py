@@ -226,7 +226,7 @@ def history(engine: Engine) -> list[dict[str, Any]]:
         items.append(snapshot(day, 1000 + day.day, extra=extra, prefixes=prefixes))
     store(engine, "acme", items)
     with Session(engine) as session:
-        return read_history(session, "acme", None, None, None)
+        return read_history(session, "acme", None, None, None, visible=None)
 
 
 def test_daily_series_leaves_missing_days_empty(history: list[dict[str, Any]]) -> None:

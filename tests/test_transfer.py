@@ -62,7 +62,7 @@ def import_text(engine: Engine, text: str, create_clients: bool = True) -> int:
 def histories(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     with Session(engine) as session:
         names = session.scalars(select(Client.bucket_id).order_by(Client.bucket_id)).all()
-        return {name: read_history(session, name, None, None, None) for name in names}
+        return {name: read_history(session, name, None, None, None, visible=None) for name in names}
 
 
 def count(engine: Engine) -> int:
@@ -105,7 +105,7 @@ def test_export_filters_by_client_and_dates(small: Engine) -> None:
 def test_export_lines_are_the_apis_snapshots(small: Engine) -> None:
     first = json.loads(export_text(small).splitlines()[0])
     with Session(small) as session:
-        assert first == read_history(session, "acme-corp", day(0), day(0), None)[0]
+        assert first == read_history(session, "acme-corp", day(0), day(0), None, visible=None)[0]
 
 
 def test_import_is_idempotent_and_replaces_days_whole(small: Engine) -> None:

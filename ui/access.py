@@ -33,6 +33,7 @@ PRODUCT = "Usage analytics"
 PRINCIPAL_TTL_SECONDS = 2
 WATCH_SECONDS = 2.5
 _SIGNED_IN = "_signed_in_as"  # (identity, iat) whose sign-in this session recorded
+_REFUSED = "_refused_as"  # (who, detail) whose refusal this session recorded
 
 _viewer: ContextVar[Principal | None] = ContextVar("viewer", default=None)
 
@@ -110,15 +111,13 @@ def _door(message: str | None, settings: SignInSettings, signed_in: bool) -> Non
 
 
 def _record_refusal(engine: Engine, who: str, reason: str) -> None:
-    issued = str(st.user.get("iat", ""))
+    """Once per session and token (the door reruns on every click)."""
+    detail = f"{reason}; iat {st.user.get('iat', '')}"
+    if st.session_state.get(_REFUSED) == (who, detail):
+        return
     with Session(engine) as session, session.begin():
-        record_once(
-            session,
-            Actor(who, client_address()),
-            Action.SIGN_IN_REFUSED,
-            who,
-            f"{reason}; iat {issued}",
-        )
+        record_once(session, Actor(who, client_address()), Action.SIGN_IN_REFUSED, who, detail)
+    st.session_state[_REFUSED] = (who, detail)
 
 
 def _record_sign_in(engine: Engine, principal: Principal, claims: dict[str, Any]) -> None:
@@ -185,14 +184,18 @@ def draw_identity(principal: Principal, settings: SignInSettings) -> None:
     st.markdown(f"{shown}  \n:gray[{principal.role.value}]")
     if st.button("Sign out", key="sign_out", icon=":material/logout:", width="stretch"):
         st.logout()
-    _watch(get_engine(), principal)
+    _watch(get_engine(), principal, settings)
 
 
 @st.fragment(run_every=WATCH_SECONDS)
-def _watch(engine: Engine, principal: Principal) -> None:
-    """Reruns the page as soon as the person's role or book changed, or they
-    were removed, so an open page does not keep showing what they may no
-    longer see."""
+def _watch(engine: Engine, principal: Principal, settings: SignInSettings) -> None:
+    """Reruns the page as soon as the person's role or book changed, they
+    were removed or their sign-in expired, so an open page does not keep
+    showing what they may no longer see."""
+    try:
+        identify(_claims(), settings, dt.datetime.now(dt.UTC))
+    except SignInRefused:
+        st.rerun(scope="app")
     if load_person(engine, principal.name) != principal:
         st.rerun(scope="app")
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ui.access import viewer
 from ui.engine import get_engine, shown_errors
 from ui.nav import inside_app, run_app
 from usage import portfolio
@@ -166,6 +167,13 @@ def run_page(render: Callable[[], None]) -> None:
 
 
 def show_empty_database() -> None:
+    """No client to show: an empty store, or (for a manager) an empty book."""
+    if viewer().visible is not None:
+        st.info(
+            "No client is assigned to you yet: ask an admin to add clients to your book.",
+            icon=":material/info:",
+        )
+        return
     st.info(
         "The database has no clients yet. Add one with `python -m usage clients add` "
         "or load the demo portfolio with `python -m usage demo`.",

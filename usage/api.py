@@ -33,7 +33,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from usage.access import Principal, client_not_found
+from usage.access import Principal, check_visible
 from usage.clients import fetch_client, fetch_clients_page
 from usage.collect.trigger import run_trigger
 from usage.daily import fetch_day
@@ -95,6 +95,7 @@ class Call:
     """What an endpoint gets of a request."""
 
     path_args: tuple[str, ...]
+    method: str
     query: QueryParams
     api_key: str | None
     request_id: str
@@ -241,6 +242,7 @@ class UsageApi:
             cookie_header = None if api_key else _header(scope, b"cookie")
             call = Call(
                 path_args=match.groups(),
+                method=scope["method"],
                 query=QueryParams(scope["query_string"]),
                 api_key=api_key,
                 request_id=request_id,
@@ -341,6 +343,8 @@ class UsageApi:
         if call.api_key:
             credential = "key " + call.api_key
         elif call.cookies and self._sign_in().enabled:
+            if call.method == "POST":  # refused before anything is read or written
+                _check_same_origin(call, self._sign_in())
             credential = "session " + " ".join(sorted(call.cookies.values()))
         else:
             raise Unauthorized(
@@ -390,8 +394,7 @@ class UsageApi:
     def history(self, call: Call) -> Answer:
         def work(connection: Connection, key: Principal) -> bytes:
             params = parse_history_params(call.path_args[0], call.query)
-            if not key.may_read(params.bucket_id):
-                raise client_not_found(params.bucket_id)
+            check_visible(key.visible, params.bucket_id)
             return fetch_history_json(connection, params)
 
         return self._run(call, work, one_statement=True)
@@ -406,8 +409,7 @@ class UsageApi:
         def work(session: Session, key: Principal) -> Any:
             check_known_params(call.query, set())
             bucket_id = parse_bucket_id(call.path_args[0])
-            if not key.may_read(bucket_id):
-                raise client_not_found(bucket_id)
+            check_visible(key.visible, bucket_id)
             return fetch_client(session, bucket_id)
 
         return self._run_session(call, work)
@@ -421,8 +423,6 @@ class UsageApi:
     def trigger(self, call: Call) -> Answer:
         def work(connection: Connection, key: Principal) -> bytes:
             check_known_params(call.query, set())
-            if call.cookies and not call.api_key:
-                _check_same_origin(call, self._sign_in())
             connection.close()  # hand the connection back before a long run
             result = run_trigger(self._get_engine(), call.body, principal=key, address=call.address)
             return orjson.dumps(result)

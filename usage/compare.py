@@ -55,7 +55,7 @@ class Comparison:
 
 
 def read_snapshot_at(
-    session: Session, bucket_id: str, day: dt.date, *, visible: Visible = None
+    session: Session, bucket_id: str, day: dt.date, *, visible: Visible
 ) -> SnapshotJSON | None:
     """The client's snapshot on ``day``, or else its last one before it.
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from usage.access import Visible, visible_clients
 from usage.models import Client, Snapshot
 from usage.paging import cursor_secret, decode_cursor, encode_cursor
 from usage.snapshots import SnapshotJSON, read_snapshots
@@ -18,13 +19,12 @@ def read_day(
     params: DayParams,
     after: str | None = None,
     limit: int | None = None,
-    only: frozenset[str] | None = None,
+    only: Visible = None,
 ) -> list[SnapshotJSON]:
     """Snapshots on ``params.snapshot_date`` in bucket_id order, after
     ``after``, among ``only`` when given."""
     client_filter = [] if after is None else [Client.bucket_id > after]
-    if only is not None:
-        client_filter.append(Client.bucket_id.in_(sorted(only)))
+    client_filter.extend(visible_clients(only))
     clients = (
         select(Client.id, Client.bucket_id)
         .where(
@@ -54,7 +54,7 @@ def read_day(
 
 
 def fetch_day(
-    session: Session, params: DayParams, only: frozenset[str] | None = None
+    session: Session, params: DayParams, only: Visible = None
 ) -> dict[str, Any]:
     secret = cursor_secret(session)
     after = decode_cursor(secret, params.cursor) if params.cursor else None

@@ -27,7 +27,9 @@ def fetch_history(session: Session, params: HistoryParams) -> list[SnapshotJSON]
     Raises ``NotFound`` for an unknown client; a known client with nothing in
     the range gets an empty list.
     """
-    return read_history(session, params.bucket_id, params.start_date, params.end_date, params.limit)
+    return read_history(
+        session, params.bucket_id, params.start_date, params.end_date, params.limit, visible=None
+    )
 
 
 def fetch_history_json(connection: Connection, params: HistoryParams) -> bytes:
@@ -50,7 +52,7 @@ def read_history(
     end: dt.date | None,
     limit: int | None,
     *,
-    visible: Visible = None,
+    visible: Visible,
 ) -> list[SnapshotJSON]:
     """``fetch_history`` without the API's limit cap (``None``: every row);
     a client outside ``visible`` is an unknown one."""
