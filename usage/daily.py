@@ -53,9 +53,7 @@ def read_day(
     return sorted(snapshots, key=lambda snapshot: snapshot["bucket_id"])
 
 
-def fetch_day(
-    session: Session, params: DayParams, only: Visible = None
-) -> dict[str, Any]:
+def fetch_day(session: Session, params: DayParams, only: Visible = None) -> dict[str, Any]:
     secret = cursor_secret(session)
     after = decode_cursor(secret, params.cursor) if params.cursor else None
     rows = read_day(session, params, after=after, limit=params.limit + 1, only=only)
