@@ -18,9 +18,12 @@ import httpx
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_until_healthy(process: subprocess.Popen[Any], base: str, timeout: float) -> None:
-    """Return once the server at ``base`` answers its health check; raise if
-    it exits first or does not answer within ``timeout`` seconds."""
+def wait_until_healthy(
+    process: subprocess.Popen[Any], base: str, timeout: float, path: str = "/_stcore/health"
+) -> None:
+    """Return once the server at ``base`` answers 200 at ``path`` (its health
+    check); raise if it exits first or does not answer within ``timeout``
+    seconds."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -28,7 +31,7 @@ def wait_until_healthy(process: subprocess.Popen[Any], base: str, timeout: float
             text = output.decode() if isinstance(output, bytes) else output
             raise RuntimeError(f"the server exited early:\n{text}")
         try:
-            if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
+            if httpx.get(f"{base}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -11,33 +11,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.live_server import free_port, stop_process
+from tests.live_server import free_port, stop_process, wait_until_healthy
 
 COOKIE_SECRET = "browser-test-cookie-secret-0123456789"
 CLIENT_ID = "usage-dashboard"
 CLIENT_SECRET = "usage-dashboard-secret"
-
-
-def _wait_until_serving(process: subprocess.Popen[bytes], base: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while process.poll() is None:
-        try:
-            answer = httpx.get(f"{base}/.well-known/openid-configuration", timeout=2)
-            if answer.status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the OpenID provider did not answer on {base} in {timeout}s")
-        time.sleep(0.2)
-    raise RuntimeError(f"the OpenID provider exited early (exit code {process.returncode})")
 
 
 @contextmanager
@@ -59,7 +41,7 @@ def oidc_provider(users: Mapping[str, str], log: Path, timeout: float = 30.0) ->
     with log.open("wb") as output:
         process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
         try:
-            _wait_until_serving(process, base, timeout)
+            wait_until_healthy(process, base, timeout, "/.well-known/openid-configuration")
             yield base
         finally:
             stop_process(process)

@@ -240,17 +240,18 @@ class UsageApi:
             in_loop = runs_in is RunsIn.LOOP or (runs_in is RunsIn.DATABASE and self._db_is_local)
             api_key = _header(scope, b"x-api-key")
             cookie_header = None if api_key else _header(scope, b"cookie")
+            post = scope["method"] == "POST"  # only a POST reads its body and origin
             call = Call(
                 path_args=match.groups(),
                 method=scope["method"],
                 query=QueryParams(scope["query_string"]),
                 api_key=api_key,
                 request_id=request_id,
-                body=await _read_body(receive) if scope["method"] == "POST" else b"",
+                body=await _read_body(receive) if post else b"",
                 in_loop=in_loop,
                 cookies=_session_cookies(cookie_header) if cookie_header else None,
-                origin=_request_origin(scope),
-                own_origin=_own_origin(scope),
+                origin=_request_origin(scope) if post else None,
+                own_origin=_own_origin(scope) if post else "",
                 address=_client_address(scope),
             )
             if in_loop:
