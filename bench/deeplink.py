@@ -1,57 +1,98 @@
-"""A dashboard deep link's time to charts drawn, in headless chromium.
+"""Each dashboard page's time to drawn, in headless chromium, beside its floor.
 
-    python -m bench.deeplink [--runs 5] [--database-url URL]
+    python -m bench.deeplink [--runs 5] [--database-url URL] [--tag NAME]
+
+The product (``streamlit run app.py``) and the **floor** (``streamlit run
+bench/floor_page.py``: a bare Streamlit page drawing the same number of plotly
+charts, with the same trace types and the same number of points, and a
+title) run side by side on free ports. For each link, a first open finds the
+page's charts (and warms Streamlit's data cache, as for the second viewer of
+the day); then the product page and its floor are opened in turn, each in a
+new browser context (a new session, nothing in the browser's cache), and
+timed from navigation until the script has finished and every chart has
+drawn its SVG. Reported: the medians and their ratio, against the issue's
+targets (1.2 for the Portfolio page and a Client deep link with range All by
+day, 1.3 for the rest).
 
 Without ``--database-url`` a new SQLite file is filled with the demo
-portfolio (3 years of daily snapshots). The real server (``streamlit run
-app.py``) is started on a free port; each run opens the link in a new
-browser context (a new Streamlit session, nothing in the browser's cache)
-and times from navigation until every plotly chart of the page has drawn
-its SVG. The first run of a link is cold (no cached query), the others warm
-(Streamlit's cache_data). Then the link is opened again in a new tab of the
-last context, as a returning user would (the front-end's scripts in the
-browser's cache); each open also records when the page's title appeared
-(the script's first element).
+portfolio (3 years of daily snapshots).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from playwright.sync_api import BrowserContext
+from playwright.sync_api import Browser, Page
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench._common import load, save_results
-from tests.live_server import running_server
-from usage.db import make_engine, upgrade_schema
+from tests.live_server import free_port, running_server, stop_process, wait_until_healthy
+from usage.db import PROJECT_ROOT, make_engine, upgrade_schema
 from usage.demo import HISTORY_DAYS, load_demo
+from usage.models import Client, LatestSnapshot
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
-# Every chart on the page has drawn (the client page has six).
-ALL_CHARTS_DRAWN = """(count) => {
-    const charts = document.querySelectorAll("[data-testid='stPlotlyChart']");
-    return charts.length >= count
-        && [...charts].every((chart) => chart.querySelector(".main-svg"));
+# The script has run to its end and each of the page's charts has drawn.
+DRAWN = """(charts) => {
+    const app = document.querySelector("[data-testid='stApp']");
+    if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
+    if (!document.querySelector("h1")) return false;
+    const drawn = document.querySelectorAll("[data-testid='stPlotlyChart']");
+    return drawn.length >= charts && [...drawn].every((chart) => chart.querySelector(".main-svg"));
 }"""
+# The script has run to its end: every element is on the page (drawn or not).
+SCRIPT_DONE = """(charts) => {
+    const app = document.querySelector("[data-testid='stApp']");
+    return app && app.getAttribute("data-test-script-state") === "notRunning"
+        && document.querySelector("h1")
+        && document.querySelectorAll("[data-testid='stPlotlyChart']").length >= charts;
+}"""
+# Each chart's traces: type and number of points.
+CHART_SPECS = """() => [...document.querySelectorAll(
+        "[data-testid='stPlotlyChart'] .js-plotly-plot")].map((gd) => ({
+    barmode: (gd.layout || {}).barmode || null,
+    traces: (gd.data || []).map((t) => ({
+        type: t.type || "scatter", mode: t.mode || null, orientation: t.orientation || null,
+        points: Math.max((t.x || []).length, (t.y || []).length, (t.values || []).length),
+    })),
+}))"""
+SETTLE_SECONDS = 3.0
+TARGETS = {"portfolio": 1.2, "client, all by day": 1.2}
+OTHER_TARGET = 1.3
 
 
-def _links(today: dt.date) -> list[tuple[str, str, int]]:
+def links(today: dt.date, bucket: str, other: str) -> list[tuple[str, str, int]]:
+    """(label, path, the plotly charts the page draws)."""
     half_year = (today - dt.timedelta(days=182)).isoformat()
+    a, b = (today - dt.timedelta(days=90)).isoformat(), (today - dt.timedelta(days=1)).isoformat()
     return [
-        ("client, 6 months by week",
-         f"/client?bucket=acme-corp&start={half_year}&end={today.isoformat()}&granularity=week",
-         6),
-        ("client, 3 years by day", "/client?bucket=acme-corp&preset=all&granularity=day", 6),
-        ("client, 3 years by month", "/client?bucket=globex&preset=all&granularity=month", 6),
         ("portfolio", "/", 3),
-        ("daily snapshot", f"/snapshots?date={(today - dt.timedelta(days=1)).isoformat()}", 1),
+        ("client, all by day", f"/client?bucket={bucket}&preset=all&granularity=day", 6),
+        ("client, default (90 days)", f"/client?bucket={bucket}", 6),
+        ("client, 6 months by week",
+         f"/client?bucket={bucket}&start={half_year}&end={today.isoformat()}&granularity=week",
+         6),
+        ("client, all by month", f"/client?bucket={other}&preset=all&granularity=month", 6),
+        ("daily snapshot", f"/snapshots?date={b}", 1),
+        ("compare", f"/compare?bucket={bucket}&a={a}&b={b}", 1),
+        ("collection", "/collection", 0),
+        ("people", "/people", 0),
+        ("audit", "/audit", 0),
     ]  # fmt: skip
 
 
@@ -66,51 +107,141 @@ def _demo_database(folder: Path) -> str:
     return url
 
 
-def _open(context: BrowserContext, url: str, charts: int) -> tuple[float, float]:
-    """Seconds from navigation to the page's title, and to every chart drawn."""
-    page = context.new_page()
+def _pick_clients(url: str) -> tuple[str, str, dt.date]:
+    """Two clients with a snapshot on the newest day, and that day."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        newest = session.scalar(select(LatestSnapshot.snapshot_date).order_by(
+            LatestSnapshot.snapshot_date.desc()).limit(1))  # fmt: skip
+        buckets = session.scalars(
+            select(Client.bucket_id)
+            .join(LatestSnapshot, LatestSnapshot.client_id == Client.id)
+            .where(LatestSnapshot.snapshot_date == newest)
+            .order_by(Client.id)
+            .limit(2)
+        ).all()
+    engine.dispose()
+    assert newest is not None, "the store has no snapshot"
+    assert len(buckets) == 2, "the store needs two clients with a snapshot on the newest day"
+    return buckets[0], buckets[1], newest
+
+
+@contextlib.contextmanager
+def floor_server(specs: Path) -> Iterator[str]:
+    port = free_port()
+    args = [sys.executable, "-m", "streamlit", "run", "bench/floor_page.py",
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--server.headless", "true", "--server.fileWatcherType", "none"]  # fmt: skip
+    env = {**os.environ, "USAGE_FLOOR_SPECS": str(specs)}
+    process = subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(process, base, 60)
+        yield base
+    finally:
+        stop_process(process)
+
+
+def _new_page(browser: Browser) -> Page:
+    return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+
+
+def _discover(browser: Browser, url: str, charts: int) -> list[dict[str, Any]]:
+    """The page's charts (their traces and points), after a first open that
+    warms the server's cache."""
+    page = _new_page(browser)
+    page.goto(url)
+    page.wait_for_function(DRAWN, arg=charts, timeout=180_000)
+    time.sleep(SETTLE_SECONDS)  # nothing more comes
+    page.wait_for_function(DRAWN, arg=charts, timeout=180_000)
+    specs: list[dict[str, Any]] = page.evaluate(CHART_SPECS)
+    page.context.close()
+    if len(specs) != charts:
+        raise RuntimeError(f"{url} drew {len(specs)} charts, not {charts}: is it working?")
+    return specs
+
+
+def _open(browser: Browser, url: str, charts: int) -> tuple[float, float, float]:
+    """Seconds from navigation to the page's title, to the script's end (every
+    element sent), and to the page drawn."""
+    page = _new_page(browser)
     started = time.perf_counter()
     page.goto(url)
-    page.wait_for_selector("h1", timeout=120_000)
+    page.wait_for_selector("h1", timeout=180_000)
     title = time.perf_counter() - started
-    page.wait_for_function(ALL_CHARTS_DRAWN, arg=charts, timeout=120_000)
+    page.wait_for_function(SCRIPT_DONE, arg=charts, timeout=180_000, polling=20)
+    script = time.perf_counter() - started
+    page.wait_for_function(DRAWN, arg=charts, timeout=180_000, polling=20)
     drawn = time.perf_counter() - started
-    page.close()
-    return title, drawn
+    page.context.close()
+    return title, script, drawn
 
 
-def measure(database_url: str, runs: int) -> list[dict[str, object]]:
+def measure(
+    database_url: str, runs: int, folder: Path, only: str | None = None
+) -> list[dict[str, object]]:
     from playwright.sync_api import sync_playwright
 
+    bucket, other, newest = _pick_clients(database_url)
+    specs_file = folder / "floor-specs.json"
+    specs_file.write_text("{}")
     results: list[dict[str, object]] = []
-    with running_server(database_url) as base, sync_playwright() as playwright:
+    server_args = ["--server.fileWatcherType", "none"]
+    with (
+        running_server(database_url, extra_args=server_args, timeout=120) as product,
+        floor_server(specs_file) as floor,
+        sync_playwright() as playwright,
+    ):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            for label, link, charts in _links(dt.date.today()):
-                fresh: list[tuple[float, float]] = []
+            for label, link, charts in links(newest, bucket, other):
+                if only is not None and only not in label:
+                    continue
+                specs = _discover(browser, product + link, charts)
+                name = label.replace(" ", "_").replace(",", "")
+                specs_file.write_text(
+                    json.dumps({**json.loads(specs_file.read_text()), name: specs})
+                )
+                floor_link = f"{floor}/?spec={name}"
+                _open(browser, floor_link, len(specs))  # the floor's first open
+                timed: dict[str, list[tuple[float, float, float]]] = {"product": [], "floor": []}
                 for _ in range(runs):
-                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                    fresh.append(_open(context, base + link, charts))
-                    if len(fresh) < runs:
-                        context.close()
-                cached = [_open(context, base + link, charts) for _ in range(runs)]
-                context.close()
-                warm = [drawn for _, drawn in fresh[1:]] or [fresh[0][1]]
+                    timed["product"].append(_open(browser, product + link, len(specs)))
+                    timed["floor"].append(_open(browser, floor_link, len(specs)))
+                product_median = statistics.median(drawn for *_, drawn in timed["product"])
+                floor_median = statistics.median(drawn for *_, drawn in timed["floor"])
+                target = TARGETS.get(label, OTHER_TARGET)
+                ratio = product_median / floor_median
                 result = {
                     "link": label,
-                    "cold": round(fresh[0][1], 2),
-                    "warm_median": round(statistics.median(warm), 2),
-                    "title_median": round(statistics.median(t for t, _ in fresh), 2),
-                    "cached_median": round(statistics.median(d for _, d in cached), 2),
-                    "cached_title_median": round(statistics.median(t for t, _ in cached), 2),
+                    "path": link,
+                    "charts": len(specs),
+                    "points": sum(trace["points"] for chart in specs for trace in chart["traces"]),
+                    "product_median": round(product_median, 2),
+                    "product_title_median": round(
+                        statistics.median(title for title, _, _ in timed["product"]), 2
+                    ),
+                    "product_script_median": round(
+                        statistics.median(script for _, script, _ in timed["product"]), 2
+                    ),
+                    "floor_script_median": round(
+                        statistics.median(script for _, script, _ in timed["floor"]), 2
+                    ),
+                    "floor_median": round(floor_median, 2),
+                    "ratio": round(ratio, 2),
+                    "target": target,
+                    "met": ratio <= target,
                     "load": load(),
                 }
                 results.append(result)
                 print(
-                    f"{label:28s} new context: cold {fresh[0][1]:5.2f} s, warm median "
-                    f"{result['warm_median']:5.2f} s (title {result['title_median']:.2f} s)"
-                    f" | new tab, scripts cached: {result['cached_median']:5.2f} s"
-                    f" (title {result['cached_title_median']:.2f} s) | {result['load']}",
+                    f"{label:26s} {result['charts']} charts, {result['points']:6,} points | "
+                    f"product {product_median:5.2f} s (title {result['product_title_median']:.2f}"
+                    f" s, script {result['product_script_median']:.2f} s) | floor "
+                    f"{floor_median:5.2f} s (script {result['floor_script_median']:.2f} s) | "
+                    f"x{ratio:.2f} (target {target}: "
+                    f"{'met' if result['met'] else 'MISSED'}) | {result['load']}",
                     flush=True,
                 )
         finally:
@@ -120,12 +251,16 @@ def measure(database_url: str, runs: int) -> list[dict[str, object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="opens of each link (first: cold)")
+    parser.add_argument("--runs", type=int, default=5, help="timed opens of each page and floor")
     parser.add_argument("--database-url", help="an upgraded database (default: demo SQLite)")
+    parser.add_argument("--tag", default="", help="suffix of the results file's name")
+    parser.add_argument("--only", help="only the links whose label holds this text")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or _demo_database(Path(folder))
-        save_results("deeplink", {"runs": args.runs, "links": measure(url, max(args.runs, 1))})
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        url = args.database_url or _demo_database(folder)
+        results = measure(url, max(args.runs, 1), folder, args.only)
+        save_results(f"deeplink{args.tag}", {"runs": args.runs, "links": results})
 
 
 if __name__ == "__main__":

@@ -4,20 +4,30 @@ limit 30 and 1000, served by ``streamlit run app.py`` and by
 
     apt-get install -y wrk
     python -m bench.http [--seconds 10] [--backend sqlite] [--server uvicorn]
+    python -m bench.http --before /tmp/before --rounds 3 --conditional  # a change's cost
 
 Each request asks for a different client of the 10,000-client portfolio
 (``python -m bench.generate``); the data are read once before measuring, so
 they sit in the page cache. Everything runs on 127.0.0.1. The in-process
 floor's throughput (``bench/_floor.py``, one thread) is measured in the same
 run, for the ratio.
+
+``--before DIR`` serves a second tree (the code before a change: a copy of
+this one with the changed files as they were) beside this one, on the same
+data, and measures the two in turn, point by point and ``--rounds`` times,
+so that both meet the same load; the summary gives the ratio of the medians.
+``--conditional`` adds, for this tree, requests that send each client's
+current ``ETag`` in ``If-None-Match`` (answered 304 without a body).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +35,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench._common import (
     add_backend_argument,
@@ -61,6 +73,18 @@ request = function()
   return wrk.format("GET", string.format(path, id))
 end
 """
+# The same requests, each with its client's current ETag: every answer a 304.
+_LUA_CONDITIONAL = """
+local counter = 0
+local tags = {%(tags)s}
+request = function()
+  counter = counter + 1
+  local id = (counter * 7919 + %(offset)d) %% %(clients)d + 1
+  local path = "/api/v1/clients/client-%%05d/history?limit=%(limit)d"
+  local headers = {["X-API-Key"] = "%(key)s", ["If-None-Match"] = tags[id]}
+  return wrk.format("GET", string.format(path, id), headers)
+end
+"""
 
 
 def _server_args(server: str, port: int, python: str) -> list[str]:
@@ -76,15 +100,16 @@ def _server_args(server: str, port: int, python: str) -> list[str]:
 
 @contextmanager
 def serving(
-    server: str, url: str, log: Path, python: str = sys.executable
+    server: str, url: str, log: Path, python: str = sys.executable, root: Path = PROJECT_ROOT
 ) -> Iterator[tuple[str, int]]:
-    """The server on a free port, its output (and uvicorn's access log) in ``log``."""
+    """The server of the tree at ``root`` on a free port, its output (and
+    uvicorn's access log) in ``log``."""
     port = free_port()
     env = {**os.environ, "USAGE_DATABASE_URL": url,
            "USAGE_LEAN_SQLITE": url.removeprefix("sqlite:///")}  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(
-            _server_args(server, port, python), cwd=PROJECT_ROOT, env=env, stdout=output,
+            _server_args(server, port, python), cwd=root, env=env, stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -119,9 +144,16 @@ def run_wrk(
     seconds: float,
     offset: int,
     clients: int = CLIENTS,
+    tags: dict[int, str] | None = None,
 ) -> dict[str, Any]:
+    """``tags``: each client's ETag (by number), sent in ``If-None-Match``."""
+    values = {"key": key, "limit": limit, "clients": clients, "offset": offset}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_LUA % {"key": key, "limit": limit, "clients": clients, "offset": offset})
+        if tags is None:
+            script.write(_LUA % values)
+        else:
+            listed = ", ".join(f"[{number}] = '{tag}'" for number, tag in tags.items())
+            script.write(_LUA_CONDITIONAL % {**values, "tags": listed})
     try:
         return _wrk(["-s", script.name, base], connections, seconds)
     finally:
@@ -146,6 +178,21 @@ def _wrk(target: list[str], connections: int, seconds: float) -> dict[str, Any]:
         "p99_ms": round(_milliseconds(latency["99"]), 2),
         "timeouts": int(timeouts.group(1)) if timeouts else 0,
     }
+
+
+def current_tags(base: str, key: str, limit: int, clients: int) -> dict[int, str]:
+    """Each client's ETag for its history at ``limit``, as wrk asks it
+    (no gzip); checked to answer a 304."""
+    tags: dict[int, str] = {}
+    headers = {"X-API-Key": key, "Accept-Encoding": "identity"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        for number in range(1, clients + 1):
+            path = f"/api/v1/clients/client-{number:05d}/history?limit={limit}"
+            tags[number] = http.get(path).headers["etag"]
+        check = http.get(path, headers={"If-None-Match": tags[clients]})
+        if check.status_code != 304:
+            raise RuntimeError(f"a current ETag got {check.status_code}, not 304")
+    return tags
 
 
 def floor_rate(url: str, clients: int, limit: int, seconds: float) -> float:
@@ -178,6 +225,15 @@ def main() -> None:
         help="also serve bench/lean_server.py (SQLite): the same data with nothing in between",
     )  # fmt: skip
     parser.add_argument("--connections", type=int, nargs="+", default=list(CONCURRENCY))
+    parser.add_argument(
+        "--before", type=Path,
+        help="another tree (the code before a change), served and measured in turn with this one",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="measurements per point and tree")
+    parser.add_argument(
+        "--conditional", action="store_true",
+        help="also send each client's current ETag (If-None-Match: 304s), this tree only",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
@@ -197,9 +253,18 @@ def main() -> None:
               + f" ({load()})")  # fmt: skip
         reference = [REFERENCE] if args.reference and backend == "sqlite" else []
         for server in servers + reference:
-            log = logs / f"{server}-{backend}.log"
-            with serving(server, url, log, args.python) as (base, pid):
-                run_wrk(base, key, max(args.limit), 16, 3, 0, args.clients)  # warm up
+            trees = {"after": PROJECT_ROOT}
+            if args.before is not None and server != REFERENCE:
+                trees = {"before": args.before.resolve(), **trees}
+            with contextlib.ExitStack() as running:
+                bases = {
+                    tree: running.enter_context(serving(
+                        server, url, logs / f"{server}-{backend}-{tree}.log", args.python, root))
+                    for tree, root in trees.items()
+                }  # fmt: skip
+                for base, _ in bases.values():
+                    run_wrk(base, key, max(args.limit), 16, 3, 0, args.clients)  # warm up
+                base, pid = bases["after"]
                 if args.ceiling and server != REFERENCE:  # the stack alone: a static body
                     point = _wrk([f"{base}/api/v1/openapi.json"], 16, args.seconds)
                     point.update(backend=backend, server=server, limit=0, connections=16,
@@ -210,27 +275,28 @@ def main() -> None:
                           f" p50 {point['p50_ms']:.2f} ms p99 {point['p99_ms']:.2f} ms"
                           f" | {point['load']}", flush=True)  # fmt: skip
                 for limit in args.limit:
+                    tags = None
+                    if args.conditional and server != REFERENCE:
+                        tags = current_tags(base, key, limit, args.clients)
                     for connections in args.connections:
-                        point = run_wrk(base, key, limit, connections, args.seconds,
-                                        len(results) * 1000, args.clients)  # fmt: skip
-                        point.update(
-                            backend=backend, server=server, limit=limit,
-                            connections=connections, load=load(), rss_mb=rss_mb(pid),
-                            floor_per_second=round(floors[limit], 1),
-                            ratio_to_floor=round(point["requests_per_second"] / floors[limit], 2),
-                        )  # fmt: skip
-                        results.append(point)
-                        print(f"{backend:10} {server:9} limit {limit:>4} c{connections:<2}:"
-                              f" {point['requests_per_second']:8.1f} req/s"
-                              f" p50 {point['p50_ms']:7.2f} ms p99 {point['p99_ms']:7.2f} ms"
-                              f" | x{point['ratio_to_floor']:.2f} floor"
-                              f" | RSS {sum(point['rss_mb'].values()):.0f} MB {point['rss_mb']}"
-                              f" | {point['load']}", flush=True)  # fmt: skip
+                        for _ in range(args.rounds):
+                            sides: list[tuple[str, dict[int, str] | None]] = [
+                                (tree, None) for tree in bases]  # fmt: skip
+                            if tags is not None:
+                                sides.append(("after", tags))
+                            for tree, sent in sides:
+                                point = _measure(args, bases[tree], key, limit, connections,
+                                                 len(results), floors[limit], sent)  # fmt: skip
+                                point.update(backend=backend, server=server, tree=tree,
+                                             conditional=sent is not None)  # fmt: skip
+                                results.append(point)
+                                _print_point(point)
     print("\ntargets at 16 connections (streamlit: half of uvicorn's):")
     for point in results:
         if point["connections"] != 16 or point["limit"] not in TARGETS:
             continue
-        if point["server"] == REFERENCE:
+        if point["server"] == REFERENCE or point.get("tree") == "before" or point.get(
+                "conditional"):  # fmt: skip
             continue
         wanted = TARGETS[point["limit"]] * (0.5 if point["server"] == "streamlit" else 1)
         met = point["requests_per_second"] >= wanted
@@ -239,8 +305,62 @@ def main() -> None:
         print(f"  {point['backend']:10} {point['server']:9} limit {point['limit']:>4}:"
               f" {point['requests_per_second']:8.1f} req/s (>= {wanted:g})"
               f" {'met' if met else 'MISSED'}")  # fmt: skip
+    if args.before is not None or args.conditional:
+        _print_comparison(results)
     save_results(f"http{args.tag}", results)
     shutil.rmtree(logs)
+
+
+def _measure(
+    args: argparse.Namespace,
+    served: tuple[str, int],
+    key: str,
+    limit: int,
+    connections: int,
+    offset: int,
+    floor: float,
+    tags: dict[int, str] | None,
+) -> dict[str, Any]:
+    base, pid = served
+    point = run_wrk(base, key, limit, connections, args.seconds, offset * 1000, args.clients, tags)
+    point.update(
+        limit=limit, connections=connections, load=load(), rss_mb=rss_mb(pid),
+        floor_per_second=round(floor, 1),
+        ratio_to_floor=round(point["requests_per_second"] / floor, 2),
+    )  # fmt: skip
+    return point
+
+
+def _print_point(point: dict[str, Any]) -> None:
+    form = "304" if point["conditional"] else point["tree"]
+    print(f"{point['backend']:10} {point['server']:9} {form:6} limit {point['limit']:>4}"
+          f" c{point['connections']:<2}: {point['requests_per_second']:8.1f} req/s"
+          f" p50 {point['p50_ms']:7.2f} ms p99 {point['p99_ms']:7.2f} ms"
+          f" | x{point['ratio_to_floor']:.2f} floor"
+          f" | RSS {sum(point['rss_mb'].values()):.0f} MB {point['rss_mb']}"
+          f" | {point['load']}", flush=True)  # fmt: skip
+
+
+def _print_comparison(results: list[dict[str, Any]]) -> None:
+    """Medians by point: this tree over the one before, and its 304s over its 200s."""
+    rates: dict[tuple[Any, ...], list[float]] = {}
+    for point in results:
+        if "tree" not in point:
+            continue
+        form = "304" if point["conditional"] else point["tree"]
+        where = (point["backend"], point["server"], point["limit"], point["connections"])
+        rates.setdefault((*where, form), []).append(point["requests_per_second"])
+    print("\nmedian requests/s (rounds), after / before, and 304 / 200:")
+    for where in sorted({key[:4] for key in rates}):
+        median = {form: statistics.median(rates[(*where, form)])
+                  for form in ("before", "after", "304") if (*where, form) in rates}  # fmt: skip
+        line = "  ".join(f"{form} {value:8.1f}" for form, value in median.items())
+        if "before" in median:
+            line += f"  after/before {median['after'] / median['before']:.3f}"
+        if "304" in median:
+            line += f"  304/200 {median['304'] / median['after']:.3f}"
+        backend, server, limit, connections = where
+        print(f"  {backend:10} {server:9} limit {limit:>4} c{connections:<2}: {line}")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from usage.series import (
     preset_range,
 )
 from usage.snapshots import SnapshotJSON
+from usage.table import history_table, period_table, prefix_column_names
 from usage.validation import check_date_range, parse_bucket_id, parse_choice, parse_date
 
 PAGE = "client"
@@ -457,29 +458,11 @@ def _table_rows(periods: list[Period]) -> list[Period]:
 
 
 def _frame(rows: list[Period], by_day: bool) -> pd.DataFrame:
-    """One row per period: raw numbers, dates as ISO text, times in UTC."""
-    snapshots = [period.snapshot for period in rows if period.snapshot is not None]
-    names = collection_names(snapshots)
+    """One row per period: the API's CSV columns (``usage.table``), raw
+    numbers, dates as ISO text, times in UTC."""
     if by_day:
-        head: dict[str, list[object]] = {"date": [s["snapshot_date"] for s in snapshots]}
-    else:
-        head = {
-            "period": [period.label for period in rows],
-            "from": [period.start.isoformat() for period in rows],
-            "to": [period.end.isoformat() for period in rows],
-            "partial": [period.partial for period in rows],
-            "snapshot date": [s["snapshot_date"] for s in snapshots],
-        }
-    return pd.DataFrame(
-        {
-            **head,
-            **{name: [s["records"].get(name, 0) for s in snapshots] for name in names},
-            "total records": [s["records"]["total"] for s in snapshots],
-            "objects": [s["storage"]["object_count"] for s in snapshots],
-            "storage bytes": [s["storage"]["total_bytes"] for s in snapshots],
-            "computed at": [s["computed_at"] for s in snapshots],
-        }
-    )
+        return pd.DataFrame(history_table([row.snapshot for row in rows if row.snapshot]))
+    return pd.DataFrame(period_table(rows))
 
 
 def _snapshot_table(
@@ -501,7 +484,8 @@ def _snapshot_table(
     )
     zone = viewer_zone()
     computed = f"computed at ({zone})"
-    shown = frame.drop(columns=["storage bytes", "computed at", "from", "to"], errors="ignore")
+    dropped = ["storage bytes", "computed at", "from", "to", *prefix_column_names(snapshots)]
+    shown = frame.drop(columns=dropped, errors="ignore")
     shown = shown.assign(
         storage=[human_bytes(size) for size in frame["storage bytes"]],
         **{computed: [local_time(_utc(stamp), zone) for stamp in frame["computed at"]]},

@@ -36,7 +36,8 @@ from ui.format import (
 from ui.params import arriving, publish, read_param
 from usage.errors import InvalidParams
 from usage.models import ClientStatus
-from usage.portfolio import CHANGE_DAYS, DEFAULT_SORT, SORT_CHOICES, ClientSummary
+from usage.portfolio import DEFAULT_SORT, SORT_CHOICES, ClientSummary
+from usage.totals import CHANGE_DAYS
 from usage.validation import parse_choice, parse_limit, parse_status
 
 PAGE = "portfolio"
@@ -183,8 +184,9 @@ def render() -> None:
     stale = summary.reporting - summary.up_to_date
     st.caption(
         f"As of {as_of.isoformat()}, the newest snapshot. {TOTALS_DEFINITION} "
-        f"{_stale_phrase(stale, as_of)} Change is over the last {CHANGE_DAYS} days: each "
-        f"client's latest snapshot against its last one {CHANGE_DAYS} days before."
+        f"{_stale_phrase(stale, as_of)} The records' change is the total against the total "
+        f"{CHANGE_DAYS} days before; a client's change in the table is its latest snapshot "
+        f"against its last one {CHANGE_DAYS} days before."
     )
 
     kpis = st.columns(4)
@@ -336,6 +338,23 @@ def _totals(as_of: dt.date) -> None:
     left.plotly_chart(charts.totals_figure(days, in_bytes=False), key="portfolio_records")
     right.plotly_chart(charts.totals_figure(days, in_bytes=True), key="portfolio_storage")
     st.caption(f"{TOTALS_DEFINITION} Hover a day to see how many clients were stale then.")
+    frame = pd.DataFrame(
+        {
+            "date": [day.snapshot_date.isoformat() for day in days],
+            "total records": [day.total_records for day in days],
+            "storage bytes": [day.total_bytes for day in days],
+            "clients counted": [day.clients for day in days],
+            "stale clients": [day.stale for day in days],
+        }
+    )
+    st.download_button(
+        "Download CSV",
+        frame.to_csv(index=False),
+        file_name=f"portfolio_totals_{start.isoformat()}_{as_of.isoformat()}.csv",
+        mime="text/csv",
+        key="portfolio_totals_csv",
+        on_click="ignore",
+    )
 
 
 run_page(render)

@@ -23,8 +23,8 @@ from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
 from ui.format import human_bytes, local_time, md_text, viewer_zone
 from ui.params import arriving, publish, read_param, warn_param
-from usage.series import collection_names
 from usage.snapshots import SnapshotJSON
+from usage.table import day_table, prefix_column_names
 from usage.validation import parse_date
 
 PAGE = "snapshots"
@@ -48,29 +48,16 @@ def _load_from_url(default: dt.date) -> None:
 
 
 def _frame(snapshots: list[SnapshotJSON], names: dict[str, str]) -> pd.DataFrame:
-    collections = collection_names(snapshots)
-    return pd.DataFrame(
-        {
-            "bucket": [snapshot["bucket_id"] for snapshot in snapshots],
-            "client": [names.get(snapshot["bucket_id"], "") for snapshot in snapshots],
-            "total records": [snapshot["records"]["total"] for snapshot in snapshots],
-            # A collection a snapshot does not list has no records in it.
-            **{
-                name: [snapshot["records"].get(name, 0) for snapshot in snapshots]
-                for name in collections
-            },
-            "objects": [snapshot["storage"]["object_count"] for snapshot in snapshots],
-            "storage bytes": [snapshot["storage"]["total_bytes"] for snapshot in snapshots],
-            "computed at": [snapshot["computed_at"] for snapshot in snapshots],
-        }
-    )
+    """The API's CSV columns (``usage.table``) with each client's name."""
+    return pd.DataFrame(day_table(snapshots, names))
 
 
-def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+def _shown(frame: pd.DataFrame, snapshots: list[SnapshotJSON]) -> pd.DataFrame:
     """The table as read on the page: storage in units beside the records,
-    the time in the viewer's zone (the CSV keeps bytes and UTC)."""
+    the time in the viewer's zone (the CSV keeps bytes and UTC, and the
+    storage of each prefix)."""
     zone = viewer_zone()
-    shown = frame.drop(columns=["storage bytes", "computed at"])
+    shown = frame.drop(columns=["storage bytes", "computed at", *prefix_column_names(snapshots)])
     shown.insert(3, "storage", [human_bytes(int(n)) for n in frame["storage bytes"]])
     shown.insert(4, "objects", shown.pop("objects"))
     shown["computed at"] = [
@@ -120,7 +107,7 @@ def render() -> None:
         ),
         key="snapshots_top",
     )
-    shown = _shown(frame)
+    shown = _shown(frame, snapshots)
     st.dataframe(
         shown,
         hide_index=True,

@@ -21,6 +21,7 @@ import streamlit as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 import usage.runtime
 from tests.s3_server import S3Server
@@ -215,3 +216,20 @@ def demo_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest.fixture
 def demo(demo_url: str, use_database: Any) -> str:
     return str(use_database(demo_url))
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """The bytes of each download the page offers, by file name."""
+    saved: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def load(
+        self: MemoryMediaFileStorage, data: str | bytes, mimetype: str, kind: Any, filename: Any
+    ) -> str:
+        if isinstance(data, bytes) and filename:
+            saved[filename] = data
+        return original(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load)
+    return saved

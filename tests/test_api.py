@@ -111,7 +111,7 @@ def test_each_request_sees_what_was_written_before_it(api: ApiClient, engine: En
 def test_known_client_with_nothing_in_range_is_empty_200(api: ApiClient) -> None:
     response = api.get("/api/v1/clients/empty-co/history")
     assert response.status_code == 200
-    assert response.json() == {"snapshots": [], "count": 0}
+    assert response.json() == {"snapshots": [], "count": 0, "next_cursor": None}
 
 
 @pytest.mark.parametrize(
@@ -125,8 +125,8 @@ def test_known_client_with_nothing_in_range_is_empty_200(api: ApiClient) -> None
         (HISTORY + "?end_date=2024-1-1", "end_date must be a date in YYYY-MM-DD format"),
         (HISTORY + "?start_date=2024-01-05&end_date=2024-01-04",
          "start_date must be on or before end_date"),
-        (HISTORY + "?from=2024-01-01",
-         "unknown query parameter 'from'; expected: end_date, limit, start_date"),
+        (HISTORY + "?from=2024-01-01", "unknown query parameter 'from'; expected: cursor,"
+                                       " end_date, format, granularity, limit, start_date"),
         ("/api/v1/clients/bad.bucket/history",
          "bucket_id must be 1 to 64 characters of letters, digits, '-' or '_'"),
         ("/api/v1/clients/" + "x" * 65, "bucket_id must be 1 to 64 characters of letters,"
@@ -261,7 +261,7 @@ def test_answers_are_gzipped_only_for_clients_that_accept_it(
     assert len(plain.content) > 1000
     small = api.get("/api/v1/clients/empty-co/history", headers={"Accept-Encoding": accept})
     assert "content-encoding" not in small.headers  # under the 1,000-byte minimum
-    assert small.json() == {"snapshots": [], "count": 0}
+    assert small.json() == {"snapshots": [], "count": 0, "next_cursor": None}
 
 
 @pytest.mark.parametrize(

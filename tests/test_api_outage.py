@@ -46,6 +46,7 @@ def test_outage_is_503_json_then_service_resumes(proxied: tuple[Engine, TcpProxy
         for _ in range(3):
             response = api.get(HISTORY, headers={"X-Request-ID": "during-outage"})
             assert response.status_code == 503
+            assert response.headers["retry-after"] == "5"
             assert response.json() == {
                 "error": "database unavailable; try again shortly",
                 "request_id": "during-outage",

@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 import pytest
 from sqlalchemy import Engine
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from tests.factories import api_history, days, store
@@ -41,23 +40,6 @@ def shop(engine: Engine, database_url: str, use_database: Any) -> Engine:
     store(engine, "newco", [], name="Newco", status="trial")
     use_database(database_url)
     return engine
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """The bytes of each download the page offers, by file name."""
-    saved: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def load(
-        self: MemoryMediaFileStorage, data: str | bytes, mimetype: str, kind: Any, filename: Any
-    ) -> str:
-        if isinstance(data, bytes) and filename:
-            saved[filename] = data
-        return original(self, data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load)
-    return saved
 
 
 def open_client(*, timezone: str | None = None, **params: str) -> AppTest:

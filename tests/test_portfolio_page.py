@@ -24,10 +24,17 @@ from tests.factories import new_client, store
 from tests.factories import snapshot_of_total as snapshot
 from tests.test_pages import open_page, session_for, texts
 from ui.data import DEMO_NOTICE
-from ui.format import human_bytes, local_time, signed_count, signed_pct, viewer_zone
+from ui.format import (
+    human_bytes,
+    human_count,
+    local_time,
+    signed_count,
+    signed_pct,
+    viewer_zone,
+)
 from usage.daily import read_day
 from usage.models import Setting
-from usage.portfolio import latest_snapshot_date, summarize_clients
+from usage.portfolio import latest_snapshot_date, read_portfolio_totals, summarize_clients
 from usage.transfer import import_snapshots
 from usage.validation import DayParams
 
@@ -85,6 +92,33 @@ def test_portfolio_change_says_new_and_stale_instead_of_none_or_zero(demo: str) 
     config = column_config(at, "portfolio_table")
     assert "**new**" in config["Change 30 d"]["help"]
     assert "**no data since**" in config["Change %"]["help"]
+
+
+def test_portfolio_kpis_charts_and_csv_give_one_total(
+    demo: str, downloads: dict[str, bytes]
+) -> None:
+    """The Records tile, its change and the totals' CSV (the charts' data)
+    are the same numbers: each day's total as ``read_portfolio_totals`` gives it."""
+    at = open_page("portfolio")
+    with session_for(demo) as session:
+        as_of = latest_snapshot_date(session, visible=None)
+        assert as_of is not None
+        start = as_of - dt.timedelta(days=89)
+        days = read_portfolio_totals(session, start, as_of, visible=None)
+    (name,) = [name for name in downloads if name.startswith("portfolio_totals_")]
+    assert name == f"portfolio_totals_{start.isoformat()}_{as_of.isoformat()}.csv"
+    shown = pd.read_csv(io.BytesIO(downloads[name]))
+    assert shown.to_dict("list") == {
+        "date": [day.snapshot_date.isoformat() for day in days],
+        "total records": [day.total_records for day in days],
+        "storage bytes": [day.total_bytes for day in days],
+        "clients counted": [day.clients for day in days],
+        "stale clients": [day.stale for day in days],
+    }
+    records = next(metric for metric in at.metric if metric.label == "Records")
+    change = days[-1].total_records - days[-31].total_records
+    assert records.value == human_count(days[-1].total_records)
+    assert records.delta == f"{signed_count(change)} in 30 days"
 
 
 def test_portfolio_sparklines_are_coloured_by_direction(demo: str) -> None:
@@ -174,6 +208,8 @@ def test_daily_snapshot_table_shows_units_and_the_viewers_time(
         snapshots = read_day(session, DayParams(snapshot_date=day))
     frame = table(at, "snapshots_table").value
     assert "storage bytes" not in frame.columns
+    # Storage by prefix stays in the CSV: on the page every number is in units.
+    assert not [column for column in frame.columns if column.endswith((" bytes", " objects"))]
     assert frame["storage"].tolist() == [
         human_bytes(snapshot["storage"]["total_bytes"]) for snapshot in snapshots]  # fmt: skip
     assert frame["computed at"].tolist() == [
@@ -185,6 +221,8 @@ def test_daily_snapshot_table_shows_units_and_the_viewers_time(
     (csv,) = downloads
     assert csv["storage bytes"].tolist() == [s["storage"]["total_bytes"] for s in snapshots]
     assert csv["computed at"].tolist() == [s["computed_at"] for s in snapshots]
+    prefixes = [s["storage"]["by_prefix"].get("documents/", {"bytes": 0}) for s in snapshots]
+    assert csv["documents/ bytes"].tolist() == [prefix["bytes"] for prefix in prefixes]
 
 
 @pytest.mark.parametrize(

@@ -129,8 +129,9 @@ def test_history_params_accepted(query: dict[str, str], expected: HistoryParams)
         ("acme-corp", {"limit": "0"}, "limit must be an integer from 1 to 1000"),
         ("acme-corp", {"end_date": "2024-02-30"},
          "end_date must be a real calendar date in YYYY-MM-DD format"),
-        ("acme-corp", {"start": "2024-01-01"},
-         "unknown query parameter 'start'; expected: end_date, limit, start_date"),
+        ("acme-corp", {"start": "2024-01-01"}, "unknown query parameter 'start'; expected:"
+                                               " cursor, end_date, format, granularity, limit,"
+                                               " start_date"),
         ("bad bucket", {}, "bucket_id must be 1 to 64 characters of letters, digits, '-' or '_'"),
     ],
 )  # fmt: skip

@@ -82,7 +82,13 @@ def _bar_span(period: Period) -> tuple[float, float]:
 
 
 def _bar_geometry(periods: Sequence[Period]) -> dict[str, Any]:
-    """Bars that span their periods (a partial one hatched and lighter)."""
+    """Bars that span their periods (a partial one hatched and lighter). Days
+    are never partial and all alike: one offset and width for every bar, so
+    a long range by day sends its values and dates only."""
+    if periods[0].granularity is Granularity.DAY:
+        offset, width = _bar_span(periods[0])
+        return {"x": [period.first.isoformat() for period in periods], "offset": offset,
+                "width": width}  # fmt: skip
     spans = [_bar_span(period) for period in periods]
     return {
         "x": [period.first.isoformat() for period in periods],
@@ -99,6 +105,9 @@ def _line_geometry(periods: Sequence[Period]) -> dict[str, Any]:
     """Points in the middle of their weeks or months, or on their days (where
     a date axis puts its ticks); a partial period's as an open circle."""
     granularity = periods[0].granularity
+    if granularity is Granularity.DAY:  # no partial day: a plain line
+        return {"x": [period.first.isoformat() for period in periods], "mode": "lines",
+                "connectgaps": False}  # fmt: skip
     geometry: dict[str, Any] = {
         "x": [period.first.isoformat() for period in periods],
         "mode": "lines+markers",
@@ -108,17 +117,25 @@ def _line_geometry(periods: Sequence[Period]) -> dict[str, Any]:
         },
         "connectgaps": False,
     }
-    if granularity is not Granularity.DAY:
-        length, origin, _ = _PERIODS[granularity]
-        geometry.update(xperiod=length, xperiod0=origin, xperiodalignment="middle")
+    length, origin, _ = _PERIODS[granularity]
+    geometry.update(xperiod=length, xperiod0=origin, xperiodalignment="middle")
     return geometry
 
 
-def _hover(name: str, values: Sequence[str], periods: Sequence[Period]) -> dict[str, Any]:
-    """A unified hover row ``name: value · partial, as of 28 Jun 2025``."""
+def _hover(
+    name: str, values: Sequence[int | None], periods: Sequence[Period], in_bytes: bool = False
+) -> dict[str, Any]:
+    """A unified hover row ``name: value · partial, as of 28 Jun 2025``; by
+    day, with no note to give, plotly formats the value itself (``12,345``,
+    ``1.234GB``) and no text is sent per point."""
+    if periods[0].granularity is Granularity.DAY:
+        value = "%{y:.4~s}B" if in_bytes else "%{y:,}"
+        return {"hovertemplate": f"{name}: {value}<extra></extra>",
+                "xhoverformat": _PERIODS[Granularity.DAY][2]}  # fmt: skip
     notes = [_period_note(period) for period in periods]
+    texts = _bytes_text(values) if in_bytes else _counts(values)
     return {
-        "customdata": [[value, note] for value, note in zip(values, notes, strict=True)],
+        "customdata": [[text, note] for text, note in zip(texts, notes, strict=True)],
         "hovertemplate": f"{name}: %{{customdata[0]}}%{{customdata[1]}}<extra></extra>",
         "xhoverformat": _PERIODS[periods[0].granularity][2],
     }
@@ -169,7 +186,7 @@ def records_figure(series: ClientSeries, mode: str, drops: Sequence[Drop]) -> go
                 y=values,
                 name=label,
                 **_line_geometry(periods),
-                **_hover(label, _counts(values), periods),
+                **_hover(label, values, periods),
             )
         else:
             ordered = [values[i] for i in order]
@@ -177,7 +194,7 @@ def records_figure(series: ClientSeries, mode: str, drops: Sequence[Drop]) -> go
                 y=ordered,
                 name=label,
                 **_bar_geometry(bar_periods),
-                **_hover(label, _counts(ordered), bar_periods),
+                **_hover(label, ordered, bar_periods),
             )
         figure.add_trace(trace)
     marks = _drop_marks(drops, mode)
@@ -227,10 +244,12 @@ def _line_figure(
     figure = go.Figure()
     for name, values in lines.items():
         label = plot_text(name)
-        shown = _bytes_text(values) if in_bytes else _counts(values)
         figure.add_trace(
             go.Scatter(
-                y=values, name=label, **_line_geometry(periods), **_hover(label, shown, periods)
+                y=values,
+                name=label,
+                **_line_geometry(periods),
+                **_hover(label, values, periods, in_bytes),
             )
         )
     if in_bytes:

@@ -29,8 +29,6 @@ from usage.snapshots import SnapshotJSON
 from usage.validation import DayParams
 
 DATA_TTL_SECONDS = 300
-# The portfolio's totals read every snapshot of the window: kept longer.
-TOTALS_TTL_SECONDS = 1800
 # The demo notice goes soon after a collection or an import ends the demo.
 DEMO_TTL_SECONDS = 10
 # Markdown, not a callout: the pages' own info boxes and warnings stay theirs.
@@ -102,7 +100,7 @@ def load_movers(_engine: Engine, visible: Visible, as_of: dt.date, limit: int) -
         return portfolio.find_movers(session, as_of=as_of, limit=limit, visible=visible)
 
 
-@st.cache_data(ttl=TOTALS_TTL_SECONDS, show_spinner="Adding up the portfolio…")
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
 def load_portfolio_totals(
     _engine: Engine, visible: Visible, start: dt.date, end: dt.date
 ) -> list[portfolio.PortfolioDay]:

@@ -9,21 +9,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
-_BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+from usage import units
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=])")
 NOTHING = "—"
 
 
 def human_bytes(size: int | float | None) -> str:
-    """Decimal units, as storage is billed: ``1.5 GB`` is 1,500,000,000 bytes."""
-    if size is None:
-        return NOTHING
-    value = float(size)
-    for unit in _BYTE_UNITS:
-        if abs(value) < 1000 or unit == _BYTE_UNITS[-1]:
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    """Decimal units, as storage is billed (``usage.units``); ``—`` for none."""
+    return NOTHING if size is None else units.human_bytes(size)
 
 
 def human_count(count: int | None) -> str:

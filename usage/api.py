@@ -12,22 +12,22 @@ import datetime as dt
 import enum
 import hashlib
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import anyio
 import orjson
+import xxhash
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import cookie_parser
@@ -45,9 +45,11 @@ from usage.errors import (
     Unauthorized,
     UsageError,
 )
-from usage.history import fetch_history_json
+from usage.history import fetch_history_body, fetch_history_page
 from usage.keys import authenticate
 from usage.openapi import build_index, build_openapi
+from usage.paging import cursor_secret
+from usage.series import Granularity
 from usage.signin import (
     COOKIE_NAME,
     SIGN_IN_OFF,
@@ -57,7 +59,9 @@ from usage.signin import (
     identify,
     read_cookie_claims,
 )
+from usage.table import day_table, history_table, period_table, write_csv
 from usage.validation import (
+    Format,
     check_known_params,
     parse_bucket_id,
     parse_clients_params,
@@ -71,6 +75,15 @@ API_PREFIX = "/api"
 _REQUEST_ID = b"x-request-id"
 _REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 _JSON = b"application/json"
+_CSV = b"text/csv; charset=utf-8"
+# Every answer to a GET may be kept by the caller, never by a shared cache,
+# and must be checked again before each use (If-None-Match: a 304 costs no
+# body): the data change whenever a collection, a trigger or an import runs.
+CACHE_CONTROL = b"private, max-age=0, must-revalidate"
+# Retry-After on a 503: the database is usually back within seconds; a
+# setting that is missing or wrong needs an operator.
+RETRY_AFTER_UNAVAILABLE = 5
+RETRY_AFTER_MISCONFIGURED = 60
 # Compression for clients that ask for it: Streamlit's own settings, which
 # the API had while it was served behind Streamlit's middleware.
 GZIP_MINIMUM_SIZE = 1000
@@ -81,22 +94,25 @@ SettingsFactory = Callable[[], SignInSettings]
 Headers = tuple[tuple[bytes, bytes], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
-    """A whole response: the API never streams."""
+    """A whole response: the API never streams. (Plain slots: two are made
+    per request, and a frozen dataclass costs several times more to make.)"""
 
     status: int
     body: bytes
     headers: Headers = ()
+    content_type: bytes = _JSON
+    next_cursor: str | None = None  # a page's: the Link header's rel="next"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     """What an endpoint gets of a request."""
 
     path_args: tuple[str, ...]
     method: str
-    query: QueryParams
+    query: dict[str, str]  # the last value of each parameter
     api_key: str | None
     request_id: str
     body: bytes = b""
@@ -105,6 +121,7 @@ class Call:
     origin: str | None = None  # where a POST says it comes from (Origin, else Referer)
     own_origin: str = ""  # this server as the request reached it: scheme://host
     address: str = ""  # the client's IP address
+    accept: str | None = None  # the Accept header
 
 
 def error_body(message: str, request_id: str, **extra: Any) -> bytes:
@@ -114,8 +131,16 @@ def error_body(message: str, request_id: str, **extra: Any) -> bytes:
 def error_answer(error: UsageError, request_id: str) -> Answer:
     if isinstance(error, RateLimited):
         body = error_body(error.message, request_id, retry_after=error.retry_after)
-        return Answer(error.status, body, ((b"retry-after", str(error.retry_after).encode()),))
+        return Answer(error.status, body, _retry_after(error.retry_after))
+    if error.status == 503:
+        wait = (RETRY_AFTER_UNAVAILABLE if isinstance(error, DatabaseUnavailable)
+                else RETRY_AFTER_MISCONFIGURED)  # fmt: skip
+        return Answer(503, error_body(error.message, request_id), _retry_after(wait))
     return Answer(error.status, error_body(error.message, request_id))
+
+
+def _retry_after(seconds: int) -> Headers:
+    return ((b"retry-after", str(seconds).encode()),)
 
 
 _MALFORMED = "bad request: the path or the request is malformed"
@@ -196,13 +221,15 @@ class UsageApi:
         self._db_threads: anyio.CapacityLimiter | None = None
         self._db_is_local = False  # SQLite, once the engine exists
         self._loop_connection: Connection | None = None
+        self._secret: bytes | None = None  # the cursors' (usage.paging)
         get, post, db = ("GET", "HEAD"), ("POST",), RunsIn.DATABASE
+        # Tried in turn (no two match the same path): the busiest first.
         self._routes: list[tuple[re.Pattern[str], tuple[str, ...], Endpoint, RunsIn]] = [
+            (re.compile(r"/api/v1/clients/([^/]+)/history"), get, self.history, db),
             (re.compile(r"/api(?:/v1)?/?"), get, self.index, RunsIn.LOOP),
             (re.compile(r"/api/v1/openapi\.json"), get, self.openapi, RunsIn.LOOP),
             (re.compile(r"/api/v1/clients"), get, self.clients, db),
             (re.compile(r"/api/v1/clients/([^/]+)"), get, self.client, db),
-            (re.compile(r"/api/v1/clients/([^/]+)/history"), get, self.history, db),
             (re.compile(r"/api/v1/snapshots/([^/]+)"), get, self.snapshots, db),
             (re.compile(r"/api/v1/collect/trigger"), post, self.trigger, RunsIn.THREAD),
         ]
@@ -216,12 +243,15 @@ class UsageApi:
         except Exception:
             log.exception("unexpected error on %s", scope.get("path"))
             answer = _plain_error(500, _INTERNAL, request_id)
-        headers = [
-            (b"content-type", _JSON),
-            (b"content-length", str(len(answer.body)).encode()),
-            (_REQUEST_ID, request_id.encode()),
-            *answer.headers,
-        ]
+        if answer.status == 304:  # no body: the caller's copy is current
+            headers = [(_REQUEST_ID, request_id.encode()), *answer.headers]
+        else:
+            headers = [
+                (b"content-type", answer.content_type),
+                (b"content-length", str(len(answer.body)).encode()),
+                (_REQUEST_ID, request_id.encode()),
+                *answer.headers,
+            ]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         body = b"" if scope["method"] == "HEAD" else answer.body
         await send({"type": "http.response.body", "body": body})
@@ -244,7 +274,7 @@ class UsageApi:
             call = Call(
                 path_args=match.groups(),
                 method=scope["method"],
-                query=QueryParams(scope["query_string"]),
+                query=_parse_query(scope["query_string"]),
                 api_key=api_key,
                 request_id=request_id,
                 body=await _read_body(receive) if post else b"",
@@ -253,23 +283,29 @@ class UsageApi:
                 origin=_request_origin(scope) if post else None,
                 own_origin=_own_origin(scope) if post else "",
                 address=_client_address(scope),
+                accept=_header(scope, b"accept"),
             )
             if in_loop:
-                return endpoint(call)
-            if runs_in is RunsIn.THREAD:
-                return await run_in_threadpool(endpoint, call)
-            if self._db_threads is None:  # made inside the server's event loop
-                self._db_threads = anyio.CapacityLimiter(DB_THREADS)
-            return await anyio.to_thread.run_sync(endpoint, call, limiter=self._db_threads)
+                answer = endpoint(call)
+            elif runs_in is RunsIn.THREAD:
+                answer = await run_in_threadpool(endpoint, call)
+            else:
+                if self._db_threads is None:  # made inside the server's event loop
+                    self._db_threads = anyio.CapacityLimiter(DB_THREADS)
+                answer = await anyio.to_thread.run_sync(endpoint, call, limiter=self._db_threads)
+            if answer.status == 200 and not post:
+                return _validated(scope, call, answer)
+            return answer
         return _plain_error(404, f"no such path: {path}", request_id)
 
     def _run(
         self,
         call: Call,
-        work: Callable[[Connection, Principal], bytes],
+        work: Callable[[Connection, Principal], bytes | Answer],
         one_statement: bool = False,
     ) -> Answer:
-        """``work``'s JSON with a connection and the caller's key, or the error.
+        """``work``'s answer (or JSON) with a connection and the caller's
+        key, or the error.
 
         ``one_statement``: ``work`` reads with one statement, consistent by
         itself, so on PostgreSQL the connection runs in autocommit: no
@@ -288,13 +324,15 @@ class UsageApi:
             engine = self._get_engine()
             self._db_is_local = engine.dialect.name == "sqlite"
             with self._connection(engine, call.in_loop, one_statement) as connection:
-                return Answer(200, work(connection, self._principal(connection, call)))
+                done = work(connection, self._principal(connection, call))
+                return done if isinstance(done, Answer) else Answer(200, done)
         except UsageError as error:
             return error_answer(error, call.request_id)
         except ConfigError as exc:
             log.error("sign-in settings: %s", exc)
-            return _plain_error(503, f"the server's sign-in settings are wrong: {exc}",
-                                call.request_id)  # fmt: skip
+            message = f"the server's sign-in settings are wrong: {exc}"
+            wait = _retry_after(RETRY_AFTER_MISCONFIGURED)
+            return _plain_error(503, message, call.request_id, wait)
         except (OperationalError, PoolTimeout) as exc:
             log.warning("database unavailable: %s", str(exc).splitlines()[0])
             return error_answer(_UNAVAILABLE, call.request_id)
@@ -384,25 +422,44 @@ class UsageApi:
         return principal
 
     def _run_session(self, call: Call, work: Callable[[Session, Principal], Any]) -> Answer:
-        """``_run`` for the endpoints whose domain functions take a session."""
+        """``_run`` for the endpoints whose domain functions take a session:
+        ``work`` gives an ``Answer``, or data to send as JSON."""
 
-        def in_session(connection: Connection, key: Principal) -> bytes:
+        def in_session(connection: Connection, key: Principal) -> bytes | Answer:
             with Session(bind=connection) as session:
-                return orjson.dumps(work(session, key))
+                done = work(session, key)
+                return done if isinstance(done, Answer) else orjson.dumps(done)
 
         return self._run(call, in_session)
 
+    def _cursor_secret(self, connection: Connection) -> bytes:
+        """The database's cursor secret, read once: it never changes."""
+        if self._secret is None:
+            self._secret = cursor_secret(connection)
+        return self._secret
+
     def history(self, call: Call) -> Answer:
-        def work(connection: Connection, key: Principal) -> bytes:
+        def work(connection: Connection, key: Principal) -> Answer:
             params = parse_history_params(call.path_args[0], call.query)
             check_visible(key.visible, params.bucket_id)
-            return fetch_history_json(connection, params)
+            secret = self._cursor_secret(connection)
+            as_csv = _negotiated(params.format_, call.accept) is Format.CSV
+            if params.granularity is Granularity.DAY and not as_csv:  # the hot path
+                found = fetch_history_body(connection, params, secret)
+                return Answer(200, found.body, _VARY_ACCEPT, next_cursor=found.next_cursor)
+            page = fetch_history_page(connection, params, secret, dt.datetime.now(dt.UTC).date())
+            if not as_csv:
+                return Answer(200, page.json(), _VARY_ACCEPT, next_cursor=page.next_cursor)
+            table = history_table(page.snapshots) if page.periods is None else period_table(
+                page.periods)  # fmt: skip
+            return _csv_answer(write_csv(table), page.next_cursor)
 
         return self._run(call, work, one_statement=True)
 
     def clients(self, call: Call) -> Answer:
-        def work(session: Session, key: Principal) -> Any:
-            return fetch_clients_page(session, parse_clients_params(call.query), key.visible)
+        def work(session: Session, key: Principal) -> Answer:
+            page = fetch_clients_page(session, parse_clients_params(call.query), key.visible)
+            return Answer(200, orjson.dumps(page), next_cursor=page["cursor"])
 
         return self._run_session(call, work)
 
@@ -416,8 +473,12 @@ class UsageApi:
         return self._run_session(call, work)
 
     def snapshots(self, call: Call) -> Answer:
-        def work(session: Session, key: Principal) -> Any:
-            return fetch_day(session, parse_day_params(call.path_args[0], call.query), key.visible)
+        def work(session: Session, key: Principal) -> Answer:
+            params = parse_day_params(call.path_args[0], call.query)
+            page = fetch_day(session, params, key.visible)
+            if _negotiated(params.format_, call.accept) is Format.CSV:
+                return _csv_answer(write_csv(day_table(page["snapshots"])), page["cursor"])
+            return Answer(200, orjson.dumps(page), _VARY_ACCEPT, next_cursor=page["cursor"])
 
         return self._run_session(call, work)
 
@@ -442,6 +503,95 @@ class UsageApi:
 
 
 _UNAVAILABLE = DatabaseUnavailable("database unavailable; try again shortly")
+# The endpoints that answer CSV too: a cache keeps each format apart.
+_VARY_ACCEPT: Headers = ((b"vary", b"Accept"),)
+
+
+def _csv_answer(text: str, next_cursor: str | None) -> Answer:
+    return Answer(200, text.encode(), _VARY_ACCEPT, _CSV, next_cursor)
+
+
+def _negotiated(chosen: Format | None, accept: str | None) -> Format:
+    """``format`` when given, else what ``Accept`` prefers: CSV when it
+    rates ``text/csv`` above ``application/json``, JSON otherwise (a tie,
+    ``*/*``, no header, or only types the API does not make)."""
+    if chosen is not None:
+        return chosen
+    if accept is None or "text/" not in accept:  # neither text/csv nor text/*
+        return Format.JSON
+    csv_rating = _quality(accept, "text/csv")
+    return Format.CSV if csv_rating > _quality(accept, "application/json") else Format.JSON
+
+
+def _quality(accept: str, media_type: str) -> float:
+    """The q-value ``accept`` gives ``media_type``, by its most specific
+    matching range (RFC 9110, 12.5.1); 0 when none matches."""
+    ranges = {media_type: 2, media_type.split("/")[0] + "/*": 1, "*/*": 0}
+    specificity, quality = -1, 0.0
+    for part in accept.split(","):
+        name, *options = (piece.strip() for piece in part.split(";"))
+        rank = ranges.get(name.lower(), -1)
+        if rank <= specificity:
+            continue
+        specificity, quality = rank, 1.0
+        for option in options:
+            key, _, value = option.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+    return quality
+
+
+def _validated(scope: Scope, call: Call, answer: Answer) -> Answer:
+    """A GET's 200 with its strong ``ETag`` (a 128-bit hash of the bytes
+    sent: it changes whenever any byte would), ``Cache-Control`` and the
+    next page's ``Link``; a 304 without a body when ``If-None-Match`` names
+    that tag. Only an answer the caller may see gets here: a client it may
+    not see was a 404 before anything was read."""
+    tag = b'"' + xxhash.xxh3_128_hexdigest(answer.body).encode()
+    # A gzipped body is other bytes: its tag is another (RFC 9110, 8.8.3).
+    if call.method == "GET" and len(answer.body) >= GZIP_MINIMUM_SIZE and _accepts_gzip(scope):
+        tag += b'-gzip"'
+    else:
+        tag += b'"'
+    answer.headers = ((b"etag", tag), (b"cache-control", CACHE_CONTROL), *answer.headers)
+    if answer.next_cursor is not None:
+        answer.headers += ((b"link", _next_link(scope, call, answer.next_cursor)),)
+    wanted = _raw_header(scope, b"if-none-match")
+    if wanted is not None and _names_tag(wanted, tag):
+        answer.status, answer.body = 304, b""
+    return answer
+
+
+def _names_tag(if_none_match: bytes, tag: bytes) -> bool:
+    """``If-None-Match`` lists ``tag`` (the weak comparison RFC 9110 asks
+    for here: ``W/`` is ignored), or is ``*``."""
+    for listed in if_none_match.split(b","):
+        listed = listed.strip()
+        if listed == b"*" or listed.removeprefix(b"W/") == tag:
+            return True
+    return False
+
+
+def _next_link(scope: Scope, call: Call, cursor: str) -> bytes:
+    """``Link: <URL>; rel="next"`` (RFC 8288): this request's URL with the
+    next page's cursor (URL-safe as it is), absolute when the request named
+    its host."""
+    query: bytes = scope["query_string"]
+    if "cursor" in call.query:  # a later page: the other parameters, then the new cursor
+        kept = [(name, value) for name, value in call.query.items() if name != "cursor"]
+        query = urlencode(kept).encode()
+    query = query + b"&cursor=" if query else b"cursor="
+    host = _raw_header(scope, b"host")
+    origin = b"%s://%s" % (scope.get("scheme", "http").encode(), host) if host else b""
+    return b'<%s%s?%s%s>; rel="next"' % (origin, scope["path"].encode(), query, cursor.encode())
+
+
+def _accepts_gzip(scope: Scope) -> bool:
+    accepted = _raw_header(scope, b"accept-encoding")
+    return accepted is not None and b"gzip" in accepted
 
 
 def _is_malformed(path: str) -> bool:
@@ -507,15 +657,30 @@ def _pick_request_id(scope: Scope) -> str:
     value = _raw_header(scope, _REQUEST_ID)
     if value is not None and _REQUEST_ID_PATTERN.fullmatch(value):
         return value.decode("ascii")
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # random, as a uuid4's hex: a fifth of its cost
+
+
+def _parse_query(raw: bytes) -> dict[str, str]:
+    """The query string's parameters, the last value of each (as Starlette's
+    ``QueryParams`` reads them); the common plain case without parse_qsl."""
+    if not raw:
+        return {}
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return {name: value for name, _, value in (part.partition("=") for part in text.split("&"))
+            if name}  # fmt: skip
 
 
 def _raw_header(scope: Scope, name: bytes) -> bytes | None:
-    value: bytes
+    """A request header (the last, when repeated). Read from the scope each
+    time: a dict of them kept in the scope went stale when the scope was
+    shared on (the dashboard's sign-out stopped working in the browser)."""
+    found = None
     for header, value in scope["headers"]:
         if header == name:
-            return value
-    return None
+            found = value
+    return found
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -570,8 +735,7 @@ class _GzipWhenAsked:
         self._gzip = GZipMiddleware(app, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_LEVEL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        accepted = _raw_header(scope, b"accept-encoding")
-        app = self._gzip if accepted is not None and b"gzip" in accepted else self._plain
+        app = self._gzip if _accepts_gzip(scope) else self._plain
         await app(scope, receive, send)
 
 

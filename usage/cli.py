@@ -9,21 +9,24 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from usage import audit, clients, demo, keys, people
+from usage import audit, clients, demo, keys, people, plans
+from usage.alerts import run_alerts
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, cli_actor
 from usage.commands import add_commands
-from usage.db import make_engine, open_engine, upgrade_schema
-from usage.errors import ConfigError, UsageError
+from usage.db import for_writes, make_engine, open_engine, upgrade_schema
+from usage.errors import ConfigError, InvalidParams, UsageError
 from usage.models import Role
 from usage.validation import (
     check_date_range,
+    parse_bucket_id,
     parse_choice,
     parse_date,
     parse_email,
@@ -48,8 +51,9 @@ def _cmd_db_upgrade(engine: Engine, _args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(engine: Engine, _args: argparse.Namespace) -> int:
-    with Session(engine) as session, session.begin():
+    with Session(for_writes(engine)) as session, session.begin():
         added = demo.load_demo(session, dt.date.today())
+    run_alerts(engine)  # never raises: an alert failure is logged, the demo stands
     print(f"demo data loaded: {added} snapshots added")
     return 0
 
@@ -106,6 +110,49 @@ def _cmd_clients_list(engine: Engine, _args: argparse.Namespace) -> int:
     for client in page:
         print(f"{client['bucket_id']}\t{client['status']}\t{client['display_name']}")
     return 0
+
+
+def _cmd_clients_set_plan(engine: Engine, args: argparse.Namespace) -> int:
+    bucket_id = parse_bucket_id(args.bucket_id, "bucket")
+    if args.clear:
+        if args.records is not None or args.storage is not None or args.collection:
+            raise InvalidParams("--clear takes no limits: give --clear alone, or the limits")
+        with Session(engine) as session, session.begin():
+            had = plans.clear_plan(session, bucket_id)
+        print(f"plan of {bucket_id!r} cleared" if had else f"{bucket_id!r} had no plan")
+        return 0
+    plan = plans.parse_plan(records=args.records, storage=args.storage, collections=args.collection)
+    with Session(engine) as session, session.begin():
+        plans.set_plan(session, bucket_id, plan)
+    print(f"plan of {bucket_id!r}: {plan.describe()}")
+    return 0
+
+
+def _cmd_clients_import_plans(engine: Engine, args: argparse.Namespace) -> int:
+    try:
+        with _csv_lines(args.file) as lines, Session(engine) as session, session.begin():
+            result = plans.import_plans(session, lines)
+    except InvalidParams as exc:
+        raise InvalidParams(f"{args.file}: {exc.message}; nothing was imported") from None
+    except UnicodeDecodeError:
+        raise InvalidParams(f"{args.file}: not UTF-8 text; nothing was imported") from None
+    print(f"plans imported from {args.file}: {result.set} set, {result.cleared} cleared")
+    return 0
+
+
+@contextmanager
+def _csv_lines(path: str) -> Iterator[Iterable[str]]:
+    """The lines of a CSV file (a spreadsheet's byte order mark dropped),
+    or of standard input for ``-``."""
+    if path == "-":
+        yield sys.stdin
+        return
+    try:
+        file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InvalidParams(f"cannot read {path}: {exc.strerror}") from None
+    with file:
+        yield file
 
 
 def _cmd_users_add(engine: Engine, args: argparse.Namespace) -> int:
@@ -226,10 +273,35 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--trial-end", help="trial end date (YYYY-MM-DD)")
     add.set_defaults(run=_cmd_clients_add)
     client_commands.add_parser("list", help="list clients").set_defaults(run=_cmd_clients_list)
+    _add_plan_commands(client_commands)
     _add_users_commands(commands)
     _add_audit_command(commands)
     add_commands(commands)  # collect, export, import
     return parser
+
+
+def _add_plan_commands(client_commands: Any) -> None:
+    plan = client_commands.add_parser(
+        "set-plan", help="set a client's plan (its limits), replacing the one it had"
+    )
+    plan.add_argument("bucket_id")
+    plan.add_argument("--records", help="the total records it may hold, e.g. 250000")
+    plan.add_argument("--storage", help="the storage it may use, e.g. 50GB, 1.5TB, 500MB")
+    plan.add_argument(
+        "--collection",
+        action="append",
+        default=[],
+        metavar="NAME=RECORDS",
+        help="a collection's limit, e.g. person=100000 (repeatable)",
+    )
+    plan.add_argument("--clear", action="store_true", help="remove the client's plan")
+    plan.set_defaults(run=_cmd_clients_set_plan)
+
+    load = client_commands.add_parser(
+        "import-plans", help="set plans from a CSV file, all or nothing (docs/insights.md)"
+    )
+    load.add_argument("file", help="bucket_id,records,storage,<collection>... ('-': stdin)")
+    load.set_defaults(run=_cmd_clients_import_plans)
 
 
 def _add_users_commands(commands: Any) -> None:

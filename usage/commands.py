@@ -18,10 +18,12 @@ from typing import Any, BinaryIO, TextIO
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from usage.alerts import run_alerts
 from usage.collect.config import load_config
 from usage.collect.progress import ProgressBar
 from usage.collect.runner import collect, select_targets
 from usage.collect.runs import StartedBy, start_runs
+from usage.db import for_writes
 from usage.errors import InvalidParams
 from usage.models import utcnow
 from usage.transfer import export_snapshots, import_snapshots
@@ -131,12 +133,17 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 def cmd_import(engine: Engine, args: argparse.Namespace) -> int:
     try:
-        with _input(args.file) as binary, Session(engine) as session, session.begin():
+        with (
+            _input(args.file) as binary,
+            Session(for_writes(engine)) as session,
+            session.begin(),
+        ):
             summary = import_snapshots(
                 session, _utf8_lines(binary), create_clients=args.create_clients
             )
     except InvalidParams as exc:
         raise InvalidParams(f"{args.file}: {exc.message}; nothing was imported") from None
+    run_alerts(engine)  # never raises: an alert failure is logged, the import stands
     created = ""
     if summary.created_clients:
         created = f"; created {len(summary.created_clients)} clients: " + ", ".join(

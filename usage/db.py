@@ -23,6 +23,8 @@ DATABASE_URL_ENV = "USAGE_DATABASE_URL"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "usage.sqlite3"
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# An execution option: the transaction writes, and begins with BEGIN IMMEDIATE.
+_SQLITE_WRITER = "usage_sqlite_writer"
 
 
 def configured_url() -> str | None:
@@ -78,9 +80,28 @@ def _make_sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        if connection.get_execution_options().get(_SQLITE_WRITER):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def for_writes(engine: Engine) -> Engine:
+    """The engine for a transaction that writes snapshots (collection,
+    import, demo) or claims runs. On PostgreSQL it runs in READ COMMITTED:
+    such writers add to shared rows (a day's portfolio change, a client's
+    run) with ``ON CONFLICT DO UPDATE``, which under REPEATABLE READ fails to
+    serialise when two of them commit the same row at once; in READ
+    COMMITTED the second waits for the first and adds to its result.
+
+    On SQLite the transaction begins with ``BEGIN IMMEDIATE``: it takes the
+    one write lock before its first read (waiting up to the busy timeout),
+    as a writer that read first could not take it after another commits."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="READ COMMITTED")
+    return engine.execution_options(**{_SQLITE_WRITER: True})
 
 
 def alembic_config(engine: Engine) -> Config:

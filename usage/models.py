@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -39,6 +41,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -169,6 +173,44 @@ class SnapshotBody(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class PortfolioChange(Base):
+    """The change one day brings to the whole portfolio's totals, kept as
+    snapshots are written (``usage.totals``): over the clients with a
+    snapshot that day, the sum of (that snapshot minus the client's previous
+    one, or minus nothing for its first). A day's portfolio total is then the
+    running sum of the changes up to it, with every client counted at its
+    latest snapshot on or before the day."""
+
+    __tablename__ = "portfolio_changes"
+
+    snapshot_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    total_records: Mapped[int] = mapped_column(BigInteger)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    first_snapshots: Mapped[int] = mapped_column(Integer)  # clients counted from this day
+    snapshots: Mapped[int] = mapped_column(Integer)  # clients with a snapshot this day
+
+
+class LatestSnapshot(Base):
+    """Each client's newest snapshot and its baseline (the client's last
+    snapshot ``CHANGE_DAYS`` or more before it), kept as snapshots are
+    written (``usage.totals``): the portfolio's table and movers read one row
+    per client instead of looking two up."""
+
+    __tablename__ = "latest_snapshots"
+    __table_args__ = (Index("ix_latest_snapshots_snapshot_date", "snapshot_date"),)
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    snapshot_date: Mapped[dt.date] = mapped_column(Date)
+    total_records: Mapped[int] = mapped_column(BigInteger)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    object_count: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    baseline_date: Mapped[dt.date | None] = mapped_column(Date)
+    baseline_records: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
@@ -277,3 +319,102 @@ class CollectionRun(Base):
     # Who started it: "cli" or "api" (the trigger, from the API or the page).
     started_by: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ClientPlan(Base):
+    """A client's plan: what it may hold. A limit left out (None) is not
+    limited; per-collection limits are ``CollectionLimit`` rows."""
+
+    __tablename__ = "client_plans"
+    __table_args__ = (
+        CheckConstraint("records_limit IS NULL OR records_limit > 0", name="records_limit"),
+        CheckConstraint("storage_limit IS NULL OR storage_limit > 0", name="storage_limit"),
+    )
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    records_limit: Mapped[int | None] = mapped_column(BigInteger)  # total records
+    storage_limit: Mapped[int | None] = mapped_column(BigInteger)  # bytes
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CollectionLimit(Base):
+    """The records one collection of a client's plan may hold; gone with the plan."""
+
+    __tablename__ = "plan_collection_limits"
+    __table_args__ = (CheckConstraint("records_limit > 0", name="records_limit"), _NO_ROWID)
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("client_plans.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    collection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    records_limit: Mapped[int] = mapped_column(BigInteger)
+
+
+class AlertEvent(Base):
+    """Something an account manager should hear about (``usage.alerts``).
+
+    One row per occurrence of an event: ``key`` (a digest of the kind, scope,
+    metric and day) is unique among a client's open events, so an event that
+    lasts is one row, alerted once; once resolved, it may open again as a new
+    row."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('limit', 'drop', 'disappeared', 'stopped', 'growth')", name="kind"
+        ),
+        CheckConstraint("severity IN ('low', 'medium', 'high')", name="severity"),
+        Index(
+            "ix_alert_events_open_key",
+            "client_id",
+            "key",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+        Index("ix_alert_events_client_id", "client_id", "opened_at"),
+        Index("ix_alert_events_opened_at", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(16))  # total, collection or prefix
+    metric: Mapped[str] = mapped_column(String(1024))
+    day: Mapped[dt.date | None] = mapped_column(Date)  # the day it happened, if it has one
+    severity: Mapped[str] = mapped_column(String(8))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertDelivery(Base):
+    """One event to one receiver: a webhook, a Slack webhook or a mailbox
+    (an e-mail goes out in the recipient's daily digest). ``target`` is the
+    address, or for a webhook a label that does not show its secret path."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        CheckConstraint("channel IN ('webhook', 'slack', 'email')", name="channel"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="status"
+        ),
+        UniqueConstraint("event_id", "channel", "target", name="uq_alert_deliveries_receiver"),
+        Index("ix_alert_deliveries_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # why the last attempt failed
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

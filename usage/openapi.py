@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from usage.models import ROOT_PREFIX, STANDARD_COLLECTIONS, ClientStatus
+from usage.series import Granularity
+from usage.table import COMPUTED_AT, OBJECTS, STORAGE_BYTES, TOTAL_RECORDS, prefix_columns
 from usage.validation import (
     CLIENTS_DEFAULT_LIMIT,
     HISTORY_DEFAULT_LIMIT,
     MAX_LIMIT,
     SNAPSHOTS_DEFAULT_LIMIT,
+    Format,
 )
 
 _INT = {"type": "integer", "minimum": 0}
@@ -41,6 +44,54 @@ _CURSOR = {
     "description": "The `cursor` of the previous page, unchanged; omit it for the first page.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 512},
 }
+_HISTORY_CURSOR = {
+    **_CURSOR,
+    "description": "The `next_cursor` of the previous page (also in its `Link` header),"
+    " unchanged; omit it for the first page. A cursor holds the first day of the page's"
+    " last item, and the next page is what lies before that day: a snapshot written"
+    " between two pages is neither skipped nor repeated. It is valid for the same"
+    " client and granularity only.",
+}
+_GRANULARITY = {
+    "name": "granularity",
+    "in": "query",
+    "required": False,
+    "description": "`day` (default): every snapshot. `week` (Monday to Sunday) or `month`:"
+    " one item per period that has a snapshot, its last one in the range (the value on its"
+    " last day with a snapshot), as the dashboard's week and month views; each item then"
+    " has `period`. Without `start_date` the range starts on the client's first snapshot;"
+    " without `end_date` it ends today (UTC). A period the range cuts (the first and the"
+    " last, typically the current week or month) has `period.partial` true. `limit` counts"
+    " periods; `next_cursor` continues with the periods before.",
+    "schema": {"type": "string", "enum": [g.value for g in Granularity],
+               "default": Granularity.DAY.value},
+}  # fmt: skip
+_PREFIX_OBJECTS, _PREFIX_BYTES = prefix_columns("<prefix>")
+_FORMAT = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "description": "`json` (default) or `csv`; without it, `Accept: text/csv` asks for CSV."
+    " CSV: a header line, then one row per snapshot (per period at week or month"
+    f" granularity): `{TOTAL_RECORDS}`, one column per collection (the six standard ones,"
+    f" then the others by name), `{OBJECTS}`, `{STORAGE_BYTES}`, two columns per storage"
+    f" prefix (`{_PREFIX_OBJECTS}`, `{_PREFIX_BYTES}`, prefixes by name), `{COMPUTED_AT}`"
+    " (RFC 3339, UTC); the collections and prefixes are those of the page's rows (0 where"
+    " a row has none); raw numbers. Before them, history by day has `date`; by week or"
+    " month `period`, `from`, `to`, `partial`, `snapshot date`; snapshots on a date have"
+    " `bucket`. The dashboard's CSV downloads have the same columns. The next page's"
+    " cursor is in the `Link` header.",
+    "schema": {"type": "string", "enum": [f.value for f in Format]},
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The `ETag` of an earlier answer: 304 without a body while the answer is"
+    " still the same bytes. Never a 304 for a client the caller may not see (a 404 as"
+    " without the header).",
+    "schema": {"type": "string"},
+}
 _BUCKET_ID = {
     "name": "bucket_id",
     "in": "path",
@@ -57,7 +108,10 @@ _COMMON_ERRORS = {
     ),
     "404": _error_response("Unknown client or path (or a client the caller may not see)."),
     "405": _error_response("Method not allowed."),
-    "503": _error_response("The database is unreachable; retry later."),
+    "503": {
+        **_error_response("The database is unreachable; retry after `Retry-After` seconds."),
+        "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+    },
 }
 
 _FROM_LATEST = "From the latest snapshot (0 before any)."
@@ -100,7 +154,8 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "error": {"type": "string", "description": "What was wrong."},
             "request_id": {"type": "string", "description": "The X-Request-ID of the response."},
-            "retry_after": {"type": "integer", "description": "Seconds to wait (429 only)."},
+            "retry_after": {"type": "integer", "description": "Seconds to wait (429 only;"
+                            " a 503 says it in its `Retry-After` header)."},
         },
     },
     "Records": {
@@ -159,12 +214,38 @@ _SCHEMAS: dict[str, Any] = {
         },
         "additionalProperties": False,
     },
+    "Period": {
+        "type": "object",
+        "description": "The period an item of a week or month history shows: its days in"
+        " the range, and whether the range holds only part of it.",
+        "required": ["start", "end", "partial"],
+        "properties": {"start": _DATE, "end": _DATE, "partial": {"type": "boolean"}},
+        "additionalProperties": False,
+    },
+    "HistoryItem": {
+        "type": "object",
+        "description": "A snapshot; at week or month granularity, its period's last one,"
+        " with `period`.",
+        "required": ["bucket_id", "snapshot_date", "records", "storage", "computed_at"],
+        "properties": {
+            "bucket_id": {"type": "string"},
+            "snapshot_date": _DATE,
+            "records": _ref("Records"),
+            "storage": _ref("Storage"),
+            "computed_at": {"type": "string", "format": "date-time",
+                            "description": "RFC 3339, UTC."},
+            "period": _ref("Period"),
+        },
+        "additionalProperties": False,
+    },
     "History": {
         "type": "object",
-        "required": ["snapshots", "count"],
+        "required": ["snapshots", "count", "next_cursor"],
         "properties": {
-            "snapshots": {"type": "array", "items": _ref("Snapshot")},
+            "snapshots": {"type": "array", "items": _ref("HistoryItem")},
             "count": {**_INT, "description": "Number of snapshots returned."},
+            "next_cursor": {"type": ["string", "null"],
+                            "description": "The next page's `cursor`; null on the last."},
         },
         "additionalProperties": False,
     },
@@ -227,15 +308,26 @@ _SCHEMAS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _ok(schema: str, description: str) -> dict[str, Any]:
+def _header(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def _ok(schema: str, description: str, csv: bool = False, paged: bool = False) -> dict[str, Any]:
+    """A data GET's answers: 200 (JSON, or CSV too) with its validators, the
+    304 of a conditional request, the errors."""
+    content: dict[str, Any] = {"application/json": {"schema": _ref(schema)}}
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string"}}
+    validators = {"X-Request-ID": _header("RequestId"), "ETag": _header("ETag"),
+                  "Cache-Control": _header("CacheControl")}  # fmt: skip
+    link = {"Link": _header("Link")} if paged else {}
     return {
-        "200": {
-            "description": description,
-            "headers": {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}},
-            "content": {"application/json": {"schema": _ref(schema)}},
-        },
+        "200": {"description": description, "headers": {**validators, **link},
+                "content": content},
+        "304": {"description": "Not modified: `If-None-Match` named the current `ETag`."
+                               " No body.", "headers": validators},
         **_COMMON_ERRORS,
-    }
+    }  # fmt: skip
 
 
 def build_openapi() -> dict[str, Any]:
@@ -251,7 +343,12 @@ def build_openapi() -> dict[str, Any]:
             " parameters are refused with a 400. A call is authenticated by an API key"
             " (`X-API-Key`, for scripts) or by the session cookie of a browser signed in to"
             " the dashboard on the same origin; a key wins over a cookie. Either way the"
-            " caller sees only the clients it may see.",
+            " caller sees only the clients it may see. Every answer to a GET carries a strong"
+            " `ETag` and `Cache-Control: private, max-age=0, must-revalidate`: keep it, and"
+            " send the tag back in `If-None-Match` to get a 304 without a body while it is"
+            " the same. Paged lists give the next page's cursor in the body and in a"
+            " `Link: <URL>; rel=\"next\"` header (RFC 8288). A 429 or 503 says in"
+            " `Retry-After` how many seconds to wait before trying again.",
         },
         "servers": [{"url": "/"}],
         "security": [{"ApiKey": []}, {"SessionCookie": []}],
@@ -261,8 +358,9 @@ def build_openapi() -> dict[str, Any]:
                     "operationId": "getClientHistory",
                     "summary": "Get client usage history",
                     "description": "Snapshots of one client, newest first. When more match,"
-                    " the newest `limit` are returned. A known client with nothing in the"
-                    " range answers 200 with `count` 0.",
+                    " the newest `limit` are returned, with `next_cursor` (and a `Link`"
+                    " header) for the rest. A known client with nothing in the range answers"
+                    " 200 with `count` 0.",
                     "parameters": [
                         _BUCKET_ID,
                         {"name": "start_date", "in": "query", "required": False,
@@ -272,8 +370,13 @@ def build_openapi() -> dict[str, Any]:
                          "description": "Inclusive end (YYYY-MM-DD); not before start_date.",
                          "schema": _DATE},
                         _limit(HISTORY_DEFAULT_LIMIT),
+                        _HISTORY_CURSOR,
+                        _GRANULARITY,
+                        _FORMAT,
+                        _IF_NONE_MATCH,
                     ],
-                    "responses": _ok("History", "Historical snapshots, newest first."),
+                    "responses": _ok("History", "Historical snapshots, newest first.",
+                                     csv=True, paged=True),
                 }
             },
             "/api/v1/clients": {
@@ -289,15 +392,16 @@ def build_openapi() -> dict[str, Any]:
                                     "enum": [status.value for status in ClientStatus]}},
                         _limit(CLIENTS_DEFAULT_LIMIT),
                         _CURSOR,
+                        _IF_NONE_MATCH,
                     ],
-                    "responses": _ok("ClientPage", "A page of clients."),
+                    "responses": _ok("ClientPage", "A page of clients.", paged=True),
                 }
             },
             "/api/v1/clients/{bucket_id}": {
                 "get": {
                     "operationId": "getClient",
                     "summary": "Get one client with its latest snapshot",
-                    "parameters": [_BUCKET_ID],
+                    "parameters": [_BUCKET_ID, _IF_NONE_MATCH],
                     "responses": _ok("ClientDetail", "The client."),
                 }
             },
@@ -311,8 +415,11 @@ def build_openapi() -> dict[str, Any]:
                          "schema": _DATE},
                         _limit(SNAPSHOTS_DEFAULT_LIMIT),
                         _CURSOR,
+                        _FORMAT,
+                        _IF_NONE_MATCH,
                     ],
-                    "responses": _ok("SnapshotPage", "A page of snapshots, by bucket_id."),
+                    "responses": _ok("SnapshotPage", "A page of snapshots, by bucket_id.",
+                                     csv=True, paged=True),
                 }
             },
             "/api/v1/collect/trigger": {
@@ -344,15 +451,19 @@ def build_openapi() -> dict[str, Any]:
                             "description": "A bucket ran less than 5 minutes ago; the body's"
                             " `retry_after` and the `Retry-After` header say when to retry.",
                             "headers": {
-                                "Retry-After": {"schema": {"type": "integer", "minimum": 1}},
+                                "Retry-After": _header("RetryAfter"),
                                 "X-Request-ID": {"$ref": "#/components/headers/RequestId"},
                             },
                             "content": {"application/json": {"schema": _ref("Error")}},
                         },
-                        "503": _error_response(
-                            "The database is unreachable, or collection is not configured"
-                            " on this server (the message names the setting)."
-                        ),
+                        "503": {
+                            **_error_response(
+                                "The database is unreachable (`Retry-After` 5), or collection"
+                                " is not configured on this server (the message names the"
+                                " setting; `Retry-After` 60: an operator must set it)."
+                            ),
+                            "headers": {"Retry-After": _header("RetryAfter")},
+                        },
                     },
                 }
             },
@@ -411,7 +522,29 @@ def build_openapi() -> dict[str, Any]:
                 "RequestId": {
                     "description": "The request's id, echoed or generated.",
                     "schema": {"type": "string"},
-                }
+                },
+                "ETag": {
+                    "description": "A strong validator: a hash of the answer's bytes (another"
+                    " for a gzipped body), so it changes whenever any byte would.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                "CacheControl": {
+                    "description": "`private, max-age=0, must-revalidate`: keep the answer,"
+                    " and revalidate it (`If-None-Match`) before each use.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                "Link": {
+                    "description": "`<URL>; rel=\"next\"`: the next page (RFC 8288), when"
+                    " there is one: this request with the next page's `cursor`.",
+                    "schema": {"type": "string"},
+                },
+                "RetryAfter": {
+                    "description": "Seconds to wait before trying again.",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                },
             },
             "schemas": _SCHEMAS,
         },

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from usage.errors import InvalidParams
@@ -21,20 +23,23 @@ CURSOR_SECRET_SETTING = "cursor_secret"
 _SIGNATURE_BYTES = 12
 
 
-def cursor_secret(session: Session) -> bytes:
-    setting = session.get(Setting, CURSOR_SECRET_SETTING)
-    if setting is None:  # a database made without the migrations
+def cursor_secret(reader: Session | Connection) -> bytes:
+    value = reader.scalar(select(Setting.value).where(Setting.name == CURSOR_SECRET_SETTING))
+    if value is None:  # a database made without the migrations
         raise RuntimeError("the cursor secret is missing: run `python -m usage db upgrade`")
-    return setting.value.encode()
+    return value.encode()
 
 
 def _sign(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+    return hmac.digest(secret, payload, hashlib.sha256)[:_SIGNATURE_BYTES]
 
 
 def encode_cursor(secret: bytes, key: str) -> str:
-    payload = key.encode()
-    return base64.urlsafe_b64encode(_sign(secret, payload) + payload).decode().rstrip("=")
+    return _encode(secret, key.encode())
+
+
+def _encode(secret: bytes, payload: bytes) -> str:
+    return base64.urlsafe_b64encode(_sign(secret, payload) + payload).rstrip(b"=").decode()
 
 
 def decode_cursor(secret: bytes, raw: str, name: str = "cursor") -> str:
@@ -50,3 +55,21 @@ def decode_cursor(secret: bytes, raw: str, name: str = "cursor") -> str:
         return payload.decode()
     except UnicodeDecodeError:
         raise InvalidParams(message) from None
+
+
+def encode_date_cursor(secret: bytes, day: dt.date, scope: str) -> str:
+    """A cursor that continues before ``day`` in the listing ``scope`` names
+    (one client's history at one granularity, say)."""
+    return _encode(secret, b"%s|%s" % (day.isoformat().encode(), scope.encode()))
+
+
+def decode_date_cursor(secret: bytes, raw: str, scope: str, name: str = "cursor") -> dt.date:
+    """The day of an ``encode_date_cursor`` cursor; ``InvalidParams`` for one
+    made for another listing (another client or granularity) or tampered."""
+    day, _, made_for = decode_cursor(secret, raw, name).partition("|")
+    try:
+        if made_for == scope:
+            return dt.date.fromisoformat(day)
+    except ValueError:
+        pass
+    raise InvalidParams(f"{name} must be the cursor returned by the previous page, unchanged")

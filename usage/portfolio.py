@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Float,
     Select,
     and_,
@@ -30,10 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from usage.access import Visible, may_read, visible_clients
-from usage.models import Client, Snapshot
+from usage.models import Client, LatestSnapshot, Snapshot
+from usage.totals import CHANGE_DAYS, read_changes
 from usage.validation import parse_choice
-
-CHANGE_DAYS = 30
 
 # sort key -> what it orders by; a leading "-" sorts descending.
 SORT_KEYS: tuple[str, ...] = ("name", "bucket", "status", "records", "storage", "change",
@@ -152,64 +150,120 @@ def _summary_select(
     """Each client's latest snapshot on or before ``as_of`` and its baseline
     ``CHANGE_DAYS`` before, as one statement, with the sort keys' columns.
 
-    On PostgreSQL each is one ``LATERAL`` look-up (the newest row on or before
-    the day: one index descent and one heap read), about half the work of
-    finding the date and then joining its row, which is what SQLite (no
-    ``LATERAL``) does, with correlated ``max(snapshot_date)`` look-ups."""
+    A client without a snapshot on ``as_of`` (stale) has no baseline and no
+    change: its change would not be today's.
+
+    When ``as_of`` is on or after every matching client's newest snapshot
+    (the pages' view: the newest day), both come from ``latest_snapshots``,
+    one row per client. Otherwise they are looked up in the snapshots: on
+    PostgreSQL each is one ``LATERAL`` look-up (the newest row on or before
+    the day), on SQLite (no ``LATERAL``) correlated ``max(snapshot_date)``
+    look-ups joined to their rows."""
+    columns: list[Any] = [Client.id.label("client_id"), Client.bucket_id, Client.display_name,
+                          Client.status]  # fmt: skip
+    if _is_newest(session, as_of, conditions):
+        clients = _paged(select(*columns).where(*conditions), page).subquery("dates")
+        kept = LatestSnapshot.__table__.alias("latest")
+        found: Any = (
+            select(clients)
+            .outerjoin(kept, kept.c.client_id == clients.c.client_id)
+            .with_only_columns(
+                *clients.c,
+                kept.c.snapshot_date.label("latest_date"),
+                kept.c.total_records,
+                kept.c.total_bytes,
+                kept.c.object_count,
+                kept.c.computed_at,
+                kept.c.baseline_date,
+                kept.c.baseline_records,
+            )
+        ).subquery("found")
+    else:
+        found = _looked_up(session, as_of, _paged(select(*columns).where(*conditions), page))
+    fresh = found.c.latest_date == as_of
+    baseline_date = case((fresh, found.c.baseline_date))
+    baseline_records = case((fresh, found.c.baseline_records))
+    change = found.c.total_records - baseline_records
+    change_pct = cast(change, Float) * 100.0 / func.nullif(cast(baseline_records, Float), 0)
+    stmt = select(
+        found.c.bucket_id,
+        found.c.display_name,
+        found.c.status,
+        found.c.latest_date,
+        found.c.total_records,
+        found.c.total_bytes,
+        found.c.object_count,
+        found.c.computed_at,
+        baseline_date.label("baseline_date"),
+        baseline_records.label("baseline_records"),
+    )
+    order = {
+        "name": func.lower(found.c.display_name),
+        "bucket": found.c.bucket_id,
+        "status": found.c.status,
+        "records": found.c.total_records,
+        "storage": found.c.total_bytes,
+        "change": change,
+        "change_pct": change_pct,
+        "freshness": found.c.computed_at,
+    }
+    return stmt, {**order, "_bucket": found.c.bucket_id, "_latest": found.c.latest_date}
+
+
+def _paged(clients: Select[Any], page: _ClientPage | None) -> Select[Any]:
+    if page is None:
+        return clients
+    return clients.order_by(*page.order).limit(page.limit).offset(page.offset)
+
+
+def _is_newest(session: Session, as_of: dt.date, conditions: Sequence[Any]) -> bool:
+    """No matching client has a snapshot after ``as_of``."""
+    newest = session.scalar(
+        select(func.max(LatestSnapshot.snapshot_date))
+        .join(Client, Client.id == LatestSnapshot.client_id)
+        .where(*conditions)
+    )
+    return newest is None or newest <= as_of
+
+
+def _looked_up(session: Session, as_of: dt.date, clients: Select[Any]) -> Any:
+    """The clients with their latest snapshot on or before ``as_of`` and
+    their baseline, looked up in the snapshots."""
     baseline_day = as_of - dt.timedelta(days=CHANGE_DAYS)
-    lateral = session.get_bind().dialect.name == "postgresql"
-    columns = [Client.id.label("client_id"), Client.bucket_id, Client.display_name, Client.status]
-    if not lateral:
-        columns.append(_date_at_or_before(as_of).label("latest_date"))
-        columns.append(_date_at_or_before(baseline_day).label("baseline_date"))
-    clients = select(*columns).where(*conditions)
-    if page is not None:
-        clients = clients.order_by(*page.order).limit(page.limit).offset(page.offset)
-    dates = clients.subquery("dates")
-    if lateral:
+    if session.get_bind().dialect.name == "postgresql":
+        dates = clients.subquery("dates")
         latest: Any = _newest_on_or_before(dates, as_of, "latest")
         baseline: Any = _newest_on_or_before(dates, baseline_day, "baseline")
-        latest_on: ColumnElement[bool] = true()
-        baseline_on: ColumnElement[bool] = true()
+        joined = select(dates).outerjoin(latest, true()).outerjoin(baseline, true())
         latest_date, baseline_date = latest.c.snapshot_date, baseline.c.snapshot_date
     else:
+        dates = clients.add_columns(
+            _date_at_or_before(as_of).label("latest_date"),
+            _date_at_or_before(baseline_day).label("baseline_date"),
+        ).subquery("dates")
         latest = Snapshot.__table__.alias("latest")
         baseline = Snapshot.__table__.alias("baseline")
         latest_date, baseline_date = dates.c.latest_date, dates.c.baseline_date
-        latest_on = and_(latest.c.client_id == dates.c.client_id,
-                         latest.c.snapshot_date == latest_date)  # fmt: skip
-        baseline_on = and_(baseline.c.client_id == dates.c.client_id,
-                           baseline.c.snapshot_date == baseline_date)  # fmt: skip
-    change = latest.c.total_records - baseline.c.total_records
-    change_pct = cast(change, Float) * 100.0 / func.nullif(cast(baseline.c.total_records, Float), 0)
-    stmt = (
-        select(
-            dates.c.bucket_id,
-            dates.c.display_name,
-            dates.c.status,
-            latest_date.label("latest_date"),
-            latest.c.total_records.label("total_records"),
-            latest.c.total_bytes.label("total_bytes"),
-            latest.c.object_count.label("object_count"),
-            latest.c.computed_at.label("computed_at"),
-            baseline_date.label("baseline_date"),
-            baseline.c.total_records.label("baseline_records"),
-        )
-        .select_from(dates)
-        .outerjoin(latest, latest_on)
-        .outerjoin(baseline, baseline_on)
-    )
-    order = {
-        "name": func.lower(dates.c.display_name),
-        "bucket": dates.c.bucket_id,
-        "status": dates.c.status,
-        "records": latest.c.total_records,
-        "storage": latest.c.total_bytes,
-        "change": change,
-        "change_pct": change_pct,
-        "freshness": latest.c.computed_at,
-    }
-    return stmt, {**order, "_bucket": dates.c.bucket_id, "_latest": latest_date}
+        joined = (
+            select(dates)
+            .outerjoin(latest, and_(latest.c.client_id == dates.c.client_id,
+                                    latest.c.snapshot_date == latest_date))
+            .outerjoin(baseline, and_(baseline.c.client_id == dates.c.client_id,
+                                      baseline.c.snapshot_date == baseline_date))
+        )  # fmt: skip
+    return joined.with_only_columns(
+        dates.c.client_id,
+        dates.c.bucket_id,
+        dates.c.display_name,
+        dates.c.status,
+        latest_date.label("latest_date"),
+        latest.c.total_records,
+        latest.c.total_bytes,
+        latest.c.object_count,
+        latest.c.computed_at,
+        baseline_date.label("baseline_date"),
+        baseline.c.total_records.label("baseline_records"),
+    ).subquery("found")
 
 
 def _newest_on_or_before(clients: Any, day: dt.date, name: str) -> Any:
@@ -293,26 +347,35 @@ class PortfolioSummary:
     clients: int
     reporting: int  # clients with a snapshot on or before as_of
     up_to_date: int  # clients whose latest snapshot is on as_of itself
-    total_records: int  # of each client's latest snapshot
+    total_records: int  # the portfolio's total on as_of (see read_portfolio_totals)
     total_bytes: int
-    change: int  # over CHANGE_DAYS, among clients with a snapshot then
+    change: int  # the total on as_of minus the total CHANGE_DAYS before
 
 
 def summarize_portfolio(session: Session, *, as_of: dt.date, visible: Visible) -> PortfolioSummary:
-    """The visible portfolio on ``as_of``, from each client's latest snapshot."""
-    stmt, order = _summary_select(session, as_of, visible_clients(visible))
-    rows = stmt.add_columns(order["change"].label("change")).subquery("summary")
-    totals = session.execute(
-        select(
-            func.count(),
-            func.count(rows.c.latest_date),
-            func.count(case((rows.c.latest_date == as_of, 1))),
-            func.coalesce(func.sum(rows.c.total_records), 0),
-            func.coalesce(func.sum(rows.c.total_bytes), 0),
-            func.coalesce(func.sum(rows.c.change), 0),
-        )
-    ).one()
-    return PortfolioSummary(*(int(value) for value in totals))
+    """The visible portfolio on ``as_of``: its totals as the totals chart
+    draws them (``read_portfolio_totals``), so the tiles and the chart agree,
+    and the change in records over the last ``CHANGE_DAYS`` days on that chart
+    (clients added since count whole, stale ones with their last snapshot)."""
+    clients = session.scalar(
+        select(func.count()).select_from(Client).where(*visible_clients(visible))
+    )
+    then = as_of - dt.timedelta(days=CHANGE_DAYS)
+    days = {
+        day.snapshot_date: day
+        for day in read_portfolio_totals(session, then, as_of, visible=visible)
+    }
+    today, before = days.get(as_of), days.get(then)
+    if today is None:
+        return PortfolioSummary(int(clients or 0), 0, 0, 0, 0, 0)
+    return PortfolioSummary(
+        clients=int(clients or 0),
+        reporting=today.clients,
+        up_to_date=today.clients - today.stale,
+        total_records=today.total_records,
+        total_bytes=today.total_bytes,
+        change=today.total_records - (before.total_records if before else 0),
+    )
 
 
 def find_movers(session: Session, *, as_of: dt.date, limit: int, visible: Visible) -> Movers:
@@ -372,6 +435,8 @@ def read_portfolio_totals(
     snapshot on or before ``start`` is the base, and SQL sums each later
     snapshot's change from the client's previous one.
     """
+    if visible is None:  # every client: the kept daily changes (usage.totals)
+        return _running_totals(read_changes(session, end), start, end)
     base = _latest_on_or_before(session, start, visible)
     later = select(
         Snapshot.client_id, Snapshot.snapshot_date, Snapshot.total_records, Snapshot.total_bytes

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+from usage import totals
 from usage.models import (
     STANDARD_COLLECTIONS,
     Client,
@@ -252,6 +253,36 @@ def backfill_bodies(connection: Connection) -> int:
     return stored
 
 
+def read_client_bodies(
+    connection: Connection,
+    bucket_id: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    limit: int | None,
+) -> list[bytes]:
+    """One client's stored bodies from ``start`` to ``end``, newest first, at
+    most ``limit`` (``None``: all); empty for an unknown client too.
+
+    It takes a ``Connection``, not a ``Session``: it is one statement (one
+    index range read, consistent by itself), run on the driver's connection
+    without opening a transaction, so that a request pays neither for a
+    session nor for ``BEGIN`` and ``ROLLBACK``: at the API's rate those cost
+    several times the read."""
+    statement = _client_range(SnapshotBody, start is not None, end is not None, limit is not None)
+    rows = statement.run(connection, _range_params(bucket_id, start, end, limit))
+    return [row[0] for row in rows]
+
+
+def join_history(bucket_id: str, bodies: Sequence[bytes], more: bytes = b"") -> bytes:
+    """``{"snapshots": [...]}``, one client's snapshots from their stored
+    bodies, with ``more`` members after the list (``b',"count":3'``); the
+    bodies are copied twice, as few times as joining them allows."""
+    if not bodies:
+        return b'{"snapshots":[]%s}' % more
+    head = b'{"bucket_id":' + orjson.dumps(bucket_id) + b","
+    return b'{"snapshots":[%s%s}]%s}' % (head, (b"}," + head).join(bodies), more)
+
+
 def read_client_history_json(
     connection: Connection,
     bucket_id: str,
@@ -259,22 +290,13 @@ def read_client_history_json(
     end: dt.date | None,
     limit: int,
 ) -> bytes | None:
-    """The history endpoint's whole body, ``{"snapshots": [...], "count": n}``,
-    joined from the stored bodies; None when nothing matched, unknown client
-    included.
-
-    It takes a ``Connection``, not a ``Session``: it is one statement (one
-    index range read, consistent by itself), run on the driver's connection
-    without opening a transaction, so that a request pays neither for a
-    session nor for ``BEGIN`` and ``ROLLBACK``: at the API's rate those cost
-    several times the read."""
-    statement = _client_range(SnapshotBody, start is not None, end is not None, True)
-    rows = statement.run(connection, _range_params(bucket_id, start, end, limit))
-    if not rows:
+    """``{"snapshots": [...], "count": n}`` joined from the stored bodies
+    (``read_client_bodies``); None when nothing matched, unknown client
+    included."""
+    bodies = read_client_bodies(connection, bucket_id, start, end, limit)
+    if not bodies:
         return None
-    head = b'{"bucket_id":' + orjson.dumps(bucket_id) + b","
-    items = (b"}," + head).join([row[0] for row in rows])
-    return b'{"snapshots":[%s%s}],"count":%d}' % (head, items, len(rows))
+    return join_history(bucket_id, bodies, b',"count":%d' % len(bodies))
 
 
 _EXTRA_COLUMNS = (
@@ -440,7 +462,32 @@ def snapshot_row(client_id: int, data: SnapshotData) -> dict[str, Any]:
 
 
 def insert_snapshots(session: Session, items: Iterable[tuple[int, SnapshotData]]) -> int:
-    """Insert new snapshots in bulk (executemany); returns how many."""
+    """Insert new snapshots in bulk (executemany), keeping the portfolio's
+    totals with them (``usage.totals``); returns how many."""
+    items = list(items)
+    with totals.kept(session, _days_by_client(items)):
+        return _insert_rows(session, items)
+
+
+def replace_snapshots(session: Session, items: Iterable[tuple[int, SnapshotData]]) -> int:
+    """Store snapshots in bulk, each replacing its client's snapshot of the
+    same day, if any, whole; returns how many."""
+    items = list(items)
+    days = _days_by_client(items)
+    with totals.kept(session, days):
+        for client_id, client_days in days.items():
+            _delete_rows(session, client_id, sorted(client_days))
+        return _insert_rows(session, items)
+
+
+def _days_by_client(items: Iterable[tuple[int, SnapshotData]]) -> dict[int, set[dt.date]]:
+    days: dict[int, set[dt.date]] = defaultdict(set)
+    for client_id, data in items:
+        days[client_id].add(data.snapshot_date)
+    return days
+
+
+def _insert_rows(session: Session, items: Iterable[tuple[int, SnapshotData]]) -> int:
     main: list[dict[str, Any]] = []
     extras: list[dict[str, Any]] = []
     prefixes: list[dict[str, Any]] = []
@@ -482,12 +529,11 @@ def _body_of(
 
 
 def replace_snapshot(session: Session, client_id: int, data: SnapshotData) -> None:
-    """Store one snapshot, replacing the same day's whole (details cascade)."""
-    delete_snapshots(session, client_id, [data.snapshot_date])
-    insert_snapshots(session, [(client_id, data)])
+    """Store one snapshot, replacing the same day's whole."""
+    replace_snapshots(session, [(client_id, data)])
 
 
-def delete_snapshots(session: Session, client_id: int, days: Sequence[dt.date]) -> None:
+def _delete_rows(session: Session, client_id: int, days: Sequence[dt.date]) -> None:
     # Children first: ON DELETE CASCADE holds on PostgreSQL, and on SQLite
     # only where foreign keys are switched on; do not rely on it.
     for table in (SnapshotCollection, SnapshotPrefix, SnapshotBody, Snapshot):

@@ -27,7 +27,7 @@ from usage.clients import add_client
 from usage.demo import clear_demo
 from usage.errors import InvalidParams
 from usage.models import STANDARD_COLLECTIONS, Client, ClientStatus, Snapshot
-from usage.snapshots import SnapshotData, delete_snapshots, insert_snapshots, read_snapshots
+from usage.snapshots import SnapshotData, read_snapshots, replace_snapshots
 from usage.validation import NewClient, parse_bucket_id, parse_date
 
 EXPORT_BATCH = 500  # snapshots read per query
@@ -128,9 +128,9 @@ def import_snapshots(
             created[bucket_id] = min(created[bucket_id], data.snapshot_date)
         pending.append((client_ids[bucket_id], data))
         if len(pending) >= IMPORT_BATCH:
-            imported += _store(session, pending)
+            imported += replace_snapshots(session, pending)
             pending = []
-    imported += _store(session, pending)
+    imported += replace_snapshots(session, pending)
     for bucket_id, first_day in created.items():
         session.execute(
             update(Client).where(Client.bucket_id == bucket_id).values(client_since=first_day)
@@ -150,15 +150,6 @@ def _create_client(session: Session, bucket_id: str, since: dt.date) -> int:
     )
     add_client(session, new)
     return session.execute(select(Client.id).where(Client.bucket_id == bucket_id)).scalar_one()
-
-
-def _store(session: Session, items: list[tuple[int, SnapshotData]]) -> int:
-    days: dict[int, list[dt.date]] = {}
-    for client_id, data in items:
-        days.setdefault(client_id, []).append(data.snapshot_date)
-    for client_id, client_days in days.items():
-        delete_snapshots(session, client_id, client_days)
-    return insert_snapshots(session, items)
 
 
 def parse_snapshot_line(line: str) -> tuple[str, SnapshotData]:

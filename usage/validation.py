@@ -7,12 +7,14 @@ value is accepted or refused the same way wherever it comes from.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from usage.errors import InvalidParams
 from usage.models import ClientStatus, Role
+from usage.series import Granularity
 
 BUCKET_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -24,12 +26,22 @@ CLIENTS_DEFAULT_LIMIT = 50
 SNAPSHOTS_DEFAULT_LIMIT = 100
 
 
+class Format(enum.StrEnum):
+    """What an answer is written in: JSON (the default) or CSV."""
+
+    JSON = "json"
+    CSV = "csv"
+
+
 @dataclass(frozen=True)
 class HistoryParams:
     bucket_id: str
     start_date: dt.date | None = None
     end_date: dt.date | None = None
     limit: int = HISTORY_DEFAULT_LIMIT
+    granularity: Granularity = Granularity.DAY
+    cursor: str | None = None
+    format_: Format | None = None  # None: as the request's Accept header asks
 
 
 def parse_bucket_id(raw: str | None, name: str = "bucket_id") -> str:
@@ -90,8 +102,31 @@ def check_known_params(query: Mapping[str, str], allowed: set[str]) -> None:
         raise InvalidParams(f"unknown query parameter {unknown[0]!r}; expected: {expected}")
 
 
+_GRANULARITIES = tuple(granularity.value for granularity in Granularity)
+_FORMATS = tuple(format_.value for format_ in Format)
+
+
+def parse_granularity(raw: str | None, name: str = "granularity") -> Granularity:
+    """``day`` (the default), ``week`` or ``month``."""
+    if raw is None:  # the history's every request: no work
+        return Granularity.DAY
+    parse_choice(raw, _GRANULARITIES, name)
+    return Granularity(raw)
+
+
+def parse_format(raw: str | None, name: str = "format") -> Format | None:
+    """``json`` or ``csv``; None when absent (the Accept header decides)."""
+    if raw is None:
+        return None
+    parse_choice(raw, _FORMATS, name)
+    return Format(raw)
+
+
+_HISTORY_PARAMS = {"start_date", "end_date", "limit", "granularity", "cursor", "format"}
+
+
 def parse_history_params(bucket_id: str, query: Mapping[str, str]) -> HistoryParams:
-    check_known_params(query, {"start_date", "end_date", "limit"})
+    check_known_params(query, _HISTORY_PARAMS)
     start = parse_date(query.get("start_date"), "start_date")
     end = parse_date(query.get("end_date"), "end_date")
     check_date_range(start, end)
@@ -100,6 +135,9 @@ def parse_history_params(bucket_id: str, query: Mapping[str, str]) -> HistoryPar
         start_date=start,
         end_date=end,
         limit=parse_limit(query.get("limit"), HISTORY_DEFAULT_LIMIT),
+        granularity=parse_granularity(query.get("granularity")),
+        cursor=_parse_cursor(query.get("cursor")),
+        format_=parse_format(query.get("format")),
     )
 
 
@@ -115,6 +153,7 @@ class DayParams:
     snapshot_date: dt.date
     limit: int = SNAPSHOTS_DEFAULT_LIMIT
     cursor: str | None = None
+    format_: Format | None = None  # None: as the request's Accept header asks
 
 
 @dataclass(frozen=True)
@@ -142,13 +181,14 @@ def parse_clients_params(query: Mapping[str, str]) -> ClientsParams:
 
 
 def parse_day_params(raw_date: str, query: Mapping[str, str]) -> DayParams:
-    check_known_params(query, {"limit", "cursor"})
+    check_known_params(query, {"limit", "cursor", "format"})
     day = parse_date(raw_date, "date")
     assert day is not None
     return DayParams(
         snapshot_date=day,
         limit=parse_limit(query.get("limit"), SNAPSHOTS_DEFAULT_LIMIT),
         cursor=_parse_cursor(query.get("cursor")),
+        format_=parse_format(query.get("format")),
     )
 
 

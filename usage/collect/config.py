@@ -1,10 +1,13 @@
-"""Collection settings: one TOML file, each setting overridable from the environment.
+"""Collection and alert settings: one TOML file, each setting overridable from the environment.
 
 The file is ``$USAGE_CONFIG``, else ``./usage.toml`` when it exists, else
 there is none and every setting comes from the environment. Setting
 ``section.key`` is read from ``[section] key = ...`` in the file and from
-``USAGE_SECTION_KEY`` in the environment, which wins. ``SETTINGS`` lists them
-all; docs/collection.md documents them and usage.example.toml shows them.
+``USAGE_SECTION_KEY`` in the environment, which wins. ``SETTINGS`` lists the
+collection's, documented in docs/collection.md; ``ALERT_SETTINGS`` the
+``[alerts]`` section's, documented in docs/insights.md; usage.example.toml
+shows them all. ``load_config`` reads the first, ``load_alert_config`` the
+second, so that a command that only alerts needs no records database.
 
 A missing or wrong setting is a ``ConfigError`` whose one-line message names
 the setting and where its value came from.
@@ -16,8 +19,9 @@ import os
 import re
 import string
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -98,6 +102,42 @@ class CollectConfig:
     workers: int = 4
     # Where the settings came from, for messages: a file path or "environment".
     origin: str = "environment"
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"  # plain SMTP (a relay on the local network)
+    STARTTLS = "starttls"  # plain, then STARTTLS (port 587)
+    TLS = "tls"  # TLS from the start (port 465)
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Where alerts go, when they fire, how hard a delivery is tried
+    (``usage.alerts``, ``usage.delivery``); the defaults send nothing."""
+
+    # Secrets (a webhook's path often is one) stay out of the repr, so out of logs.
+    webhooks: tuple[str, ...] = field(default=(), repr=False)  # receive the generic JSON
+    slack_webhooks: tuple[str, ...] = field(default=(), repr=False)  # Slack incoming webhooks
+    secret: str | None = field(default=None, repr=False)  # the webhooks' HMAC-SHA256 key
+    smtp_host: str | None = None  # None: no e-mail
+    smtp_port: int = 25
+    smtp_security: SmtpSecurity = SmtpSecurity.NONE
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    email_to: str | None = None  # for clients without an account manager
+    limit_days: int = 30
+    drop_percent: float = 20.0
+    stopped_days: int = 3
+    growth_percent: float = 25.0
+    timeout_seconds: float = 5.0
+    attempts: int = 3
+    backoff_seconds: float = 1.0
+    origin: str = "environment"
+
+    @property
+    def sends_mail(self) -> bool:
+        return self.smtp_host is not None
 
 
 Parser = Callable[[Any, str], Any]  # (raw value, setting name) -> value
@@ -225,6 +265,49 @@ def _column(raw: Any, name: str) -> str:
     return value
 
 
+def _number(low: float, high: float, unit: str) -> Parser:
+    def parse(raw: Any, name: str) -> float:
+        message = f"must be a number of {unit} from {low:g} to {high:g}"
+        if isinstance(raw, bool):
+            raise ValueError(message)
+        if isinstance(raw, str):
+            try:
+                raw = float(raw)
+            except ValueError:
+                raise ValueError(message) from None
+        if not isinstance(raw, int | float) or not low <= raw <= high:
+            raise ValueError(message)
+        return float(raw)
+
+    return parse
+
+
+def _list(raw: Any) -> list[Any]:
+    """A TOML list, or from the environment text separated by commas or spaces."""
+    if isinstance(raw, str):
+        return [item for item in re.split(r"[\s,]+", raw) if item]
+    if not isinstance(raw, list):
+        raise ValueError("must be a list of URLs")
+    return raw
+
+
+def _webhook_urls(raw: Any, name: str) -> tuple[str, ...]:
+    urls: list[str] = []
+    for item in _list(raw):
+        parts = urllib.parse.urlsplit(item) if isinstance(item, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be http:// or https:// URLs, and {item!r} is not one")
+        urls.append(item)
+    return tuple(urls)
+
+
+def _email(raw: Any, name: str) -> str:
+    value = _text(raw, name)
+    if not re.fullmatch(r"[^@\s]{1,200}@[^@\s]{1,200}", value):
+        raise ValueError("must be an email address such as ops@example.com")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("storage", "layout", _choice(Layout),
             "where a client's objects live: bucket-per-client or shared-bucket"),
@@ -255,8 +338,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("collect", "workers", _integer(1, MAX_WORKERS), "clients collected at once"),
 )  # fmt: skip
 
+ALERT_SETTINGS: tuple[Setting, ...] = (
+    Setting("alerts", "webhooks", _webhook_urls,
+            "URLs that receive each alert as JSON (a POST, signed)"),
+    Setting("alerts", "slack_webhooks", _webhook_urls,
+            "Slack incoming-webhook URLs that receive each alert as a message"),
+    Setting("alerts", "secret", _text,
+            "the key of the webhooks' HMAC-SHA256 signature (required with a webhook)"),
+    Setting("alerts", "smtp_host", _text, "the SMTP server of the e-mail digests; unset: no mail"),
+    Setting("alerts", "smtp_port", _integer(1, 65535), "its port"),
+    Setting("alerts", "smtp_security", _choice(SmtpSecurity), "none, starttls or tls"),
+    Setting("alerts", "smtp_username", _text, "the SMTP login, if the server wants one"),
+    Setting("alerts", "smtp_password", _text, "its password"),
+    Setting("alerts", "smtp_from", _email, "the digests' sender (required with smtp_host)"),
+    Setting("alerts", "email_to", _email,
+            "who gets the alerts of a client without an account manager"),
+    Setting("alerts", "limit_days", _integer(1, 180),
+            "alert when the forecast reaches a plan's limit within this many days"),
+    Setting("alerts", "drop_percent", _number(1, 100, "percent"),
+            "alert when a value falls by more than this from one snapshot to the next"),
+    Setting("alerts", "stopped_days", _integer(1, 365),
+            "alert when an active client has had no snapshot for this many days"),
+    Setting("alerts", "growth_percent", _number(1, 100_000, "percent"),
+            "alert when total records or storage grew by more than this in 30 days"),
+    Setting("alerts", "timeout_seconds", _number(0.1, 60, "seconds"),
+            "connect and read timeout of one delivery attempt"),
+    Setting("alerts", "attempts", _integer(1, 10), "attempts per delivery and run"),
+    Setting("alerts", "backoff_seconds", _number(0, 60, "seconds"),
+            "wait before the second attempt, doubled before each next one"),
+)  # fmt: skip
+
 _BY_SECTION: dict[str, dict[str, Setting]] = {}
-for _setting in SETTINGS:
+for _setting in (*SETTINGS, *ALERT_SETTINGS):
     _BY_SECTION.setdefault(_setting.section, {})[_setting.key] = _setting
 
 
@@ -280,14 +393,37 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> CollectConfig:
-    """Read the settings (``path``, else the file found as the module says)."""
+    """Read the collection settings (``path``, else the file found as the
+    module says)."""
+    values, origin = _read_settings(SETTINGS, path, environ, cwd)
+    return _build(values, origin)
+
+
+def load_alert_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> AlertConfig:
+    """Read the ``[alerts]`` settings, as ``load_config`` the others."""
+    values, origin = _read_settings(ALERT_SETTINGS, path, environ, cwd)
+    return _build_alerts(values, origin)
+
+
+def _read_settings(
+    settings: Sequence[Setting],
+    path: Path | None,
+    environ: Mapping[str, str] | None,
+    cwd: Path | None,
+) -> tuple[dict[str, Any], str]:
+    """The parsed value of each of ``settings`` that is set, by name, and
+    where the file-set ones came from."""
     environ = os.environ if environ is None else environ
     if path is None:
         path = find_config_file(environ, cwd)
     raw = _read_file(path) if path is not None else {}
     origin = str(path) if path is not None else "environment"
     values: dict[str, Any] = {}
-    for setting in SETTINGS:
+    for setting in settings:
         from_env = environ.get(setting.env, "").strip()
         if from_env:
             value, source = from_env, setting.env
@@ -304,7 +440,7 @@ def load_config(
             values[setting.name] = setting.parse(value, setting.name)
         except ValueError as exc:
             raise ConfigError(f"{setting.name} {exc} (got {value!r} from {source})") from None
-    return _build(values, origin)
+    return values, origin
 
 
 def _read_file(path: Path) -> dict[str, dict[str, Any]]:
@@ -349,3 +485,21 @@ def _build(values: dict[str, Any], origin: str) -> CollectConfig:
         workers=values.get("collect.workers", CollectConfig.workers),
         origin=origin,
     )
+
+
+def _build_alerts(values: dict[str, Any], origin: str) -> AlertConfig:
+    settings = {name.removeprefix("alerts."): value for name, value in values.items()}
+    config = AlertConfig(**settings, origin=origin)
+    if (config.webhooks or config.slack_webhooks) and config.secret is None:
+        raise ConfigError(
+            "alerts.secret is missing: webhooks are signed with it (set secret in [alerts]"
+            " or USAGE_ALERTS_SECRET)"
+        )
+    if config.smtp_host is not None and config.smtp_from is None:
+        raise ConfigError(
+            "alerts.smtp_from is missing: the digests need a sender (set smtp_from in"
+            " [alerts] or USAGE_ALERTS_SMTP_FROM)"
+        )
+    if (config.smtp_username is None) != (config.smtp_password is None):
+        raise ConfigError("alerts.smtp_username and alerts.smtp_password go together: set both")
+    return config

@@ -22,11 +22,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from usage.access import client_not_found
+from usage.alerts import run_alerts
 from usage.collect.config import CollectConfig
 from usage.collect.records import RecordsError
 from usage.collect.runs import finish_run
 from usage.collect.sources import Sources
 from usage.collect.storage import StorageError
+from usage.db import for_writes
 from usage.demo import clear_demo
 from usage.models import Client, ClientStatus, utcnow
 from usage.snapshots import SnapshotData, replace_snapshot
@@ -114,7 +116,22 @@ def collect(
     clock: Clock = utcnow,
 ) -> RunSummary:
     """Collect ``targets`` from the configured sources (their runs must have
-    been recorded as started); a failure to open the sources fails them all."""
+    been recorded as started); a failure to open the sources fails them all.
+    Then the alerts run (``usage.alerts.run_alerts``), in this process; a
+    failure of theirs is logged, never the run's."""
+    summary = _collect(engine, config, targets, snapshot_date, on_done, clock)
+    run_alerts(engine, now=clock())
+    return summary
+
+
+def _collect(
+    engine: Engine,
+    config: CollectConfig,
+    targets: Sequence[Target],
+    snapshot_date: dt.date,
+    on_done: Callable[[Outcome], None] | None,
+    clock: Clock,
+) -> RunSummary:
     started = time.monotonic()
     try:
         sources = Sources(config)
@@ -180,7 +197,7 @@ def _collect_one(
     try:
         # Whole seconds: what the API shows is then exactly what is stored.
         data = compute(target.bucket_id, snapshot_date, clock().replace(microsecond=0))
-        with Session(engine) as session, session.begin():
+        with Session(for_writes(engine)) as session, session.begin():
             clear_demo(session)  # a collected snapshot: the store is not only the demo now
             replace_snapshot(session, target.client_id, data)
             finish_run(session, target.client_id, now=clock(), error=None)

@@ -23,6 +23,7 @@ from usage.audit import Action, Actor, record
 from usage.collect.config import CollectConfig, load_config
 from usage.collect.runner import Clock, Target, collect, select_targets
 from usage.collect.runs import StartedBy, claim_runs, seconds_until_free, start_runs
+from usage.db import for_writes
 from usage.errors import ConfigError, InvalidParams, RateLimited, UsageError
 from usage.models import utcnow
 from usage.snapshots import as_utc
@@ -135,7 +136,7 @@ def trigger_collection(
     # could not take the write lock after a racing claim commits. On
     # PostgreSQL, READ COMMITTED lets a claim that waited on a racing one see
     # its row and refuse, where REPEATABLE READ would fail to serialise.
-    with Session(_claim_bind(engine)) as session, session.begin():
+    with Session(for_writes(engine)) as session, session.begin():
         if request.force:
             start_runs(
                 session, client_ids, now=now, snapshot_date=today, started_by=StartedBy.TRIGGER
@@ -154,12 +155,6 @@ def trigger_collection(
             "forced" if request.force else "",
         )
     return collect(engine, config, targets, today, clock=clock).as_json()
-
-
-def _claim_bind(engine: Engine) -> Engine:
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="READ COMMITTED")
-    return engine
 
 
 def _refuse(session: Session, targets: list[Target], blocked: list[int], now: dt.datetime) -> None:
