@@ -85,6 +85,25 @@ def snapshot_of_total(
     )
 
 
+def snapshot_json(
+    day: dt.date, records: dict[str, int], prefixes: dict[str, int], *, bucket_id: str
+) -> SnapshotJSON:
+    """A snapshot in the API's shape: the standard collections at 0 unless
+    named, the total their sum; storage the sum of ``prefixes`` (bytes)."""
+    counts = dict.fromkeys(STANDARD_COLLECTIONS, 0) | records
+    return {
+        "bucket_id": bucket_id,
+        "snapshot_date": day.isoformat(),
+        "records": {**counts, "total": sum(counts.values())},
+        "storage": {
+            "object_count": len(prefixes),
+            "total_bytes": sum(prefixes.values()),
+            "by_prefix": {p: {"count": 1, "bytes": size} for p, size in prefixes.items()},
+        },
+        "computed_at": f"{day.isoformat()}T02:00:00Z",
+    }
+
+
 def store(
     engine: Engine,
     bucket_id: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import shutil
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from tests.alert_receivers import (
 )
 from tests.collect_support import BUCKETS
 from tests.conftest import Cli
-from tests.factories import new_client, store
+from tests.factories import new_client, snapshot_json, store
 from tests.live_server import free_port
 from tests.s3_server import S3Server, running_s3
 from usage.alerts import (
@@ -65,21 +66,7 @@ SENDER = "usage@example.com"
 # The rules, on constructed histories.
 
 
-def snap(day: dt.date, records: dict[str, int], prefixes: dict[str, int]) -> dict[str, Any]:
-    """A snapshot in the API's shape: the standard collections at 0 unless
-    named; storage the sum of ``prefixes`` (bytes)."""
-    counts = dict.fromkeys(STANDARD_COLLECTIONS, 0) | records
-    return {
-        "bucket_id": "acme-corp",
-        "snapshot_date": day.isoformat(),
-        "records": {**counts, "total": sum(counts.values())},
-        "storage": {
-            "object_count": len(prefixes),
-            "total_bytes": sum(prefixes.values()),
-            "by_prefix": {p: {"count": 1, "bytes": size} for p, size in prefixes.items()},
-        },
-        "computed_at": f"{day.isoformat()}T02:00:00Z",
-    }
+snap = functools.partial(snapshot_json, bucket_id="acme-corp")
 
 
 RECORDS = {"person": 8_000, "member": 2_000}

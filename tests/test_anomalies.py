@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import pytest
 
+from tests.factories import snapshot_json
 from usage.anomalies import (
     Anomaly,
     AnomalyKind,
@@ -14,7 +16,6 @@ from usage.anomalies import (
     find_anomalies,
     find_stopped,
 )
-from usage.models import STANDARD_COLLECTIONS
 from usage.series import STORAGE_BYTES, TOTAL_RECORDS
 
 D = dt.date
@@ -23,21 +24,7 @@ GB = 1_000_000_000
 SEPTEMBER = D(2026, 9, 7)
 
 
-def _snapshot(day: dt.date, records: dict[str, int], prefixes: dict[str, int]) -> dict[str, Any]:
-    """A snapshot in the API's shape: the standard collections at 0 unless
-    named, the total their sum; storage the sum of ``prefixes`` (bytes)."""
-    counts = dict.fromkeys(STANDARD_COLLECTIONS, 0) | records
-    return {
-        "bucket_id": "acme",
-        "snapshot_date": day.isoformat(),
-        "records": {**counts, "total": sum(counts.values())},
-        "storage": {
-            "object_count": len(prefixes),
-            "total_bytes": sum(prefixes.values()),
-            "by_prefix": {p: {"count": 1, "bytes": size} for p, size in prefixes.items()},
-        },
-        "computed_at": f"{day.isoformat()}T02:00:00Z",
-    }
+_snapshot = functools.partial(snapshot_json, bucket_id="acme")
 
 
 def _two_days(
