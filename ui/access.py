@@ -103,8 +103,9 @@ def _door(message: str | None, settings: SignInSettings, signed_in: bool) -> Non
     if message:
         st.warning(md_text(message), icon=":material/lock:")
     if signed_in:
-        if st.button("Sign out", key="sign_out_door", icon=":material/logout:"):
-            st.logout()
+        # A callback: the sign-out runs at once, before the page (which a
+        # rerun could cut short), not after it.
+        st.button("Sign out", key="sign_out_door", icon=":material/logout:", on_click=st.logout)
     else:
         st.caption("Sign in to see your clients' usage.")
         _sign_in_buttons(settings)
@@ -182,8 +183,9 @@ def draw_identity(principal: Principal, settings: SignInSettings) -> None:
     name = st.user.get("name")
     shown = f"**{md_text(str(name))}**  \n{md_text(principal.name)}" if name else principal.name
     st.markdown(f"{shown}  \n:gray[{principal.role.value}]")
-    if st.button("Sign out", key="sign_out", icon=":material/logout:", width="stretch"):
-        st.logout()
+    # A callback: the sign-out runs at once, before the page, not after it.
+    st.button("Sign out", key="sign_out", icon=":material/logout:", width="stretch",
+              on_click=st.logout)  # fmt: skip
     _watch(get_engine(), principal, settings)
 
 
