@@ -42,6 +42,7 @@ from bench._common import (
     add_backend_argument,
     chosen_backends,
     dataset_urls,
+    libpq_url,
     load,
     new_admin_key,
     save_results,
@@ -57,9 +58,12 @@ CLIENTS = 10_000
 LIMITS = (30, 1000)
 CONCURRENCY = (1, 16)
 SERVERS = ("streamlit", "uvicorn")
-# bench/lean_server.py under uvicorn --workers 2 (SQLite only): --reference.
+# bench/lean_server.py (SQLite) or bench/lean_pg_server.py (PostgreSQL) under
+# uvicorn --workers 2: --reference.
 REFERENCE = "lean"
 # uvicorn app:app --workers 2: requests/s at 16 connections, and p99 at limit 1000.
+# uvicorn's workers for app:app and the reference (--workers).
+WORKERS = 2
 TARGETS = {30: 8000.0, 1000: 400.0}
 TARGET_P99_MS = 100.0
 
@@ -87,14 +91,15 @@ end
 """
 
 
-def _server_args(server: str, port: int, python: str) -> list[str]:
+def _server_args(server: str, port: int, python: str, url: str) -> list[str]:
     if server == REFERENCE:
-        return [python, "-m", "uvicorn", "bench.lean_server:app", "--workers", "2",
+        lean = "bench.lean_server:app" if url.startswith("sqlite") else "bench.lean_pg_server:app"
+        return [python, "-m", "uvicorn", lean, "--workers", str(WORKERS),
                 "--no-access-log", "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
     if server == "streamlit":
         return [python, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                 "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
-    return [python, "-m", "uvicorn", "app:app", "--workers", "2", "--no-access-log",
+    return [python, "-m", "uvicorn", "app:app", "--workers", str(WORKERS), "--no-access-log",
             "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
 
 
@@ -105,11 +110,14 @@ def serving(
     """The server of the tree at ``root`` on a free port, its output (and
     uvicorn's access log) in ``log``."""
     port = free_port()
-    env = {**os.environ, "USAGE_DATABASE_URL": url,
-           "USAGE_LEAN_SQLITE": url.removeprefix("sqlite:///")}  # fmt: skip
+    env = {**os.environ, "USAGE_DATABASE_URL": url}
+    if url.startswith("sqlite"):
+        env["USAGE_LEAN_SQLITE"] = url.removeprefix("sqlite:///")
+    else:
+        env["USAGE_LEAN_POSTGRES"] = libpq_url(url)  # USAGE_LEAN_PG_MODE: passed on as set
     with log.open("wb") as output:
         process = subprocess.Popen(
-            _server_args(server, port, python), cwd=root, env=env, stdout=output,
+            _server_args(server, port, python, url), cwd=root, env=env, stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -222,7 +230,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=CLIENTS, help="the data set's size")
     parser.add_argument(
         "--reference", action="store_true",
-        help="also serve bench/lean_server.py (SQLite): the same data with nothing in between",
+        help="also serve bench/lean_server.py (SQLite) or bench/lean_pg_server.py"
+        " (PostgreSQL): the same data with nothing in between",
     )  # fmt: skip
     parser.add_argument("--connections", type=int, nargs="+", default=list(CONCURRENCY))
     parser.add_argument(
@@ -231,10 +240,17 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=1, help="measurements per point and tree")
     parser.add_argument(
+        "--workers", type=int, default=2,
+        help="uvicorn's workers (1: no share of the connections between workers to vary"
+        " from run to run, for a change's cost)",
+    )  # fmt: skip
+    parser.add_argument(
         "--conditional", action="store_true",
         help="also send each client's current ETag (If-None-Match: 304s), this tree only",
     )  # fmt: skip
     args = parser.parse_args()
+    global WORKERS
+    WORKERS = args.workers
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     backends = chosen_backends(args)
@@ -251,10 +267,12 @@ def main() -> None:
         print(f"{backend}: in-process floor "
               + ", ".join(f"{rate:,.0f}/s at limit {limit}" for limit, rate in floors.items())
               + f" ({load()})")  # fmt: skip
-        reference = [REFERENCE] if args.reference and backend == "sqlite" else []
-        for server in servers + reference:
+        # The reference is served beside uvicorn (else the one server asked
+        # for) and measured in turn with it, point by point, as a tree is.
+        beside = "uvicorn" if "uvicorn" in servers else servers[0]
+        for server in servers:
             trees = {"after": PROJECT_ROOT}
-            if args.before is not None and server != REFERENCE:
+            if args.before is not None:
                 trees = {"before": args.before.resolve(), **trees}
             with contextlib.ExitStack() as running:
                 bases = {
@@ -262,10 +280,15 @@ def main() -> None:
                         server, url, logs / f"{server}-{backend}-{tree}.log", args.python, root))
                     for tree, root in trees.items()
                 }  # fmt: skip
+                if args.reference and server == beside:
+                    log = logs / f"{REFERENCE}-{backend}.log"
+                    bases[REFERENCE] = running.enter_context(
+                        serving(REFERENCE, url, log, args.python)
+                    )
                 for base, _ in bases.values():
                     run_wrk(base, key, max(args.limit), 16, 3, 0, args.clients)  # warm up
                 base, pid = bases["after"]
-                if args.ceiling and server != REFERENCE:  # the stack alone: a static body
+                if args.ceiling:  # the stack alone: a static body
                     point = _wrk([f"{base}/api/v1/openapi.json"], 16, args.seconds)
                     point.update(backend=backend, server=server, limit=0, connections=16,
                                  load=load(), rss_mb=rss_mb(pid))  # fmt: skip
@@ -276,7 +299,7 @@ def main() -> None:
                           f" | {point['load']}", flush=True)  # fmt: skip
                 for limit in args.limit:
                     tags = None
-                    if args.conditional and server != REFERENCE:
+                    if args.conditional:
                         tags = current_tags(base, key, limit, args.clients)
                     for connections in args.connections:
                         for _ in range(args.rounds):
@@ -289,6 +312,8 @@ def main() -> None:
                                                  len(results), floors[limit], sent)  # fmt: skip
                                 point.update(backend=backend, server=server, tree=tree,
                                              conditional=sent is not None)  # fmt: skip
+                                if tree == REFERENCE:
+                                    point.update(server=REFERENCE, beside=server)
                                 results.append(point)
                                 _print_point(point)
     print("\ntargets at 16 connections (streamlit: half of uvicorn's):")
@@ -305,7 +330,7 @@ def main() -> None:
         print(f"  {point['backend']:10} {point['server']:9} limit {point['limit']:>4}:"
               f" {point['requests_per_second']:8.1f} req/s (>= {wanted:g})"
               f" {'met' if met else 'MISSED'}")  # fmt: skip
-    if args.before is not None or args.conditional:
+    if args.before is not None or args.conditional or args.reference:
         _print_comparison(results)
     save_results(f"http{args.tag}", results)
     shutil.rmtree(logs)
@@ -342,21 +367,26 @@ def _print_point(point: dict[str, Any]) -> None:
 
 
 def _print_comparison(results: list[dict[str, Any]]) -> None:
-    """Medians by point: this tree over the one before, and its 304s over its 200s."""
+    """Medians by point: this tree over the one before and over the reference
+    served beside it, and its 304s over its 200s."""
     rates: dict[tuple[Any, ...], list[float]] = {}
     for point in results:
         if "tree" not in point:
             continue
         form = "304" if point["conditional"] else point["tree"]
-        where = (point["backend"], point["server"], point["limit"], point["connections"])
+        server = point.get("beside", point["server"])
+        where = (point["backend"], server, point["limit"], point["connections"])
         rates.setdefault((*where, form), []).append(point["requests_per_second"])
-    print("\nmedian requests/s (rounds), after / before, and 304 / 200:")
+    print("\nmedian requests/s (rounds), after / before, after / lean, and 304 / 200:")
     for where in sorted({key[:4] for key in rates}):
+        forms = ("before", "after", REFERENCE, "304")
         median = {form: statistics.median(rates[(*where, form)])
-                  for form in ("before", "after", "304") if (*where, form) in rates}  # fmt: skip
+                  for form in forms if (*where, form) in rates}  # fmt: skip
         line = "  ".join(f"{form} {value:8.1f}" for form, value in median.items())
         if "before" in median:
             line += f"  after/before {median['after'] / median['before']:.3f}"
+        if REFERENCE in median:
+            line += f"  after/lean {median['after'] / median[REFERENCE]:.3f}"
         if "304" in median:
             line += f"  304/200 {median['304'] / median['after']:.3f}"
         backend, server, limit, connections = where

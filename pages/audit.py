@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ui.access import viewer
 from ui.data import run_page
+from ui.downloads import csv_download
 from ui.engine import get_engine
 from ui.params import arriving, publish, read_param
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
@@ -106,13 +107,8 @@ def render() -> None:
         width="stretch",
         key="audit_table",
     )
-    st.download_button(
-        "Download CSV",
-        frame.to_csv(index=False),
-        file_name=f"audit_{since.isoformat()}_{until.isoformat()}.csv",
-        mime="text/csv",
-        key="audit_csv",
-    )
+    name = f"audit_{since.isoformat()}_{until.isoformat()}.csv"
+    csv_download("Download CSV", lambda: frame, name, "audit_csv")
 
 
 run_page(render)

@@ -34,18 +34,26 @@ from ui.format import (
     signed_pct,
     viewer_zone,
 )
+from ui.outlook import load_forecast, load_plans
 from ui.params import arriving, publish, read_param, warn_param
+from usage.alerts import drop_settings
+from usage.anomalies import find_drops
 from usage.errors import InvalidParams
+from usage.forecast import DEFAULT_SETTINGS, Outlook, quantity
+from usage.outlook import ClientForecast, LimitUse, no_forecast_reason, plan_uses
+from usage.plans import Plan
 from usage.portfolio import ClientChoice
 from usage.series import (
+    STORAGE_BYTES,
+    TOTAL_RECORDS,
     ClientSeries,
     Granularity,
     Period,
     RangePreset,
     build_series,
     collection_names,
+    day_label,
     day_runs,
-    find_drops,
     missing_days,
     preset_range,
 )
@@ -55,7 +63,10 @@ from usage.validation import check_date_range, parse_bucket_id, parse_choice, pa
 
 PAGE = "client"
 KEYS = ("client_bucket", "client_preset", "client_start", "client_end", "client_granularity",
-        "client_mode")  # fmt: skip
+        "client_mode", "client_forecast")  # fmt: skip
+# The forecast is drawn unless the URL says forecast=off.
+FORECAST_CHOICES = ("on", "off")
+FORECAST_DAYS = DEFAULT_SETTINGS.horizon_days
 DEFAULT_PRESET = RangePreset.LAST_90_DAYS
 DEFAULT_MODE = "stacked"
 PRESET_LABELS = {
@@ -146,6 +157,12 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         DEFAULT_MODE,
         "stacked bars",
     )
+    forecast = read_param(
+        "forecast",
+        lambda raw: parse_choice(raw, FORECAST_CHOICES, "forecast"),
+        "on",
+        "the forecast",
+    )
     parsed = read_param(
         "preset",
         lambda raw: parse_choice(raw, [p.value for p in RangePreset], "preset"),
@@ -173,6 +190,7 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
     st.session_state.client_bucket = bucket
     st.session_state.client_granularity = granularity
     st.session_state.client_mode = mode
+    st.session_state.client_forecast = forecast == "on"
     st.session_state.client_preset = preset.value
     st.session_state.client_start, st.session_state.client_end = start, end
 
@@ -188,6 +206,7 @@ def _url_params() -> dict[str, str | None]:
         "end": st.session_state.client_end.isoformat() if custom else None,
         "granularity": st.session_state.client_granularity,
         "mode": None if mode == DEFAULT_MODE else mode,
+        "forecast": None if st.session_state.client_forecast else "off",
     }
 
 
@@ -240,8 +259,9 @@ def render() -> None:
         publish(PAGE, {})
         return
     # The chart mode's radio is not drawn for an empty range; keep its value.
-    if "client_mode" in st.session_state:
-        st.session_state.client_mode = st.session_state.client_mode
+    for key in ("client_mode", "client_forecast"):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     if arriving(PAGE, KEYS):
         _load_from_url(choices)
     if st.session_state.pop(_PRESET_CHANGED, False):
@@ -268,12 +288,14 @@ def render() -> None:
     latest = load_snapshot_at(engine, viewer().visible, bucket, LATEST)
     collected = load_latest_date(engine, viewer().visible)
     _freshness(client, latest, collected)
+    plan = load_plans(engine, viewer().visible, (bucket,)).get(bucket)
     if not snapshots:
-        _empty_range(client, latest, start, end)
+        _empty_range(client, latest, start, end, plan)
         return
     _overview(snapshots, start, end, collected)
+    _plan_use(plan, latest)
     series = build_series(snapshots, start, end, granularity)
-    _charts(series, snapshots)
+    _charts(series, snapshots, bucket, end, latest)
     _snapshot_table(bucket, snapshots, series.periods, start, end)
 
 
@@ -307,7 +329,11 @@ def _freshness(
 
 
 def _empty_range(
-    client: ClientChoice, latest: SnapshotJSON | None, start: dt.date, end: dt.date
+    client: ClientChoice,
+    latest: SnapshotJSON | None,
+    start: dt.date,
+    end: dt.date,
+    plan: Plan | None,
 ) -> None:
     """A range without a snapshot: say so, and show the latest figures."""
     if latest is None:
@@ -331,6 +357,7 @@ def _empty_range(
     kpis[0].metric(f"Total records as of {day}", human_count(latest["records"]["total"]))
     kpis[1].metric(f"Storage as of {day}", human_bytes(latest["storage"]["total_bytes"]))
     kpis[2].metric(f"Objects as of {day}", human_count(latest["storage"]["object_count"]))
+    _plan_use(plan, latest)
     _latest_breakdowns(latest)
 
 
@@ -370,11 +397,12 @@ def _overview(
         )
     else:
         st.caption(f"No day without a snapshot in this range{upto}.")
-    drops = find_drops(snapshots)
+    drops = find_drops(snapshots, drop_settings())  # the alerts' drops
     for drop in drops[-5:]:
+        amount = human_bytes if drop.in_bytes else human_count
         st.error(
-            f"Possible data loss: {md_text(drop.metric)} fell from {human_count(drop.before)} "
-            f"to {human_count(drop.after)} ({signed_pct(drop.change_pct)}) between "
+            f"Possible data loss: {md_text(drop.metric)} fell from {amount(drop.before)} "
+            f"to {amount(drop.after)} ({signed_pct(drop.change_pct)}) between "
             f"{drop.previous_date.isoformat()} and {drop.snapshot_date.isoformat()}.",
             icon=":material/trending_down:",
         )
@@ -403,15 +431,28 @@ def _kpi(
     column.metric(f"{label} as of {shown}", value, delta, delta_color="normal" if change else "off")
 
 
-def _charts(series: ClientSeries, snapshots: list[SnapshotJSON]) -> None:
-    drops = find_drops(snapshots)
-    mode = st.radio(
+def _charts(
+    series: ClientSeries,
+    snapshots: list[SnapshotJSON],
+    bucket: str,
+    end: dt.date,
+    latest: SnapshotJSON | None,
+) -> None:
+    drops = find_drops(snapshots, drop_settings())
+    choice, toggle = st.columns([3, 1], vertical_alignment="bottom")
+    mode = choice.radio(
         "Records chart",
         list(charts.RECORD_MODES),
         format_func=charts.RECORD_MODES.__getitem__,
         horizontal=True,
         key="client_mode",
     )
+    toggle.toggle(
+        "Forecast",
+        key="client_forecast",
+        help=f"The next {FORECAST_DAYS} days, with their band and the plan's limits.",
+    )
+    forecast = _shown_forecast(bucket, end, latest)
     granularity = series.periods[0].granularity
     if granularity is not Granularity.DAY:
         st.caption(
@@ -419,12 +460,102 @@ def _charts(series: ClientSeries, snapshots: list[SnapshotJSON]) -> None:
             f"with one. A {granularity.value} the range holds only part of is partial "
             "(hatched bar, open circle); hover a period for the day it shows."
         )
-    st.plotly_chart(charts.records_figure(series, mode, drops), key="client_records")
+    drawn = _record_outlooks(forecast, mode, series)
+    st.plotly_chart(charts.records_figure(series, mode, drops, drawn), key="client_records")
+    _sentences(st.container(), forecast, [outlook.metric for outlook in drawn])
     left, right = st.columns(2)
-    left.plotly_chart(charts.storage_figure(series), key="client_storage")
+    storage = forecast.outlook(STORAGE_BYTES) if forecast else None
+    left.plotly_chart(charts.storage_figure(series, storage), key="client_storage")
+    _sentences(left, forecast, [STORAGE_BYTES])
     right.plotly_chart(charts.objects_figure(series), key="client_objects")
     st.plotly_chart(charts.prefix_figure(series), key="client_prefixes")
     _latest_breakdowns(snapshots[0])
+
+
+def _shown_forecast(
+    bucket: str, end: dt.date, latest: SnapshotJSON | None
+) -> ClientForecast | None:
+    """The client's forecast when the toggle is on and the range ends on
+    its newest snapshot or later (a past range shows none)."""
+    if not st.session_state.client_forecast or latest is None:
+        return None
+    newest = dt.date.fromisoformat(latest["snapshot_date"])
+    if end < newest:
+        st.caption(
+            f"The forecast starts after the newest snapshot, {newest.isoformat()}: it is "
+            "drawn when the range ends there."
+        )
+        return None
+    return load_forecast(get_engine(), viewer().visible, bucket)
+
+
+def _record_outlooks(
+    forecast: ClientForecast | None, mode: str, series: ClientSeries
+) -> list[Outlook]:
+    """The records chart's forecasts: the total's on the stacked bars, each
+    limited collection's after its line, none on shares."""
+    if forecast is None or mode == "share":
+        return []
+    if mode == "stacked":
+        total = forecast.outlook(TOTAL_RECORDS)
+        return [] if total is None else [total]
+    return [item for item in forecast.outlooks if item.metric in series.records]
+
+
+def _sentences(place: DeltaGenerator, forecast: ClientForecast | None, metrics: list[str]) -> None:
+    """What each forecast drawn says, under its chart."""
+    if forecast is None:
+        return
+    lines = []
+    for metric in metrics:
+        outlook = forecast.outlook(metric)
+        if outlook is not None:
+            lines.append(
+                f"**{md_text(_metric_label(metric))}**: {md_text(_says(forecast, outlook))}."
+            )
+    if lines:
+        place.caption("  \n".join(lines))
+
+
+def _says(forecast: ClientForecast, outlook: Outlook) -> str:
+    """The reach sentence with a limit; without one, where the band ends."""
+    if outlook.summary is not None:
+        return outlook.summary
+    projection = outlook.forecast
+    if projection is None:
+        return f"no forecast, {no_forecast_reason(forecast, outlook)}"
+    value, low, high = (quantity(outlook.metric, v) for v in projection.on(projection.end_day))
+    between = "" if low == high else f" (between {low} and {high})"
+    return f"about {value} on {day_label(projection.end_day)}{between}; no limit in the plan"
+
+
+def _metric_label(metric: str) -> str:
+    if metric == TOTAL_RECORDS:
+        return "Records"
+    return "Storage" if metric == STORAGE_BYTES else f"{metric} records"
+
+
+def _plan_use(plan: Plan | None, latest: SnapshotJSON | None) -> None:
+    """The latest snapshot against each limit of the client's plan."""
+    if plan is None or latest is None:
+        return
+    uses = plan_uses(plan, latest)
+    columns = st.columns(max(len(uses), 3))
+    for column, use in zip(columns, uses, strict=False):
+        column.progress(min(use.share, 1.0), text=_use_text(use))
+    st.caption(
+        f"The plan ({md_text(plan.describe())}) against the latest snapshot, "
+        f"{latest['snapshot_date']}."
+    )
+
+
+def _use_text(use: LimitUse) -> str:
+    over = ", over the limit" if use.share >= 1 else ""
+    return (
+        f"**{md_text(_metric_label(use.metric))}**: {use.share * 100:.1f}% of the plan "
+        f"({md_text(quantity(use.metric, use.value))} of "
+        f"{md_text(quantity(use.metric, use.limit))}{over})"
+    )
 
 
 def _latest_breakdowns(snapshot: SnapshotJSON) -> None:
@@ -508,7 +639,9 @@ def _snapshot_table(
     )  # fmt: skip
     stem = f"{bucket}_{start.isoformat()}_{end.isoformat()}"
     csv_stem = stem if by_day else f"{stem}_by_{each}"
-    download_buttons(frame, history_json(snapshots), stem, key="client", csv_stem=csv_stem)
+    download_buttons(
+        lambda: frame, lambda: history_json(snapshots), stem, key="client", csv_stem=csv_stem
+    )
 
 
 run_page(render)

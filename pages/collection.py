@@ -46,6 +46,10 @@ LOADED = {
 }
 TOOK_HELP = "How long the last run took, in seconds. **—**: still running, or never run."
 STARTED_HELP = "In your time zone; the next column has the same moment in UTC."
+SOURCE_HELP = (
+    "Where the last run's storage figures came from: **listing** (every key listed) or"
+    " **inventory** (the bucket's S3 Inventory report). **—**: running, failed or never run."
+)
 
 
 @st.cache_data(ttl=RUNS_TTL_SECONDS, show_spinner=False)
@@ -84,6 +88,7 @@ def _frame(runs: list[dict[str, Any]], labels: list[str], now: dt.datetime) -> p
             "Started at (UTC)": [run["started_at"] for run in runs],
             "Took (s)": [run["duration_seconds"] for run in runs],
             "Snapshot date": [run["snapshot_date"] for run in runs],
+            "Source": [run["storage_source"] for run in runs],
             "Latest snapshot": [run["latest_snapshot_date"] for run in runs],
             "By": [run["started_by"] for run in runs],
             "Error": [run["error"] or "" for run in runs],
@@ -129,6 +134,7 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
             "Started": st.column_config.TextColumn(help=STARTED_HELP),
             "Took (s)": st.column_config.NumberColumn(format="%.2f", help=TOOK_HELP),
             "Snapshot date": st.column_config.TextColumn(help="The day the last run collected."),
+            "Source": st.column_config.TextColumn(help=SOURCE_HELP),
             "Latest snapshot": st.column_config.TextColumn(
                 help="The client's newest snapshot, collected, imported or from the demo."
             ),

@@ -13,6 +13,7 @@ import streamlit as st
 
 from ui import charts
 from ui.access import viewer
+from ui.alerts import draw_needs_attention
 from ui.data import (
     load_latest_date,
     load_movers,
@@ -23,6 +24,7 @@ from ui.data import (
     run_page,
     show_empty_database,
 )
+from ui.downloads import csv_download
 from ui.engine import get_engine
 from ui.format import (
     NOTHING,
@@ -33,9 +35,11 @@ from ui.format import (
     signed_count,
     signed_pct,
 )
+from ui.outlook import load_plans
 from ui.params import arriving, publish, read_param
 from usage.errors import InvalidParams
 from usage.models import ClientStatus
+from usage.plans import Plan
 from usage.portfolio import DEFAULT_SORT, SORT_CHOICES, ClientSummary
 from usage.totals import CHANGE_DAYS
 from usage.validation import parse_choice, parse_limit, parse_status
@@ -61,6 +65,12 @@ SPARKLINE_HELP = (
     "the last point is at or above the first; red: below it."
 )
 ROW_HEIGHT = 35
+RECORDS_PLAN_COLUMN = "Records % of plan"
+STORAGE_PLAN_COLUMN = "Storage % of plan"
+PLAN_HELP = (
+    "The latest snapshot's {what} as a share of the client's plan limit. Empty: the client "
+    "has no plan, or its plan does not limit {what}."
+)
 # The one definition of a day's portfolio total (usage.portfolio), said once.
 TOTALS_DEFINITION = (
     "A day's total is the sum over clients of their latest snapshot on or before that day; "
@@ -138,8 +148,16 @@ def _change_pct(row: ClientSummary, as_of: dt.date) -> str:
     return signed_pct(row.change_pct)  # a baseline of 0 records has no percentage
 
 
+def _share(value: int | None, limit: int | None) -> float | None:
+    """``value`` in % of ``limit``; None without either."""
+    return None if value is None or limit is None else value * 100.0 / limit
+
+
 def _table(
-    rows: list[ClientSummary], sparklines: dict[str, list[int | None]], as_of: dt.date
+    rows: list[ClientSummary],
+    sparklines: dict[str, list[int | None]],
+    as_of: dt.date,
+    plans: dict[str, Plan],
 ) -> pd.DataFrame:
     now = dt.datetime.now(dt.UTC)
     return pd.DataFrame(
@@ -149,6 +167,18 @@ def _table(
             "Status": [row.status for row in rows],
             "Records": [row.total_records for row in rows],
             "Storage": [human_bytes(row.total_bytes) for row in rows],
+            RECORDS_PLAN_COLUMN: [
+                _share(row.total_records, plans[row.bucket_id].records)
+                if row.bucket_id in plans
+                else None
+                for row in rows
+            ],
+            STORAGE_PLAN_COLUMN: [
+                _share(row.total_bytes, plans[row.bucket_id].storage_bytes)
+                if row.bucket_id in plans
+                else None
+                for row in rows
+            ],
             CHANGE_COLUMN: [_change(row, as_of) for row in rows],
             "Change %": [_change_pct(row, as_of) for row in rows],
             # The trend of the days with a snapshot: a missing day is left
@@ -189,6 +219,7 @@ def render() -> None:
         f"against its last one {CHANGE_DAYS} days before."
     )
 
+    draw_needs_attention()
     kpis = st.columns(4)
     kpis[0].metric("Clients", human_count(summary.clients))
     kpis[1].metric(
@@ -269,8 +300,9 @@ def render() -> None:
         sparklines = load_sparklines(
             engine, viewer().visible, tuple(row.bucket_id for row in rows), start, as_of
         )
+        plans = load_plans(engine, viewer().visible, tuple(row.bucket_id for row in rows))
         st.dataframe(
-            _table(rows, sparklines, as_of),
+            _table(rows, sparklines, as_of, plans),
             hide_index=True,
             width="stretch",
             height=ROW_HEIGHT * (len(rows) + 1) + 3,
@@ -281,6 +313,18 @@ def render() -> None:
                     "Bucket", display_text=r"bucket=(.*)", help="Open the client's page"
                 ),
                 "Records": st.column_config.NumberColumn(format="localized"),
+                RECORDS_PLAN_COLUMN: st.column_config.ProgressColumn(
+                    format="%.1f%%",
+                    min_value=0,
+                    max_value=100,
+                    help=PLAN_HELP.format(what="records"),
+                ),
+                STORAGE_PLAN_COLUMN: st.column_config.ProgressColumn(
+                    format="%.1f%%",
+                    min_value=0,
+                    max_value=100,
+                    help=PLAN_HELP.format(what="storage"),
+                ),
                 CHANGE_COLUMN: st.column_config.TextColumn(
                     help=CHANGE_HELP, alignment="right", width=CHANGE_WIDTH
                 ),
@@ -338,22 +382,19 @@ def _totals(as_of: dt.date) -> None:
     left.plotly_chart(charts.totals_figure(days, in_bytes=False), key="portfolio_records")
     right.plotly_chart(charts.totals_figure(days, in_bytes=True), key="portfolio_storage")
     st.caption(f"{TOTALS_DEFINITION} Hover a day to see how many clients were stale then.")
-    frame = pd.DataFrame(
-        {
-            "date": [day.snapshot_date.isoformat() for day in days],
-            "total records": [day.total_records for day in days],
-            "storage bytes": [day.total_bytes for day in days],
-            "clients counted": [day.clients for day in days],
-            "stale clients": [day.stale for day in days],
-        }
-    )
-    st.download_button(
+    csv_download(
         "Download CSV",
-        frame.to_csv(index=False),
-        file_name=f"portfolio_totals_{start.isoformat()}_{as_of.isoformat()}.csv",
-        mime="text/csv",
-        key="portfolio_totals_csv",
-        on_click="ignore",
+        lambda: pd.DataFrame(
+            {
+                "date": [day.snapshot_date.isoformat() for day in days],
+                "total records": [day.total_records for day in days],
+                "storage bytes": [day.total_bytes for day in days],
+                "clients counted": [day.clients for day in days],
+                "stale clients": [day.stale for day in days],
+            }
+        ),
+        f"portfolio_totals_{start.isoformat()}_{as_of.isoformat()}.csv",
+        "portfolio_totals_csv",
     )
 
 

@@ -128,7 +128,8 @@ def render() -> None:
             ),
         },
     )
-    download_buttons(frame, day_json(snapshots), f"snapshots_{day.isoformat()}", key="snapshots")
+    stem = f"snapshots_{day.isoformat()}"
+    download_buttons(lambda: frame, lambda: day_json(snapshots), stem, key="snapshots")
 
 
 run_page(render)

@@ -21,6 +21,7 @@ import streamlit as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 import usage.runtime
@@ -232,4 +233,17 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
         return original(self, data, mimetype, kind, filename)
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load)
+    add_deferred = MediaFileManager.add_deferred
+
+    def deferred(
+        self: MediaFileManager, make: Callable[[], str | bytes], *args: Any, **kwargs: Any
+    ) -> str:
+        """A download made on the click: made here, as a click would."""
+        data = make()
+        name = kwargs.get("file_name")
+        if name:
+            saved[name] = data.encode() if isinstance(data, str) else data
+        return add_deferred(self, make, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", deferred)
     return saved

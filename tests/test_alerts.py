@@ -8,14 +8,16 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from tests.alert_receivers import (
@@ -36,11 +38,12 @@ from usage.alerts import (
     AlertRules,
     Finding,
     current_events,
+    drop_settings,
     find_current,
     record_events,
     run_alerts,
 )
-from usage.anomalies import Scope, Severity
+from usage.anomalies import Scope, Severity, find_drops
 from usage.audit import Actor
 from usage.collect.config import ALERT_SETTINGS, AlertConfig, CollectConfig, load_alert_config
 from usage.collect.runner import collect, select_targets
@@ -48,19 +51,21 @@ from usage.collect.runs import StartedBy, start_runs
 from usage.delivery import DeliveryStatus, webhook_label
 from usage.errors import ConfigError
 from usage.history import find_client_id
-from usage.models import STANDARD_COLLECTIONS, AlertDelivery, AlertEvent, Role
+from usage.models import STANDARD_COLLECTIONS, AlertDelivery, AlertEvent, Client, Role
 from usage.people import add_person
 from usage.plans import Plan, clear_plan, set_plan
 from usage.series import STORAGE_BYTES, TOTAL_RECORDS
-from usage.snapshots import SnapshotData, insert_snapshots
+from usage.snapshots import SnapshotData, as_utc, insert_snapshots
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DAY = dt.date(2026, 11, 12)  # the day of the drop
 GB = 1_000_000_000
 NOW = dt.datetime(2026, 11, 13, 6, 0, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
 ANN = "ann@example.com"
 OPS = "ops@example.com"
 SENDER = "usage@example.com"
+ACTOR = Actor("test")
 
 
 # The rules, on constructed histories.
@@ -236,6 +241,38 @@ def test_the_thresholds_come_from_the_settings() -> None:
     history = flat(DAY - dt.timedelta(days=1))
     dropped = snap(DAY, {"person": 2_400, "member": 2_000}, PREFIXES)  # -70 %
     assert current_events("acme-corp", "active", [*history, dropped], None, DAY, rules) == []
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, {TOTAL_RECORDS, "person"}),  # -56% and -70%
+        ({"USAGE_ALERTS_DROP_PERCENT": "65"}, {"person"}),
+        ({"USAGE_ALERTS_DROP_PERCENT": "80"}, set()),
+        # Wrong settings: the page keeps the defaults (the alerts log and stop).
+        ({"USAGE_ALERTS_DROP_PERCENT": "0"}, {TOTAL_RECORDS, "person"}),
+    ],
+)
+def test_the_client_page_marks_the_drops_the_alerts_see(
+    environ: dict[str, str],
+    expected: set[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no settings file
+    monkeypatch.delenv("USAGE_CONFIG", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    dropped = snap(DAY, {"person": 2_400, "member": 2_000}, PREFIXES)
+    history = [*flat(DAY - dt.timedelta(days=1)), dropped]
+
+    marked = {drop.metric for drop in find_drops(history, drop_settings())}
+
+    assert marked == expected
+    if environ.get("USAGE_ALERTS_DROP_PERCENT") != "0":
+        rules = AlertRules.from_config(load_alert_config())
+        found = current_events("acme-corp", "active", history, None, DAY, rules)
+        assert {finding.metric for finding in found} == marked
 
 
 # The [alerts] settings.
@@ -418,6 +455,12 @@ def history(engine: Engine) -> Engine:
     return engine
 
 
+def ids(engine: Engine, *bucket_ids: str) -> list[int]:
+    """The clients' ids: what a run passes ``run_alerts`` for the clients it stored."""
+    with Session(engine) as session:
+        return [find_client_id(session, bucket_id) for bucket_id in bucket_ids]
+
+
 def events(engine: Engine) -> list[AlertEvent]:
     with Session(engine) as session:
         return list(session.scalars(select(AlertEvent).order_by(AlertEvent.id)))
@@ -488,7 +531,7 @@ def test_a_drop_reaches_the_manager_by_webhook_and_mail_once(
     assert {d.target for d in deliveries(history) if d.channel == "email"} == {ANN}
 
     # Running again while the drop lasts alerts no one.
-    again = run_alerts(history, config)
+    again = run_alerts(history, config, client_ids=ids(history, "acme-corp"))
     assert again is not None
     assert (again.evaluation.opened, again.evaluation.still_open) == ((), 2)
     assert (len(webhooks.received), len(smtp.mails)) == (4, 1)
@@ -506,8 +549,8 @@ def test_an_event_that_resolved_can_alert_again(
 ) -> None:
     config = settings(webhooks, smtp, "/ok/limits")
     with Session(history) as session, session.begin():
-        set_plan(session, "globex", Plan(records=9_000))  # it holds 10,000
-    run_alerts(history, config, now=NOW)
+        set_plan(session, "globex", Plan(records=9_000), actor=ACTOR)  # it holds 10,000
+    run_alerts(history, config, client_ids=ids(history, "globex"), now=NOW)
     [limit] = events(history)
     assert (limit.kind, limit.severity, limit.resolved_at) == ("limit", "high", None)
     assert limit.summary == "Total records: 10,000 records, over the plan's limit of 9,000 records"
@@ -515,13 +558,13 @@ def test_an_event_that_resolved_can_alert_again(
     assert [mail.recipients for mail in smtp.mails] == [[OPS]]  # globex has no manager
 
     with Session(history) as session, session.begin():
-        clear_plan(session, "globex")
-    run_alerts(history, config, now=NOW + dt.timedelta(hours=1))
+        clear_plan(session, "globex", actor=ACTOR)
+    run_alerts(history, config, client_ids=ids(history, "globex"), now=NOW + dt.timedelta(hours=1))
     assert events(history)[0].resolved_at is not None
 
     with Session(history) as session, session.begin():
-        set_plan(session, "globex", Plan(records=9_500))
-    run_alerts(history, config, now=NOW + dt.timedelta(days=1))
+        set_plan(session, "globex", Plan(records=9_500), actor=ACTOR)
+    run_alerts(history, config, client_ids=ids(history, "globex"), now=NOW + dt.timedelta(days=1))
     first, second = events(history)
     assert (first.key, second.resolved_at) == (second.key, None)  # a new occurrence
     assert len(webhooks.at("/ok/limits")) == 2
@@ -533,18 +576,24 @@ def test_a_recipient_gets_one_digest_a_day(
 ) -> None:
     config = settings(webhooks, smtp, "/ok/digest")
     with Session(history) as session, session.begin():
-        set_plan(session, "acme-corp", Plan(records=9_000))
-    run_alerts(history, config, now=NOW)
+        set_plan(session, "acme-corp", Plan(records=9_000), actor=ACTOR)
+    run_alerts(history, config, client_ids=ids(history, "acme-corp"), now=NOW)
     assert len(smtp.mails) == 1
     with Session(history) as session, session.begin():
-        set_plan(session, "acme-corp", Plan(records=9_000, collections=(("person", 7_000),)))
-    run_alerts(history, config, now=NOW + dt.timedelta(hours=2))
+        set_plan(
+            session, "acme-corp", Plan(records=9_000, collections=(("person", 7_000),)), actor=ACTOR
+        )
+    run_alerts(
+        history, config, client_ids=ids(history, "acme-corp"), now=NOW + dt.timedelta(hours=2)
+    )
     assert len(webhooks.at("/ok/digest")) == 2  # webhooks do not wait
     assert len(smtp.mails) == 1  # the mail waits for tomorrow
     [waiting] = [d for d in deliveries(history) if d.status == DeliveryStatus.PENDING.value]
     assert (waiting.channel, waiting.target) == ("email", ANN)
 
-    run_alerts(history, config, now=NOW + dt.timedelta(days=1))
+    run_alerts(
+        history, config, client_ids=ids(history, "acme-corp"), now=NOW + dt.timedelta(days=1)
+    )
     [_, digest] = smtp.mails
     assert digest.recipients == [ANN]
     assert "`person`: 8,000 person records, over the plan's limit of 7,000" in digest.text
@@ -557,7 +606,7 @@ def test_failing_receivers_are_logged_and_the_others_still_get_theirs(
     config = settings(webhooks, smtp, "/hang/a", "/fail/b", "/ok/c")
     store_drop(history)
 
-    run = run_alerts(history, config, now=NOW)  # raises nothing
+    run = run_alerts(history, config, client_ids=ids(history, "acme-corp"), now=NOW)  # no raise
 
     assert run is not None
     assert (run.deliveries.sent, run.deliveries.failed) == (4, 4)  # 2 events: ok and mail
@@ -583,7 +632,9 @@ def test_failing_receivers_are_logged_and_the_others_still_get_theirs(
     }
 
     # The next run tries the failed ones again, and only them.
-    run_alerts(history, config, now=NOW + dt.timedelta(hours=1))
+    run_alerts(
+        history, config, client_ids=ids(history, "acme-corp"), now=NOW + dt.timedelta(hours=1)
+    )
     assert len(webhooks.at("/fail/b")) == 4
     assert len(webhooks.at("/ok/c")) == 2
     assert len(smtp.mails) == 1
@@ -641,19 +692,35 @@ def test_a_collection_run_ends_with_the_alerts(
     engine: Engine,
     config: CollectConfig,
     webhooks: WebhookServer,
+    smtp: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # globex held 10,000 records; the records database counts 10 now.
     days = [DAY - dt.timedelta(days=n) for n in range(30, 0, -1)]
-    store(engine, "globex", [data(day) for day in days], status="trial")
-    monkeypatch.setenv("USAGE_ALERTS_WEBHOOKS", webhooks.url("/ok/collect"))
-    monkeypatch.setenv("USAGE_ALERTS_SECRET", SECRET)
+    store(engine, "globex", [data(day) for day in days], status="trial", name="Globex")
+    # initech has two open events, and has recovered since, but this run
+    # does not collect it: they are not this run's to resolve.
+    store(engine, "initech", [data(day) for day in days[:-2]])
+    store_days(engine, "initech", [days[-2]], person=2_400)
+    run_alerts(engine, AlertConfig(), client_ids=ids(engine, "initech"), now=NOW - HOUR)
+    store_days(engine, "initech", [days[-1]])
+    with Session(engine) as session, session.begin():
+        add_person(session, "bob@example.com", Role.MANAGER, ["globex"], actor=ACTOR)
+    # A receiver that hangs beside the one that answers, and mail.
+    hooks = f"{webhooks.url('/hang/collect')},{webhooks.url('/ok/collect')}"
+    for name, value in {
+        "WEBHOOKS": hooks, "SECRET": SECRET, "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port),
+        "SMTP_FROM": SENDER, "EMAIL_TO": OPS, "TIMEOUT_SECONDS": "0.5", "ATTEMPTS": "1",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(f"USAGE_ALERTS_{name}", value)
     with Session(engine) as session, session.begin():
         targets = select_targets(session, ["globex"])
         start_runs(session, [targets[0].client_id], now=NOW, snapshot_date=DAY,
                    started_by=StartedBy.CLI)  # fmt: skip
+
     summary = collect(engine, config, targets, DAY, clock=lambda: NOW)
-    assert summary.failed == 0
+
+    assert summary.failed == 0  # the hanging receiver failed no one
     received = webhooks.at("/ok/collect")
     assert {(h.json["alert"]["kind"], h.json["alert"]["metric"]) for h in received} >= {
         ("drop", TOTAL_RECORDS),
@@ -661,12 +728,24 @@ def test_a_collection_run_ends_with_the_alerts(
         ("disappeared", "member"),
     }
     assert all(hook.signed and hook.json["alert"]["bucket_id"] == "globex" for hook in received)
+    [mail] = smtp.mails
+    assert mail.recipients == ["bob@example.com"]
+    assert "[high] Globex (globex): possible data loss" in mail.text
+    assert "`person` fell from 8,000 to 7 records on 12 Nov 2026 (-100%)" in mail.text
+    assert "`member` is empty on 12 Nov 2026: it held 2,000 records on 11 Nov 2026" in mail.text
+    # The hanging receiver's delivery is logged as failed, to be tried again.
+    hang = webhook_label(webhooks.url("/hang/collect"))
+    assert {(d.status, d.error) for d in deliveries(engine) if d.target == hang} >= {
+        (DeliveryStatus.FAILED.value, "no answer within 0.5 s (timed out)")
+    }
+    assert {kind for kind, _, _ in open_events(engine, "initech")} == {"drop"}
+    assert len(open_events(engine, "initech")) == 2
 
 
 def test_new_client_without_history_has_no_events(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         new_client(session, "fresh-co")
-    run = run_alerts(engine, AlertConfig(), now=NOW)
+    run = run_alerts(engine, AlertConfig(), client_ids=ids(engine, "fresh-co"), now=NOW)
     assert run is not None
     assert run.evaluation.opened == ()
 
@@ -674,14 +753,151 @@ def test_new_client_without_history_has_no_events(engine: Engine) -> None:
 def test_a_run_does_not_resolve_what_another_opened_after_it_looked(history: Engine) -> None:
     config = AlertConfig()
     with Session(history) as session:
-        stale = find_current(session, config)  # before the drop
+        stale = find_current(session, config, ids(history, "acme-corp"))  # before the drop
     store_drop(history)
-    assert run_alerts(history, config, now=NOW) is not None  # another run opens the drop
+    # Another run opens the drop.
+    assert run_alerts(history, config, client_ids=ids(history, "acme-corp"), now=NOW) is not None
     assert len(events(history)) == 2
     with Session(history) as session, session.begin():
         late = record_events(session, config, stale, NOW)
     assert (late.opened, late.resolved) == ((), ())
     assert all(event.resolved_at is None for event in events(history))
+
+
+# A run evaluates the clients whose snapshots changed, and only them; a
+# stopped collection is looked for in every client.
+
+
+def store_days(engine: Engine, bucket_id: str, days: list[dt.date], person: int = 8_000) -> None:
+    with Session(engine) as session, session.begin():
+        client_id = find_client_id(session, bucket_id)
+        insert_snapshots(session, [(client_id, data(day, person)) for day in days])
+
+
+def open_events(engine: Engine, bucket_id: str) -> list[tuple[str, str, dt.datetime]]:
+    """The client's open events: (kind, metric, last seen)."""
+    [client_id] = ids(engine, bucket_id)
+    return [
+        (event.kind, event.metric, as_utc(event.last_seen_at))
+        for event in events(engine)
+        if event.client_id == client_id and event.resolved_at is None
+    ]
+
+
+def test_a_run_over_one_client_leaves_the_others_events_as_they_are(history: Engine) -> None:
+    config = AlertConfig()
+    for bucket_id in ("acme-corp", "globex"):
+        store_days(history, bucket_id, [DAY], person=2_400)
+    run_alerts(history, config, client_ids=None, now=NOW)  # every client
+    globex = open_events(history, "globex")
+    assert {(kind, metric) for kind, metric, _ in globex} == {
+        ("drop", TOTAL_RECORDS),
+        ("drop", "person"),
+    }
+    # globex recovers, but the next run stored only acme-corp's snapshot.
+    store_days(history, "globex", [DAY + dt.timedelta(days=1)])
+    store_days(history, "acme-corp", [DAY + dt.timedelta(days=1)], person=2_500)
+
+    run = run_alerts(history, config, client_ids=ids(history, "acme-corp"), now=NOW + HOUR)
+
+    assert run is not None
+    assert (run.evaluation.opened, run.evaluation.resolved, run.evaluation.still_open) == (
+        (),
+        (),
+        2,
+    )
+    assert open_events(history, "globex") == globex  # neither resolved nor refreshed
+    assert {seen for _, _, seen in open_events(history, "acme-corp")} == {NOW + HOUR}
+
+    # The run that stores globex's snapshot resolves them.
+    run = run_alerts(history, config, client_ids=ids(history, "globex"), now=NOW + 2 * HOUR)
+    assert run is not None
+    assert len(run.evaluation.resolved) == 2
+    assert open_events(history, "globex") == []
+    assert len(open_events(history, "acme-corp")) == 2
+
+
+def test_a_stopped_collection_is_found_in_a_client_no_run_collected(history: Engine) -> None:
+    config = AlertConfig()
+    # acme-corp is collected four more days; globex is not.
+    days = [DAY + dt.timedelta(days=n) for n in range(4)]
+    store_days(history, "acme-corp", days)
+
+    with counted_history_reads(history) as reads:
+        run = run_alerts(history, config, client_ids=ids(history, "acme-corp"), now=NOW)
+
+    assert reads == ["acme-corp"]  # globex's history was not read
+    assert run is not None
+    [stopped] = [event for event in events(history) if event.kind == "stopped"]
+    assert stopped.client_id == ids(history, "globex")[0]
+    assert stopped.summary == (
+        "No snapshot for 4 days up to 15 Nov 2026: the last is from 11 Nov 2026"
+        " (10,000 records, 4.4 GB)"
+    )
+    assert (stopped.severity, stopped.day) == ("medium", DAY)
+    assert stopped.details == {"last_day": "2026-11-11", "silent_days": 4, "as_of": "2026-11-15"}
+
+    # globex comes back: any run resolves it, whichever clients it stored.
+    store_days(history, "globex", [days[-1]])
+    run = run_alerts(history, config, client_ids=ids(history, "acme-corp"), now=NOW + HOUR)
+    assert run is not None
+    assert run.evaluation.resolved == (stopped.id,)
+
+
+@contextmanager
+def counted_history_reads(engine: Engine) -> Iterator[list[str]]:
+    """The clients whose history is read while inside: every statement sent
+    on a new connection of ``engine`` is seen at the driver (the history is
+    read through the driver's cursor, not SQLAlchemy's execute), and each
+    read of the ``snapshots`` table is one client's history."""
+    statements: list[str] = []
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if engine.dialect.name == "sqlite":
+            dbapi_connection.set_trace_callback(statements.append)
+            return
+        base = dbapi_connection.cursor_factory
+
+        class Counting(base):  # type: ignore[misc, valid-type]
+            def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+                statements.append(str(query) if params is None else f"{query} {params}")
+                return super().execute(query, params, **kwargs)
+
+        dbapi_connection.cursor_factory = Counting
+
+    engine.dispose()  # the connections made from here on are counted
+    event.listen(engine, "connect", on_connect)
+    reads: list[str] = []
+    try:
+        yield reads
+    finally:
+        event.remove(engine, "connect", on_connect)
+        engine.dispose()
+        with Session(engine) as session:
+            names = list(session.scalars(select(Client.bucket_id)))
+        for statement in statements:
+            if _READS_SNAPSHOTS.search(statement):
+                reads.extend(name for name in names if f"'{name}'" in statement)
+
+
+_READS_SNAPSHOTS = re.compile(r"\bFROM snapshots\b", re.IGNORECASE)
+
+
+def test_a_run_reads_the_history_of_the_clients_it_evaluates_only(history: Engine) -> None:
+    days = [DAY - dt.timedelta(days=n) for n in range(40, 0, -1)]
+    for n in range(6):
+        store(history, f"client-{n}", [data(day) for day in days])
+    with Session(history) as session, session.begin():
+        set_plan(session, "client-0", Plan(records=20_000), actor=ACTOR)  # a forecast too
+
+    for client_ids, expected in [
+        (ids(history, "client-0"), ["client-0"]),
+        ([], []),
+        (None, ["acme-corp", "globex", *(f"client-{n}" for n in range(6))]),
+    ]:
+        with counted_history_reads(history) as reads:
+            assert run_alerts(history, AlertConfig(), client_ids=client_ids, now=NOW) is not None
+        assert sorted(reads) == sorted(expected)
 
 
 def test_a_mail_server_that_is_down_costs_the_mail_one_run(
@@ -693,7 +909,7 @@ def test_a_mail_server_that_is_down_costs_the_mail_one_run(
     down = dataclasses.replace(config, smtp_port=free_port())  # nothing listens there
     store_drop(history)
 
-    run = run_alerts(history, down, now=NOW)
+    run = run_alerts(history, down, client_ids=ids(history, "acme-corp"), now=NOW)
 
     assert run is not None
     assert len(webhooks.at("/ok/mailless")) == 2
@@ -713,7 +929,10 @@ def test_a_mail_server_that_is_down_costs_the_mail_one_run(
         if not d.attempts
     )
 
-    run_alerts(history, config, now=NOW + dt.timedelta(hours=1))  # the server is back
+    # The server is back.
+    run_alerts(
+        history, config, client_ids=ids(history, "acme-corp"), now=NOW + dt.timedelta(hours=1)
+    )
     assert sorted(recipient for m in smtp.mails for recipient in m.recipients) == [
         ANN,
         "bob@example.com",
@@ -726,14 +945,21 @@ def test_a_mail_still_waiting_when_its_event_resolves_is_skipped(
 ) -> None:
     config = settings(webhooks, smtp, "/ok/skip")
     with Session(history) as session, session.begin():
-        set_plan(session, "acme-corp", Plan(records=9_000))
-    run_alerts(history, config, now=NOW)
+        set_plan(session, "acme-corp", Plan(records=9_000), actor=ACTOR)
+    run_alerts(history, config, client_ids=ids(history, "acme-corp"), now=NOW)
     with Session(history) as session, session.begin():
-        set_plan(session, "acme-corp", Plan(records=9_000, collections=(("person", 7_000),)))
-    run_alerts(history, config, now=NOW + dt.timedelta(hours=2))  # its mail waits
+        set_plan(
+            session, "acme-corp", Plan(records=9_000, collections=(("person", 7_000),)), actor=ACTOR
+        )
+    # Its mail waits.
+    run_alerts(
+        history, config, client_ids=ids(history, "acme-corp"), now=NOW + dt.timedelta(hours=2)
+    )
     with Session(history) as session, session.begin():
-        set_plan(session, "acme-corp", Plan(records=9_000))  # the person limit goes
-    run_alerts(history, config, now=NOW + dt.timedelta(hours=3))
+        set_plan(session, "acme-corp", Plan(records=9_000), actor=ACTOR)  # the person limit goes
+    run_alerts(
+        history, config, client_ids=ids(history, "acme-corp"), now=NOW + dt.timedelta(hours=3)
+    )
 
     [skipped] = [d for d in deliveries(history) if d.status == DeliveryStatus.SKIPPED.value]
     assert (skipped.channel, skipped.target, skipped.attempts, skipped.error) == (
@@ -742,5 +968,7 @@ def test_a_mail_still_waiting_when_its_event_resolves_is_skipped(
         0,
         "the event resolved before it was tried",
     )
-    run_alerts(history, config, now=NOW + dt.timedelta(days=1))
+    run_alerts(
+        history, config, client_ids=ids(history, "acme-corp"), now=NOW + dt.timedelta(days=1)
+    )
     assert len(smtp.mails) == 1

@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
+from tests.factories import new_client
 from usage.audit import MAX_TEXT, Action, Actor, cli_actor, list_events, record, record_once
 from usage.models import AuditEvent
+from usage.plans import Plan, read_plans, set_plan
 
 
 def _at(day: int, hour: int = 12, minute: int = 0, second: int = 0) -> dt.datetime:
@@ -140,3 +142,30 @@ def test_cli_actor_is_the_login_name(
 ) -> None:
     monkeypatch.setattr("usage.audit.getpass.getuser", getuser)
     assert cli_actor() == Actor(name, "")
+
+
+def test_a_plan_change_and_its_event_are_one_transaction(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        new_client(session, "acme-corp")
+    operator = Actor("cli:ops")
+
+    def failing_change() -> None:
+        with Session(engine) as session, session.begin():
+            set_plan(session, "acme-corp", Plan(records=5), actor=operator)
+            raise RuntimeError("the change fails after it was written")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
+    with Session(engine) as session:
+        assert read_plans(session) == {}
+    assert _events(engine) == []
+
+    with Session(engine) as session, session.begin():
+        set_plan(session, "acme-corp", Plan(records=5, storage_bytes=10**9), actor=operator)
+    [event] = _events(engine)
+    assert (event["actor"], event["action"], event["target"], event["detail"]) == (
+        "cli:ops",
+        Action.PLAN_SET.value,
+        "acme-corp",
+        "5 records, 1.0 GB",
+    )

@@ -146,3 +146,48 @@ def test_import_plans_of_a_missing_file(cli: Cli, clients: Engine, tmp_path: Pat
     code, _, err = cli("clients", "import-plans", str(missing))
     assert (code, err) == (2, f"error: {missing}: cannot read {missing}: No such file or directory;"
                               " nothing was imported\n")  # fmt: skip
+
+
+# Plan changes are admin changes: in the audit trail, by the operator.
+
+
+def audit_lines(cli: Cli, *options: str) -> list[list[str]]:
+    """``python -m usage audit``'s lines, oldest first, without the time:
+    actor, action, target, detail, address."""
+    code, out, err = cli("audit", *options)
+    assert (code, err) == (0, "")
+    return [line.split("\t")[1:] for line in reversed(out.splitlines())]
+
+
+def test_plan_changes_are_audited_as_the_operator(
+    cli: Cli, clients: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("usage.audit.getpass.getuser", lambda: "ops")
+    path = tmp_path / "plans.csv"
+    path.write_text("bucket_id,records,person\nacme-corp,250000,100000\nglobex,,\n")
+    assert cli("clients", "set-plan", "globex", "--storage", "50GB")[0] == 0
+    assert cli("clients", "set-plan", "acme-corp", "--records", "10")[0] == 0
+    assert cli("clients", "set-plan", "acme-corp", "--clear")[0] == 0
+    assert cli("clients", "set-plan", "acme-corp", "--clear")[0] == 0  # no plan: nothing done
+    assert cli("clients", "import-plans", str(path))[0] == 0
+
+    assert audit_lines(cli) == [
+        ["cli:ops", "plan_set", "globex", "50.0 GB", "-"],
+        ["cli:ops", "plan_set", "acme-corp", "10 records", "-"],
+        ["cli:ops", "plan_cleared", "acme-corp", "-", "-"],
+        ["cli:ops", "plans_imported", str(path), "1 set, 1 cleared: acme-corp, globex", "-"],
+    ]
+    assert audit_lines(cli, "--action", "plan_cleared") == [
+        ["cli:ops", "plan_cleared", "acme-corp", "-", "-"]
+    ]
+
+
+def test_a_refused_plan_change_leaves_no_audit_event(
+    cli: Cli, clients: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "plans.csv"
+    path.write_text("bucket_id,records\nacme-corp,100\nglobex,-5\n")
+    assert cli("clients", "import-plans", str(path))[0] == 2
+    assert cli("clients", "set-plan", "nobody", "--records", "5")[0] == 2
+    assert cli("clients", "set-plan", "acme-corp", "--records", "lots")[0] == 2
+    assert cli("audit") == (0, "no events\n", "")

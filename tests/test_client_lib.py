@@ -26,6 +26,7 @@ from usage.client import UsageApiError, UsageClient
 from usage.db import make_engine
 from usage.history import find_client_id
 from usage.keys import create_key
+from usage.models import AlertEvent
 from usage.snapshots import insert_snapshots
 
 FIRST = dt.date(2024, 1, 1)
@@ -111,6 +112,30 @@ def test_each_method_answers_the_apis_json(live: Live) -> None:
                                                    "partial": True}  # fmt: skip
         on_day = usage.snapshots_on(FIRST, limit=1)
         assert on_day == raw(live, "/snapshots/2024-01-01", limit="1").json()
+        forecast = usage.forecast("acme-corp")
+        assert forecast == raw(live, "/clients/acme-corp/forecast").json()
+        assert [metric["metric"] for metric in forecast["metrics"]][:2] == [
+            "total records", "storage bytes"]  # fmt: skip
+
+
+def test_alerts_come_page_after_page(live: Live) -> None:
+    opened = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+    with Session(live.engine) as session, session.begin():
+        for number, bucket_id in enumerate(["acme-corp", "globex", "acme-corp"]):
+            session.add(
+                AlertEvent(client_id=find_client_id(session, bucket_id), key=f"k{number}",
+                           kind="drop", scope="total", metric="total records",
+                           day=dt.date(2024, 1, 20), severity="high", summary=f"drop {number}",
+                           details={}, opened_at=opened + dt.timedelta(hours=number),
+                           last_seen_at=opened, resolved_at=None)
+            )  # fmt: skip
+    with UsageClient(live.base, live.admin) as usage:
+        whole = raw(live, "/alerts", limit="1000").json()["alerts"]
+        assert list(usage.iter_alerts(page_size=1)) == whole
+        assert [alert["summary"] for alert in whole] == ["drop 2", "drop 1", "drop 0"]
+        assert usage.alerts(bucket_id="globex") == raw(live, "/alerts", bucket_id="globex").json()
+    with UsageClient(live.base, live.scoped) as usage:  # a key that sees globex alone
+        assert [alert["bucket_id"] for alert in usage.iter_alerts()] == ["globex"]
 
 
 def test_iterators_follow_the_cursors_to_the_end(live: Live) -> None:

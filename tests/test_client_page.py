@@ -181,7 +181,8 @@ def test_week_bars_span_their_periods_and_partial_ones_are_marked(shop: Engine) 
 
 
 def test_month_periods_are_named_as_months(shop: Engine) -> None:
-    at = open_client(bucket="other", start="2024-02-15", end="2024-03-10", granularity="month")
+    at = open_client(bucket="other", start="2024-02-15", end="2024-03-10", granularity="month",
+                     forecast="off")  # fmt: skip
     storage = figure(at, "client_storage")
     (trace,) = storage["data"]
     assert trace["x"] == ["2024-02-01", "2024-03-01"]
@@ -295,7 +296,8 @@ def test_daily_snapshot_bars_carry_their_values(shop: Engine) -> None:
 def test_the_chart_mode_is_in_the_url(
     shop: Engine, mode: str, types: set[str], barnorm: str | None
 ) -> None:
-    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-09", mode=mode)
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-09", mode=mode,
+                     forecast="off")  # the data's traces alone  # fmt: skip
     assert at.radio(key="client_mode").value == mode
     spec = figure(at, "client_records")
     assert {trace["type"] for trace in spec["data"]} == types

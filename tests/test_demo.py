@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import DEMO_TODAY as TODAY
 from tests.factories import api_history
+from usage.audit import Actor, list_events
 from usage.demo import clear_demo, is_demo, load_demo, load_demo_if_empty
 from usage.history import read_history
 from usage.models import STANDARD_COLLECTIONS, Client, Snapshot, SnapshotPrefix
+from usage.plans import Plan, read_plan, set_plan
 from usage.snapshots import SnapshotJSON
 
 
@@ -164,3 +166,38 @@ def test_clear_demo_ends_the_demo_and_keeps_its_snapshots(demo: Engine) -> None:
     with Session(demo) as session:
         assert not is_demo(session)
     assert count_rows(demo) == before
+
+
+def test_three_clients_have_plans_one_near_its_storage_limit(demo: Engine) -> None:
+    with Session(demo) as session:
+        plans = {
+            bucket: read_plan(session, bucket)
+            for bucket in ("acme-corp", "globex", "umbrella-health", "initech")
+        }
+        events = list_events(session)
+    assert plans["initech"] is None
+    for bucket in ("acme-corp", "globex", "umbrella-health"):
+        plan, latest = plans[bucket], history(demo, bucket)[-1]
+        assert plan is not None
+        assert plan.records is not None
+        assert plan.storage_bytes is not None
+        assert plan.records > latest["records"]["total"]
+        assert plan.storage_bytes > latest["storage"]["total_bytes"]
+    # Globex's storage is within a few percent of its limit: the forecast
+    # reaches it within weeks (an alert, and Needs attention, on the demo).
+    globex, latest = plans["globex"], history(demo, "globex")[-1]
+    assert globex is not None
+    assert globex.storage_bytes is not None
+    assert globex.storage_bytes <= latest["storage"]["total_bytes"] * 1.05
+    assert {(event["actor"], event["action"]) for event in events} == {("demo", "plan_set")}
+    assert sorted(event["target"] for event in events) == ["acme-corp", "globex",
+                                                           "umbrella-health"]  # fmt: skip
+
+
+def test_a_second_load_leaves_a_changed_plan_alone(demo: Engine) -> None:
+    with Session(demo) as session, session.begin():
+        set_plan(session, "acme-corp", Plan(records=1_000_000), actor=Actor("cli:ops"))
+    with Session(demo) as session, session.begin():
+        load_demo(session, TODAY + dt.timedelta(days=2))
+    with Session(demo) as session:
+        assert read_plan(session, "acme-corp") == Plan(records=1_000_000)

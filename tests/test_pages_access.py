@@ -151,7 +151,7 @@ def test_a_manager_sees_their_book_on_every_page(store: str) -> None:
     assert "ann@example.com" in sidebar
     assert "manager" in sidebar
     labels = [link.proto.label for link in at.sidebar.get("page_link")]
-    assert labels == ["Portfolio", "Client", "Compare", "Daily snapshot", "Collection"]
+    assert labels == ["Portfolio", "Client", "Compare", "Daily snapshot", "Alerts", "Collection"]
 
     # Another manager's client by deep link: exactly an unknown bucket's answer.
     other = open_as(user, "client", bucket="umbrella-health")

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import new_client
+from usage.audit import Actor
 from usage.errors import InvalidParams, NotFound
 from usage.models import Base, ClientPlan, CollectionLimit
 from usage.plans import (
@@ -29,6 +30,7 @@ from usage.plans import (
 )
 from usage.series import STORAGE_BYTES, TOTAL_RECORDS
 
+ACTOR = Actor("test")
 PLAN_TABLES = {"client_plans", "plan_collection_limits", "alert_events", "alert_deliveries"}
 
 
@@ -145,38 +147,38 @@ def test_a_plan_is_set_replaced_read_and_cleared(clients: Engine) -> None:
     first = make_plan(250_000, 50_000_000_000, [("person", 100_000), ("member", 5_000)])
     second = make_plan(None, 10_000_000_000, [("member", 8_000)])
     with Session(clients) as session, session.begin():
-        set_plan(session, "acme-corp", first)
-        set_plan(session, "globex", Plan(records=1_000))
+        set_plan(session, "acme-corp", first, actor=ACTOR)
+        set_plan(session, "globex", Plan(records=1_000), actor=ACTOR)
     with Session(clients) as session:
         assert read_plan(session, "acme-corp") == first
         assert read_plan(session, "initech") is None
     with Session(clients) as session, session.begin():
-        set_plan(session, "acme-corp", second)  # whole: person's limit goes
+        set_plan(session, "acme-corp", second, actor=ACTOR)  # whole: person's limit goes
     with Session(clients) as session, session.begin():
         assert read_plan(session, "acme-corp") == second
         assert set(read_plans(session).values()) == {second, Plan(records=1_000)}
-        assert clear_plan(session, "acme-corp") is True
-        assert clear_plan(session, "acme-corp") is False
+        assert clear_plan(session, "acme-corp", actor=ACTOR) is True
+        assert clear_plan(session, "acme-corp", actor=ACTOR) is False
         assert read_plan(session, "acme-corp") is None
         assert session.scalar(select(func.count()).select_from(CollectionLimit)) == 0
 
 
 def test_a_plan_of_an_unknown_client_is_not_found(clients: Engine) -> None:
     with Session(clients) as session, pytest.raises(NotFound) as caught:
-        set_plan(session, "nobody", Plan(records=5))
+        set_plan(session, "nobody", Plan(records=5), actor=ACTOR)
     assert caught.value.message == "client 'nobody' not found"
 
 
 def _import(engine: Engine, text: str) -> tuple[int, int]:
     with Session(engine) as session, session.begin():
-        result = import_plans(session, io.StringIO(text))
+        result = import_plans(session, io.StringIO(text), actor=ACTOR)
     return result.set, result.cleared
 
 
 def test_a_csv_sets_the_plans_it_names(clients: Engine) -> None:
     with Session(clients) as session, session.begin():
-        set_plan(session, "initech", Plan(records=7))  # not in the file: kept
-        set_plan(session, "globex", Plan(records=9))  # an empty line of limits: cleared
+        set_plan(session, "initech", Plan(records=7), actor=ACTOR)  # not in the file: kept
+        set_plan(session, "globex", Plan(records=9), actor=ACTOR)  # an empty line: cleared
     text = (
         "Bucket_ID, records ,storage,person,member\r\n"
         "acme-corp,250000,50GB,100000,\r\n"
@@ -227,7 +229,7 @@ def test_a_bad_csv_names_the_line_and_column_and_imports_nothing(
     clients: Engine, text: str, message: str
 ) -> None:
     with Session(clients) as session, session.begin():
-        set_plan(session, "acme-corp", Plan(records=3))
+        set_plan(session, "acme-corp", Plan(records=3), actor=ACTOR)
     with pytest.raises(InvalidParams) as caught:
         _import(clients, text)
     assert caught.value.message.startswith(message)

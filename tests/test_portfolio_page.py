@@ -200,7 +200,7 @@ def test_daily_snapshot_table_shows_units_and_the_viewers_time(
     downloads: list[pd.DataFrame] = []
     monkeypatch.setattr("ui.format.viewer_zone", lambda: KOLKATA)
     monkeypatch.setattr(
-        "ui.downloads.download_buttons", lambda frame, *args, **kwargs: downloads.append(frame)
+        "ui.downloads.download_buttons", lambda frame, *args, **kwargs: downloads.append(frame())
     )
     day = TODAY - dt.timedelta(days=3)
     at = open_page("snapshots", date=day.isoformat())

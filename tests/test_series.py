@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import days, store
 from tests.factories import snapshot_of_total as snapshot
+from usage.anomalies import AnomalySettings, find_drops
 from usage.history import read_history
 from usage.series import (
     STORAGE_BYTES,
@@ -18,7 +19,6 @@ from usage.series import (
     RangePreset,
     build_series,
     day_runs,
-    find_drops,
     missing_days,
     period_end,
     preset_range,
@@ -187,16 +187,25 @@ def test_day_runs() -> None:
                                  (D(2024, 3, 7), D(2024, 3, 8))]  # fmt: skip
 
 
+MB = 1_000_000
+
+
 @pytest.mark.parametrize(
     ("before", "after", "expected"),
     [
         (_json(D(2024, 3, 1), 1000), _json(D(2024, 3, 2), 790), [TOTAL_RECORDS, "person"]),
         (_json(D(2024, 3, 1), 1000), _json(D(2024, 3, 2), 800), []),  # 20%: not more
         (_json(D(2024, 3, 1), 1000), _json(D(2024, 3, 5), 700), [TOTAL_RECORDS, "person"]),
-        (_json(D(2024, 3, 1), 1000, size=10_000), _json(D(2024, 3, 2), 1000, size=5_000),
-         [STORAGE_BYTES]),
+        # The storage, and its one prefix with it.
+        (_json(D(2024, 3, 1), 1000, size=100 * MB), _json(D(2024, 3, 2), 1000, size=50 * MB),
+         [STORAGE_BYTES, "documents/"]),
+        # Under 10 MB, bytes are too few to mean a loss.
+        (_json(D(2024, 3, 1), 1000, size=10_000), _json(D(2024, 3, 2), 1000, size=5_000), []),
         # One collection purged: flagged though the total moved 10%.
         (_json(D(2024, 3, 1), 5000, ticket=500), _json(D(2024, 3, 2), 4550, ticket=50),
+         ["ticket"]),
+        # Emptied: a disappearance is a loss too.
+        (_json(D(2024, 3, 1), 5000, ticket=500), _json(D(2024, 3, 2), 4500, ticket=0),
          ["ticket"]),
         # Counts under 100 are too small to mean a loss.
         (_json(D(2024, 3, 1), 5000, ticket=90), _json(D(2024, 3, 2), 4910, ticket=0), []),
@@ -211,6 +220,20 @@ def test_find_drops(before: dict[str, Any], after: dict[str, Any], expected: lis
         assert drop.snapshot_date.isoformat() == after["snapshot_date"]
         assert drop.total_after == after["records"]["total"]
         assert drop.change_pct < -20
+        # Where the records chart marks it, and in which unit the page says it.
+        assert drop.in_collection is (drop.metric not in (TOTAL_RECORDS, STORAGE_BYTES,
+                                                          "documents/"))  # fmt: skip
+        assert drop.in_bytes is (drop.metric in (STORAGE_BYTES, "documents/"))
+
+
+def test_find_drops_takes_the_thresholds() -> None:
+    before, after = _json(D(2024, 3, 1), 1000), _json(D(2024, 3, 2), 850)  # -15%
+    assert find_drops([before, after]) == []
+    strict = AnomalySettings(drop_share=0.1)
+    assert [drop.metric for drop in find_drops([before, after], strict)] == [
+        TOTAL_RECORDS,
+        "person",
+    ]
 
 
 @pytest.fixture

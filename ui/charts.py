@@ -14,8 +14,18 @@ import plotly.graph_objects as go
 
 from ui.format import human_bytes, human_count, plot_text, signed_pct
 from usage.compare import Movement
+from usage.forecast import Outlook, quantity
 from usage.portfolio import ClientSummary, PortfolioDay
-from usage.series import ClientSeries, Drop, Granularity, Period, Values, day_label
+from usage.series import (
+    STORAGE_BYTES,
+    TOTAL_RECORDS,
+    ClientSeries,
+    Drop,
+    Granularity,
+    Period,
+    Values,
+    day_label,
+)
 
 RECORD_MODES: dict[str, str] = {"stacked": "Stacked", "lines": "Lines", "share": "Share %"}
 DROP_TRACE = "Possible data loss"
@@ -29,6 +39,9 @@ _PARTIAL_MARKER = 8
 _MAX_TICKS = 12  # on a chart the page's width
 _BAR_ROW = 28  # px per bar of a horizontal bar chart
 _FALL = "#d64545"
+# A forecast: a dashed line in a neutral colour, its band a light fill of it.
+_FORECAST = "#56616b"
+_BAND = "rgba(86, 97, 107, 0.16)"
 
 
 def _layout(figure: go.Figure, title: str, height: int = 360) -> go.Figure:
@@ -168,11 +181,15 @@ def _counts(values: Sequence[int | None]) -> list[str]:
     return [human_count(value) for value in values]
 
 
-def records_figure(series: ClientSeries, mode: str, drops: Sequence[Drop]) -> go.Figure:
+def records_figure(
+    series: ClientSeries, mode: str, drops: Sequence[Drop], outlooks: Sequence[Outlook] = ()
+) -> go.Figure:
     """Records by collection: stacked bars, lines, or each one's share in %.
 
     A bar spans its period; bars and broken lines leave a period without a
-    snapshot empty (a stacked area would draw it down to zero).
+    snapshot empty (a stacked area would draw it down to zero). ``outlooks``
+    are drawn after the data (``add_outlook``): the total's on the stack, a
+    collection's after its line.
     """
     periods = series.periods
     # A legend draws a trace's first bar: partial (hatched) ones go last.
@@ -212,6 +229,8 @@ def records_figure(series: ClientSeries, mode: str, drops: Sequence[Drop]) -> go
                 hovertemplate=f"{DROP_TRACE} on %{{customdata}}<extra></extra>",
             )
         )
+    for outlook in outlooks:
+        add_outlook(figure, outlook, periods[0].first)
     title = {"stacked": "Records by collection", "lines": "Records by collection",
              "share": "Share of records by collection (%)"}[mode]  # fmt: skip
     figure = _layout(figure, title, height=420)
@@ -258,10 +277,70 @@ def _line_figure(
     return _layout(figure, title)
 
 
-def storage_figure(series: ClientSeries) -> go.Figure:
-    """Half the page's width: half the ticks."""
+def storage_figure(series: ClientSeries, outlook: Outlook | None = None) -> go.Figure:
+    """Half the page's width: half the ticks. ``outlook``: the storage's
+    forecast and limit (``add_outlook``)."""
     lines = {"storage": series.total_bytes}
-    return _line_figure("Storage", series, lines, in_bytes=True, max_ticks=_MAX_TICKS // 2)
+    figure = _line_figure("Storage", series, lines, in_bytes=True, max_ticks=_MAX_TICKS // 2)
+    if outlook is not None:
+        add_outlook(figure, outlook, series.periods[0].first)
+    return figure
+
+
+def _forecast_name(metric: str) -> str:
+    if metric == STORAGE_BYTES:
+        return "storage"
+    return "records" if metric == TOTAL_RECORDS else plot_text(metric)
+
+
+def _amount(value: float, in_bytes: bool) -> str:
+    return human_bytes(value) if in_bytes else human_count(round(value))
+
+
+def add_outlook(figure: go.Figure, outlook: Outlook, first: dt.date) -> None:
+    """The forecast as a dashed line from the last observed day, inside its
+    band (filled, light), and the limit as a horizontal line from ``first``
+    (the chart's first day) to the forecast's end; either may be missing."""
+    in_bytes = outlook.metric == STORAGE_BYTES
+    name = _forecast_name(outlook.metric)
+    forecast = outlook.forecast
+    end = first
+    if forecast is not None:
+        end = forecast.end_day
+        x = [day.isoformat() for day in (forecast.last_day, *forecast.days)]
+        start = forecast.last_value
+        expected, lower, upper = ([start, *values] for values in (
+            forecast.expected, forecast.lower, forecast.upper))  # fmt: skip
+        band = {"mode": "lines", "line": {"width": 0}, "hoverinfo": "skip", "x": x}
+        figure.add_trace(go.Scatter(y=upper, name=f"{name} band", showlegend=False, **band))
+        figure.add_trace(go.Scatter(y=lower, name=f"{name} band", fill="tonexty",
+                                    fillcolor=_BAND, showlegend=False, **band))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=expected,
+                name=f"{name} forecast",
+                mode="lines",
+                line={"color": _FORECAST, "dash": "dash", "width": 2},
+                customdata=[[_amount(value, in_bytes), _amount(low, in_bytes),
+                             _amount(high, in_bytes)]
+                            for value, low, high in zip(expected, lower, upper, strict=True)],
+                hovertemplate=f"{name} forecast: %{{customdata[0]}} "
+                "(%{customdata[1]} to %{customdata[2]})<extra></extra>",
+            )
+        )  # fmt: skip
+    if outlook.limit is not None:
+        limit = quantity(outlook.metric, outlook.limit)
+        figure.add_trace(
+            go.Scatter(
+                x=[first.isoformat(), end.isoformat()],
+                y=[outlook.limit, outlook.limit],
+                name=f"limit: {plot_text(limit)}",
+                mode="lines",
+                line={"color": _FALL, "dash": "dot", "width": 1.5},
+                hovertemplate=f"limit: {plot_text(limit)}<extra></extra>",
+            )
+        )
 
 
 def objects_figure(series: ClientSeries) -> go.Figure:

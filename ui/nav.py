@@ -53,6 +53,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("compare", "pages/compare.py", "Compare", "compare", ":material/compare_arrows:"),
     PageSpec("snapshots", "pages/snapshots.py", "Daily snapshot", "snapshots",
              ":material/calendar_today:"),
+    PageSpec("alerts", "pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
     PageSpec("collection", "pages/collection.py", "Collection", "collection",
              ":material/sync:"),
     PageSpec("people", "pages/people.py", "People", "people", ":material/group:",

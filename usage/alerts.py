@@ -20,6 +20,12 @@ The rules, their thresholds from ``[alerts]`` of the settings file
 stored (and its deliveries queued), one that lasts is updated and not sent
 again, one no longer current is resolved. A resolved event that comes back
 is a new row and is sent again.
+
+A run evaluates the clients whose snapshots it changed (``client_ids``):
+their histories are read and their events found, lasting or resolved; an
+other client's events stay as they are. A stopped collection is the
+exception, as other clients' days make it: it is looked for in every
+client, from ``latest_snapshots`` alone.
 """
 
 from __future__ import annotations
@@ -30,16 +36,24 @@ import enum
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from usage import delivery
-from usage.anomalies import AnomalyKind, AnomalySettings, Scope, Severity, find_anomalies
+from usage.anomalies import (
+    AnomalyKind,
+    AnomalySettings,
+    Scope,
+    Severity,
+    find_anomalies,
+    find_stopped_after,
+)
 from usage.collect.config import AlertConfig, load_alert_config
 from usage.db import for_writes
+from usage.errors import ConfigError
 from usage.forecast import (
     DEFAULT_SETTINGS,
     describe_reach,
@@ -105,6 +119,18 @@ class AlertRules:
         )
 
 
+def drop_settings() -> AnomalySettings:
+    """The anomaly thresholds of the ``[alerts]`` settings, for the Client
+    page's drop marks: the page marks exactly the drops the alerts see
+    (the defaults, and a warning logged, while the settings are wrong)."""
+    try:
+        config = load_alert_config()
+    except ConfigError as exc:
+        log.warning("drops found with the default thresholds: %s", exc)
+        return AnomalySettings()
+    return AlertRules.from_config(config).anomaly_settings()
+
+
 @dataclasses.dataclass(frozen=True)
 class Finding:
     """A current event of one client. ``day`` is when it happened (none for
@@ -142,12 +168,66 @@ def current_events(
     ordered = sorted(snapshots, key=lambda snapshot: snapshot["snapshot_date"])
     if not ordered:
         return []
+    found = history_events(bucket_id, ordered, plan, rules)
+    last = ordered[-1]
+    stopped = stopped_event(
+        bucket_id,
+        status,
+        dt.date.fromisoformat(last["snapshot_date"]),
+        int(last["records"]["total"]),
+        int(last["storage"]["total_bytes"]),
+        as_of,
+        rules,
+    )
+    return found if stopped is None else [*found, stopped]
+
+
+def history_events(
+    bucket_id: str, snapshots: Iterable[SnapshotJSON], plan: Plan | None, rules: AlertRules
+) -> list[Finding]:
+    """The events its history shows (a limit, a drop, growth): all of
+    ``current_events`` but a stopped collection, which needs no history."""
+    ordered = sorted(snapshots, key=lambda snapshot: snapshot["snapshot_date"])
+    if not ordered:
+        return []
     found: list[Finding] = []
     if plan is not None:
         found.extend(_limits(ordered, plan, rules))
-    found.extend(_drops(bucket_id, status, ordered, as_of, rules))
+    found.extend(_drops(bucket_id, ordered, rules))
     found.extend(_growth(ordered, rules))
     return found
+
+
+def stopped_event(
+    bucket_id: str,
+    status: str,
+    last_day: dt.date,
+    records: int,
+    size: int,
+    as_of: dt.date,
+    rules: AlertRules,
+) -> Finding | None:
+    """A stopped collection, from the client's newest snapshot's day and
+    totals (``records``, ``size`` in bytes) and the store's newest day."""
+    settings = rules.anomaly_settings()
+    if status not in settings.active_statuses:
+        return None
+    anomaly = find_stopped_after(bucket_id, last_day, records, size, as_of, settings)
+    if anomaly is None:
+        return None
+    return Finding(
+        kind=AlertKind.STOPPED,
+        scope=anomaly.scope,
+        metric=anomaly.metric,
+        day=anomaly.day,
+        severity=anomaly.severity,
+        summary=anomaly.explanation,
+        details={
+            "last_day": anomaly.previous_day.isoformat(),
+            "silent_days": anomaly.silent_days,
+            "as_of": as_of.isoformat(),
+        },
+    )
 
 
 def _value(snapshot: SnapshotJSON, scope: Scope, metric: str) -> int:
@@ -202,13 +282,7 @@ def _limits(ordered: Sequence[SnapshotJSON], plan: Plan, rules: AlertRules) -> I
         )
 
 
-def _drops(
-    bucket_id: str,
-    status: str,
-    ordered: Sequence[SnapshotJSON],
-    as_of: dt.date,
-    rules: AlertRules,
-) -> Iterable[Finding]:
+def _drops(bucket_id: str, ordered: Sequence[SnapshotJSON], rules: AlertRules) -> Iterable[Finding]:
     last = ordered[-1]
     since = dt.date.fromisoformat(last["snapshot_date"]) - dt.timedelta(days=DROP_DAYS - 1)
     settings = rules.anomaly_settings()
@@ -218,22 +292,7 @@ def _drops(
         len(ordered) - 1,
     )
     recent = ordered[max(first - 1, 0) :]
-    for anomaly in find_anomalies(bucket_id, recent, status=status, as_of=as_of, settings=settings):
-        if anomaly.kind is AnomalyKind.STOPPED:
-            yield Finding(
-                kind=AlertKind.STOPPED,
-                scope=anomaly.scope,
-                metric=anomaly.metric,
-                day=anomaly.day,
-                severity=anomaly.severity,
-                summary=anomaly.explanation,
-                details={
-                    "last_day": anomaly.previous_day.isoformat(),
-                    "silent_days": anomaly.silent_days,
-                    "as_of": as_of.isoformat(),
-                },
-            )
-            continue
+    for anomaly in find_anomalies(bucket_id, recent, settings=settings):
         if anomaly.kind is AnomalyKind.JUMP or anomaly.day < since:
             continue
         # Come back (near) to where it was: no longer a loss to act on.
@@ -321,51 +380,124 @@ class Evaluation:
     still_open: int  # events that were open and still are
 
 
-def evaluate(session: Session, config: AlertConfig, now: dt.datetime) -> Evaluation:
-    """Find every client's current events, store the new ones and queue
-    their deliveries, refresh the lasting ones, resolve the others."""
-    return record_events(session, config, find_current(session, config), now)
+def evaluate(
+    session: Session, config: AlertConfig, now: dt.datetime, *, client_ids: Collection[int] | None
+) -> Evaluation:
+    """Find the current events (``find_current``), store the new ones and
+    queue their deliveries, refresh the lasting ones, resolve the others."""
+    return record_events(session, config, find_current(session, config, client_ids), now)
 
 
 @dataclasses.dataclass(frozen=True)
 class Current:
-    """What ``find_current`` found: the events by (client id, key), and the
-    newest stored event's id then (a later one is another run's: it is not
-    this run's to resolve)."""
+    """What ``find_current`` found: the events by (client id, key), the
+    clients whose history was read (None: every client), and the newest
+    stored event's id then (a later one is another run's: it is not this
+    run's to resolve)."""
 
     findings: dict[tuple[int, str], Finding]
     last_event_id: int
+    evaluated: frozenset[int] | None = None
+
+    def covers(self, event: AlertEvent) -> bool:
+        """Whether this run looked for ``event``: a stopped collection is
+        looked for in every client, the rest in the evaluated ones."""
+        return (
+            event.kind == AlertKind.STOPPED.value
+            or self.evaluated is None
+            or event.client_id in self.evaluated
+        )
 
 
-def find_current(session: Session, config: AlertConfig) -> Current:
-    """Every client's current events."""
-    last_event_id = session.scalar(select(func.coalesce(func.max(AlertEvent.id), 0)))
+# Clients per statement when they are named: far below any driver's limit
+# on bound parameters.
+_ID_BATCH = 1000
+
+
+def find_current(
+    session: Session, config: AlertConfig, client_ids: Collection[int] | None
+) -> Current:
+    """The current events of ``client_ids`` (the clients whose snapshots
+    changed; None: every client), and every client's stopped collection.
+
+    A client's events other than a stopped collection change only with its
+    own snapshots (and plan), so only those clients' histories are read; a
+    stopped collection is the one event that comes of other clients' days,
+    and it needs no history: one query over ``latest_snapshots`` finds it
+    in every client."""
+    last_event_id = int(session.scalar(select(func.coalesce(func.max(AlertEvent.id), 0))) or 0)
+    evaluated = None if client_ids is None else frozenset(client_ids)
     rules = AlertRules.from_config(config)
-    clients = session.execute(
-        select(Client.id, Client.bucket_id, Client.status, LatestSnapshot.snapshot_date)
-        .join(LatestSnapshot, LatestSnapshot.client_id == Client.id)
-        .order_by(Client.id)
-    ).all()
+    as_of = session.scalar(select(func.max(LatestSnapshot.snapshot_date)))
     findings: dict[tuple[int, str], Finding] = {}
-    if not clients:
-        return Current(findings, int(last_event_id or 0))
-    as_of = max(row.snapshot_date for row in clients)
-    plans = read_plans(session)
-    for client_id, bucket_id, status, last_day in clients:
-        plan = plans.get(client_id)
+    if as_of is None:
+        return Current(findings, last_event_id, evaluated)
+    for client_id, finding in _stopped(session, as_of, rules):
+        findings[(client_id, finding.key)] = finding
+    for client_id, bucket_id, plan, last_day in _evaluated(session, evaluated):
         days = _FORECAST_DAYS if plan is not None else _HISTORY_DAYS
         start = last_day - dt.timedelta(days=days - 1)
         snapshots = read_client_snapshots(session, bucket_id, start, None, None)
-        for finding in current_events(bucket_id, status, snapshots, plan, as_of, rules):
+        for finding in history_events(bucket_id, snapshots, plan, rules):
             findings[(client_id, finding.key)] = finding
-    return Current(findings, int(last_event_id or 0))
+    return Current(findings, last_event_id, evaluated)
+
+
+def _stopped(session: Session, as_of: dt.date, rules: AlertRules) -> Iterator[tuple[int, Finding]]:
+    """Every active client whose newest snapshot is ``stopped_days`` or
+    more before ``as_of``: one query, no history read."""
+    settings = rules.anomaly_settings()
+    rows = session.execute(
+        select(
+            Client.id,
+            Client.bucket_id,
+            Client.status,
+            LatestSnapshot.snapshot_date,
+            LatestSnapshot.total_records,
+            LatestSnapshot.total_bytes,
+        )
+        .join(LatestSnapshot, LatestSnapshot.client_id == Client.id)
+        .where(
+            Client.status.in_(settings.active_statuses),
+            LatestSnapshot.snapshot_date <= as_of - dt.timedelta(days=settings.stopped_days),
+        )
+        .order_by(Client.id)
+    )
+    for client_id, bucket_id, status, last_day, records, size in rows:
+        finding = stopped_event(bucket_id, status, last_day, records, size, as_of, rules)
+        if finding is not None:
+            yield client_id, finding
+
+
+def _evaluated(
+    session: Session, client_ids: frozenset[int] | None
+) -> Iterator[tuple[int, str, Plan | None, dt.date]]:
+    """``(client id, bucket_id, plan, newest snapshot day)`` of the clients
+    with a snapshot among ``client_ids`` (None: every client), by id."""
+    stmt = (
+        select(Client.id, Client.bucket_id, LatestSnapshot.snapshot_date)
+        .join(LatestSnapshot, LatestSnapshot.client_id == Client.id)
+        .order_by(Client.id)
+    )
+    if client_ids is None:
+        plans = read_plans(session)
+        for client_id, bucket_id, last_day in session.execute(stmt):
+            yield client_id, bucket_id, plans.get(client_id), last_day
+        return
+    ordered = sorted(client_ids)
+    for first in range(0, len(ordered), _ID_BATCH):
+        batch = ordered[first : first + _ID_BATCH]
+        plans = read_plans(session, batch)
+        for client_id, bucket_id, last_day in session.execute(stmt.where(Client.id.in_(batch))):
+            yield client_id, bucket_id, plans.get(client_id), last_day
 
 
 def record_events(
     session: Session, config: AlertConfig, current: Current, now: dt.datetime
 ) -> Evaluation:
     """``evaluate``'s writes, given what ``find_current`` found (in an
-    earlier transaction, possibly)."""
+    earlier transaction, possibly). An open event this run did not look for
+    (``Current.covers``) stays as it is."""
     new = dict(current.findings)
     now = as_utc(now)
     open_events = session.scalars(select(AlertEvent).where(AlertEvent.resolved_at.is_(None))).all()
@@ -376,8 +508,9 @@ def record_events(
         if event.id > current.last_event_id:
             continue  # opened by another run since this one looked: it is that run's
         if finding is None:
-            event.resolved_at = now
-            resolved.append(event.id)
+            if current.covers(event):
+                event.resolved_at = now
+                resolved.append(event.id)
             continue
         lasting += 1
         event.severity = finding.severity.label
@@ -429,10 +562,13 @@ def run_alerts(
     engine: Engine,
     config: AlertConfig | None = None,
     *,
+    client_ids: Collection[int] | None,
     now: dt.datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> AlertRun | None:
-    """Evaluate the alerts and send what is due, in this process (the
+    """Evaluate the alerts of ``client_ids``, the clients whose snapshots
+    changed (None: every client; a stopped collection is looked for in
+    every client anyway), and send what is due, in this process (the
     deliveries are synchronous, each attempt bounded by the timeout).
 
     Called after every collection run, import and demo load; it never
@@ -445,7 +581,7 @@ def run_alerts(
         # Read first, then write in a short transaction: on SQLite a write
         # transaction holds the one write lock that collection needs too.
         with Session(engine) as session:
-            current = find_current(session, config)
+            current = find_current(session, config, client_ids)
         with Session(for_writes(engine)) as session, session.begin():
             evaluation = record_events(session, config, current, now)
         sent = delivery.deliver(engine, config, now, sleep=sleep)

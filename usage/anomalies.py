@@ -17,7 +17,14 @@ import enum
 import itertools
 from collections.abc import Iterable, Iterator
 
-from usage.series import DROP_MIN_BEFORE, DROP_THRESHOLD, STORAGE_BYTES, TOTAL_RECORDS, day_label
+from usage.series import (
+    DROP_MIN_BEFORE,
+    DROP_THRESHOLD,
+    STORAGE_BYTES,
+    TOTAL_RECORDS,
+    Drop,
+    day_label,
+)
 from usage.snapshots import SnapshotJSON
 from usage.units import human_bytes
 
@@ -52,7 +59,7 @@ class AnomalySettings:
     """The thresholds; the defaults are documented in ``docs/insights.md``."""
 
     # A fall of more than this share from one snapshot to the next is a drop
-    # (the Client page's drop marks use the same default) ...
+    # (the Client page's drop marks come from here too: ``find_drops``) ...
     drop_share: float = DROP_THRESHOLD
     # ... and a fall of at least this share is a severe one.
     severe_drop_share: float = 0.5
@@ -143,6 +150,30 @@ def find_anomalies(
     return found
 
 
+def find_drops(
+    snapshots: Iterable[SnapshotJSON], settings: AnomalySettings = DEFAULT_SETTINGS
+) -> list[Drop]:
+    """The possible data losses the Client page lists and marks, oldest
+    first: ``find_anomalies``' drops and disappearances (a jump is no loss),
+    so the page and the alerts agree on what a drop is."""
+    ordered = list(snapshots)
+    totals = {s["snapshot_date"]: int(s["records"]["total"]) for s in ordered}
+    return [
+        Drop(
+            metric=anomaly.metric,
+            snapshot_date=anomaly.day,
+            previous_date=anomaly.previous_day,
+            before=anomaly.before,
+            after=anomaly.after,
+            total_after=totals[anomaly.day.isoformat()],
+            in_collection=anomaly.scope is Scope.COLLECTION,
+            in_bytes=anomaly.in_bytes,
+        )
+        for anomaly in find_anomalies("", ordered, settings=settings)
+        if anomaly.kind in (AnomalyKind.DROP, AnomalyKind.DISAPPEARED)
+    ]
+
+
 def find_stopped(
     bucket_id: str,
     last_day: dt.date,
@@ -153,12 +184,26 @@ def find_stopped(
     """A stopped collection: ``last`` (of ``last_day``) is the client's
     newest snapshot and ``as_of``, the store's newest day, is at least
     ``stopped_days`` later. The caller checks that the client is active."""
+    records = int(last["records"]["total"])
+    size = int(last["storage"]["total_bytes"])
+    return find_stopped_after(bucket_id, last_day, records, size, as_of, settings)
+
+
+def find_stopped_after(
+    bucket_id: str,
+    last_day: dt.date,
+    records: int,
+    size: int,
+    as_of: dt.date,
+    settings: AnomalySettings = DEFAULT_SETTINGS,
+) -> Anomaly | None:
+    """``find_stopped`` from the newest snapshot's totals alone (``records``
+    and ``size`` in bytes): what ``latest_snapshots`` keeps of it, so every
+    client can be checked without reading its history."""
     silent = (as_of - last_day).days
     if silent < settings.stopped_days:
         return None
     severity = Severity.HIGH if silent >= settings.severe_stopped_days else Severity.MEDIUM
-    records = int(last["records"]["total"])
-    size = int(last["storage"]["total_bytes"])
     return Anomaly(
         kind=AnomalyKind.STOPPED,
         bucket_id=bucket_id,

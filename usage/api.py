@@ -7,15 +7,15 @@ JSON; every error becomes ``{"error": ..., "request_id": ...}``.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import enum
+import functools
 import hashlib
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import anyio
 import orjson
 import xxhash
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from usage.access import Principal, check_visible
+from usage.alert_events import fetch_alerts_page
 from usage.clients import fetch_client, fetch_clients_page
 from usage.collect.trigger import run_trigger
 from usage.daily import fetch_day
@@ -48,6 +49,7 @@ from usage.errors import (
 from usage.history import fetch_history_body, fetch_history_page
 from usage.keys import authenticate
 from usage.openapi import build_index, build_openapi
+from usage.outlook import forecast_json, read_client_forecast
 from usage.paging import cursor_secret
 from usage.series import Granularity
 from usage.signin import (
@@ -63,9 +65,11 @@ from usage.table import day_table, history_table, period_table, write_csv
 from usage.validation import (
     Format,
     check_known_params,
+    parse_alerts_params,
     parse_bucket_id,
     parse_clients_params,
     parse_day_params,
+    parse_forecast_params,
     parse_history_params,
 )
 
@@ -92,6 +96,10 @@ GZIP_LEVEL = 5
 EngineFactory = Callable[[], Engine]
 SettingsFactory = Callable[[], SignInSettings]
 Headers = tuple[tuple[bytes, bytes], ...]
+# A request's headers by name, the last of a repeated one: made once per
+# request (``dict(scope["headers"])``), never kept in the scope, which is
+# shared on (a dict kept there went stale: the dashboard's sign-out broke).
+RequestHeaders = dict[bytes, bytes]
 
 
 @dataclass(slots=True)
@@ -155,10 +163,10 @@ def _plain_error(status: int, message: str, request_id: str, headers: Headers = 
 # revoked key, or a person removed, reassigned or given another role, keeps
 # their old rights on a process that checked them for at most this long.
 KEY_CACHE_SECONDS = 5.0
-# Threads per server process that run the endpoints' PostgreSQL work: a few,
-# to overlap round trips; the rest is Python under the GIL, where a crowd of
-# threads only takes turns. At most the engine pool's size, so that no
-# request opens a connection of its own.
+# Threads per server process that run the endpoints' PostgreSQL work while
+# the event loop does not (the first request, and after the database failed:
+# see ``UsageApi._run``): a few, to overlap round trips. At most the engine
+# pool's size, so that no request opens a connection of its own.
 DB_THREADS = 4
 
 
@@ -219,8 +227,11 @@ class UsageApi:
         self._index = orjson.dumps(build_index(document))
         self._recent = _RecentPrincipals()
         self._db_threads: anyio.CapacityLimiter | None = None
-        self._db_is_local = False  # SQLite, once the engine exists
-        self._loop_connection: Connection | None = None
+        self._db_in_loop = False  # database work runs in the event loop: see _run
+        # The connections kept for it (see _in_loop), by whether they run in
+        # autocommit (PostgreSQL's one-statement work); SQLite keeps one.
+        self._loop_connections: dict[bool, Connection] = {}
+        self._disposal_watched: Engine | None = None  # whose dispose() closes them
         self._secret: bytes | None = None  # the cursors' (usage.paging)
         get, post, db = ("GET", "HEAD"), ("POST",), RunsIn.DATABASE
         # Tried in turn (no two match the same path): the busiest first.
@@ -230,33 +241,38 @@ class UsageApi:
             (re.compile(r"/api/v1/openapi\.json"), get, self.openapi, RunsIn.LOOP),
             (re.compile(r"/api/v1/clients"), get, self.clients, db),
             (re.compile(r"/api/v1/clients/([^/]+)"), get, self.client, db),
+            (re.compile(r"/api/v1/clients/([^/]+)/forecast"), get, self.forecast, db),
             (re.compile(r"/api/v1/snapshots/([^/]+)"), get, self.snapshots, db),
+            (re.compile(r"/api/v1/alerts"), get, self.alerts, db),
             (re.compile(r"/api/v1/collect/trigger"), post, self.trigger, RunsIn.THREAD),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        request_id = _pick_request_id(scope)
+        headers = dict(scope["headers"])
+        request_id = _pick_request_id(headers)
         try:
-            answer = await self._answer(scope, receive, request_id)
+            answer = await self._answer(scope, headers, receive, request_id)
         except Exception:
             log.exception("unexpected error on %s", scope.get("path"))
             answer = _plain_error(500, _INTERNAL, request_id)
         if answer.status == 304:  # no body: the caller's copy is current
-            headers = [(_REQUEST_ID, request_id.encode()), *answer.headers]
+            sent = [(_REQUEST_ID, request_id.encode()), *answer.headers]
         else:
-            headers = [
+            sent = [
                 (b"content-type", answer.content_type),
                 (b"content-length", str(len(answer.body)).encode()),
                 (_REQUEST_ID, request_id.encode()),
                 *answer.headers,
             ]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.start", "status": answer.status, "headers": sent})
         body = b"" if scope["method"] == "HEAD" else answer.body
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> Answer:
+    async def _answer(
+        self, scope: Scope, headers: RequestHeaders, receive: Receive, request_id: str
+    ) -> Answer:
         path: str = scope["path"]
         if _is_malformed(path):
             return _plain_error(400, _MALFORMED, request_id)
@@ -267,9 +283,9 @@ class UsageApi:
             if scope["method"] not in methods:
                 allow = ((b"allow", ", ".join(methods).encode()),)
                 return _plain_error(405, "method not allowed", request_id, allow)
-            in_loop = runs_in is RunsIn.LOOP or (runs_in is RunsIn.DATABASE and self._db_is_local)
-            api_key = _header(scope, b"x-api-key")
-            cookie_header = None if api_key else _header(scope, b"cookie")
+            in_loop = runs_in is RunsIn.LOOP or (runs_in is RunsIn.DATABASE and self._db_in_loop)
+            api_key = _text(headers, b"x-api-key")
+            cookie_header = None if api_key else _text(headers, b"cookie")
             post = scope["method"] == "POST"  # only a POST reads its body and origin
             call = Call(
                 path_args=match.groups(),
@@ -280,10 +296,10 @@ class UsageApi:
                 body=await _read_body(receive) if post else b"",
                 in_loop=in_loop,
                 cookies=_session_cookies(cookie_header) if cookie_header else None,
-                origin=_request_origin(scope) if post else None,
-                own_origin=_own_origin(scope) if post else "",
+                origin=_request_origin(headers) if post else None,
+                own_origin=_own_origin(scope, headers) if post else "",
                 address=_client_address(scope),
-                accept=_header(scope, b"accept"),
+                accept=_text(headers, b"accept"),
             )
             if in_loop:
                 answer = endpoint(call)
@@ -294,7 +310,7 @@ class UsageApi:
                     self._db_threads = anyio.CapacityLimiter(DB_THREADS)
                 answer = await anyio.to_thread.run_sync(endpoint, call, limiter=self._db_threads)
             if answer.status == 200 and not post:
-                return _validated(scope, call, answer)
+                return _validated(scope, headers, call, answer)
             return answer
         return _plain_error(404, f"no such path: {path}", request_id)
 
@@ -313,19 +329,34 @@ class UsageApi:
         request's time). Work of several statements keeps the engine's
         REPEATABLE READ transaction, so that it reads one state of the store.
 
-        SQLite endpoints run in the event loop itself (after the first, which
-        makes the engine in a thread: the embedded default may load the demo):
+        Database endpoints run in the event loop itself, one request at a
+        time on a connection kept from request to request (``_in_loop``),
+        once a first request has made the engine in a thread (the embedded
+        default may load the demo). In a thread each would pay a hand-over
+        to it and back, which costs more than a small request's own work:
         sqlite3 gives the GIL up around every row it steps through, and with
-        other threads waiting each of those is a hand-over, which cost a third
-        of the throughput at 16 connections. SQLite reads never wait on the
-        network, nor on writers (WAL). PostgreSQL ones run in at most
-        ``DB_THREADS`` threads, to overlap round trips."""
+        other threads waiting each of those is a hand-over (a third of the
+        throughput at 16 connections); on PostgreSQL the threads, the pool's
+        check-out (with its ping, one more round trip) and the isolation
+        level set and reset cost twice the work of a history page (the
+        measurements: docs/benchmarks.md). SQLite reads never wait on the
+        network, nor on writers (WAL); a PostgreSQL read waits for its round
+        trip, which the lean reference server waits for in the same way.
+        After PostgreSQL failed, requests go back to ``DB_THREADS`` threads
+        until one of them reaches it again: connecting to a database that
+        does not answer may take ``connect_timeout`` seconds, which the
+        loop must not wait."""
         try:
             engine = self._get_engine()
-            self._db_is_local = engine.dialect.name == "sqlite"
-            with self._connection(engine, call.in_loop, one_statement) as connection:
-                done = work(connection, self._principal(connection, call))
-                return done if isinstance(done, Answer) else Answer(200, done)
+            if call.in_loop:
+                done = self._in_loop(engine, call, work, one_statement)
+            else:
+                with engine.connect() as connection:
+                    self._db_in_loop = True  # it answered: the next requests run in the loop
+                    if one_statement and engine.dialect.name != "sqlite":
+                        connection.execution_options(isolation_level="AUTOCOMMIT")
+                    done = work(connection, self._principal(connection, call))
+            return done if isinstance(done, Answer) else Answer(200, done)
         except UsageError as error:
             return error_answer(error, call.request_id)
         except ConfigError as exc:
@@ -341,38 +372,50 @@ class UsageApi:
                 return error_answer(_UNAVAILABLE, call.request_id)
             raise
 
-    @contextlib.contextmanager
-    def _connection(
-        self, engine: Engine, in_loop: bool, one_statement: bool
-    ) -> Iterator[Connection]:
-        """A connection for one request. In the event loop (SQLite), one
-        connection is kept from request to request: the loop runs one request
-        at a time, and taking a connection from the pool and giving it back
-        cost a tenth of a small request. It is kept outside any transaction
-        (each read is one statement, and a session bound to it rolls its own
-        back), and dropped after any error. Elsewhere (PostgreSQL) it comes
-        from the pool, in autocommit for ``one_statement`` work."""
-        if not in_loop:
-            with engine.connect() as connection:
-                if one_statement and engine.dialect.name != "sqlite":
-                    connection.execution_options(isolation_level="AUTOCOMMIT")
-                yield connection
-            return
-        if self._loop_connection is None or self._loop_connection.closed:
-            self._loop_connection = engine.connect()
-        connection = self._loop_connection
+    def _in_loop(
+        self,
+        engine: Engine,
+        call: Call,
+        work: Callable[[Connection, Principal], bytes | Answer],
+        one_statement: bool,
+    ) -> bytes | Answer:
+        """``work`` in the event loop on a connection kept from request to
+        request: the loop runs one request at a time, and taking a
+        connection from the pool and giving it back cost a tenth of a small
+        request (on PostgreSQL more: the check-out pings). It is kept
+        outside any transaction (a session bound to it rolls its own back).
+        On PostgreSQL ``one_statement`` work has a connection of its own in
+        autocommit, the rest one in the engine's REPEATABLE READ, so that
+        neither changes mode from request to request. After any error but
+        the request's own every kept connection is dropped (and on
+        PostgreSQL the next requests go to threads: see ``_run``)."""
+        autocommit = one_statement and engine.dialect.name != "sqlite"
+        connection = self._loop_connections.get(autocommit)
+        if connection is not None and connection.closed:  # closed by the work that used it
+            connection = None
         try:
+            if connection is None:
+                connection = self._loop_connections[autocommit] = engine.connect()
+                if autocommit:
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
+                if self._disposal_watched is not engine:
+                    drop = functools.partial(_drop_kept, self._loop_connections)
+                    event.listen(engine, "engine_disposed", drop)
+                    self._disposal_watched = engine
             try:
-                yield connection
+                return work(connection, self._principal(connection, call))
             finally:
                 if connection.in_transaction():
                     connection.rollback()
         except UsageError:  # the request's own error: the connection is sound
             raise
         except BaseException:
-            self._loop_connection = None
-            connection.invalidate()
-            connection.close()
+            self._db_in_loop = engine.dialect.name == "sqlite"
+            if connection is not None:
+                connection.invalidate()
+            for kept in self._loop_connections.values():
+                kept.close()
+            self._loop_connections.clear()
             raise
 
     def _principal(self, connection: Connection, call: Call) -> Principal:
@@ -472,6 +515,13 @@ class UsageApi:
 
         return self._run_session(call, work)
 
+    def forecast(self, call: Call) -> Answer:
+        def work(session: Session, key: Principal) -> Any:
+            bucket_id = parse_forecast_params(call.path_args[0], call.query)
+            return forecast_json(read_client_forecast(session, bucket_id, visible=key.visible))
+
+        return self._run_session(call, work)
+
     def snapshots(self, call: Call) -> Answer:
         def work(session: Session, key: Principal) -> Answer:
             params = parse_day_params(call.path_args[0], call.query)
@@ -479,6 +529,13 @@ class UsageApi:
             if _negotiated(params.format_, call.accept) is Format.CSV:
                 return _csv_answer(write_csv(day_table(page["snapshots"])), page["cursor"])
             return Answer(200, orjson.dumps(page), _VARY_ACCEPT, next_cursor=page["cursor"])
+
+        return self._run_session(call, work)
+
+    def alerts(self, call: Call) -> Answer:
+        def work(session: Session, key: Principal) -> Answer:
+            page = fetch_alerts_page(session, parse_alerts_params(call.query), key.visible)
+            return Answer(200, orjson.dumps(page), next_cursor=page["next_cursor"])
 
         return self._run_session(call, work)
 
@@ -503,6 +560,18 @@ class UsageApi:
 
 
 _UNAVAILABLE = DatabaseUnavailable("database unavailable; try again shortly")
+
+
+def _drop_kept(kept: dict[bool, Connection], _engine: Engine) -> None:
+    """Close the connections ``UsageApi._in_loop`` keeps when their engine
+    is disposed, as ``dispose()`` closes those in its pool: a kept one
+    would otherwise stay open until collected (psycopg warns then)."""
+    for connection in kept.values():
+        connection.invalidate()  # closes the driver's connection now
+        connection.close()
+    kept.clear()
+
+
 # The endpoints that answer CSV too: a cache keeps each format apart.
 _VARY_ACCEPT: Headers = ((b"vary", b"Accept"),)
 
@@ -544,7 +613,7 @@ def _quality(accept: str, media_type: str) -> float:
     return quality
 
 
-def _validated(scope: Scope, call: Call, answer: Answer) -> Answer:
+def _validated(scope: Scope, headers: RequestHeaders, call: Call, answer: Answer) -> Answer:
     """A GET's 200 with its strong ``ETag`` (a 128-bit hash of the bytes
     sent: it changes whenever any byte would), ``Cache-Control`` and the
     next page's ``Link``; a 304 without a body when ``If-None-Match`` names
@@ -552,14 +621,18 @@ def _validated(scope: Scope, call: Call, answer: Answer) -> Answer:
     not see was a 404 before anything was read."""
     tag = b'"' + xxhash.xxh3_128_hexdigest(answer.body).encode()
     # A gzipped body is other bytes: its tag is another (RFC 9110, 8.8.3).
-    if call.method == "GET" and len(answer.body) >= GZIP_MINIMUM_SIZE and _accepts_gzip(scope):
+    gzip = headers.get(b"accept-encoding")
+    if call.method == "GET" and len(answer.body) >= GZIP_MINIMUM_SIZE and gzip and b"gzip" in gzip:
         tag += b'-gzip"'
     else:
         tag += b'"'
-    answer.headers = ((b"etag", tag), (b"cache-control", CACHE_CONTROL), *answer.headers)
-    if answer.next_cursor is not None:
-        answer.headers += ((b"link", _next_link(scope, call, answer.next_cursor)),)
-    wanted = _raw_header(scope, b"if-none-match")
+    if answer.next_cursor is None:
+        answer.headers = ((b"etag", tag), (b"cache-control", CACHE_CONTROL), *answer.headers)
+    else:
+        link = _next_link(scope, headers.get(b"host"), call, answer.next_cursor)
+        answer.headers = ((b"etag", tag), (b"cache-control", CACHE_CONTROL), *answer.headers,
+                          (b"link", link))  # fmt: skip
+    wanted = headers.get(b"if-none-match")
     if wanted is not None and _names_tag(wanted, tag):
         answer.status, answer.body = 304, b""
     return answer
@@ -575,7 +648,7 @@ def _names_tag(if_none_match: bytes, tag: bytes) -> bool:
     return False
 
 
-def _next_link(scope: Scope, call: Call, cursor: str) -> bytes:
+def _next_link(scope: Scope, host: bytes | None, call: Call, cursor: str) -> bytes:
     """``Link: <URL>; rel="next"`` (RFC 8288): this request's URL with the
     next page's cursor (URL-safe as it is), absolute when the request named
     its host."""
@@ -584,13 +657,16 @@ def _next_link(scope: Scope, call: Call, cursor: str) -> bytes:
         kept = [(name, value) for name, value in call.query.items() if name != "cursor"]
         query = urlencode(kept).encode()
     query = query + b"&cursor=" if query else b"cursor="
-    host = _raw_header(scope, b"host")
     origin = b"%s://%s" % (scope.get("scheme", "http").encode(), host) if host else b""
     return b'<%s%s?%s%s>; rel="next"' % (origin, scope["path"].encode(), query, cursor.encode())
 
 
 def _accepts_gzip(scope: Scope) -> bool:
-    accepted = _raw_header(scope, b"accept-encoding")
+    """For the gzip layer, outside the API: one look through the headers."""
+    accepted: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"accept-encoding":
+            accepted = value  # the last, when repeated
     return accepted is not None and b"gzip" in accepted
 
 
@@ -631,11 +707,11 @@ def _session_cookies(header: str) -> dict[str, str] | None:
     return parts or None
 
 
-def _request_origin(scope: Scope) -> str | None:
-    origin = _header(scope, b"origin")
+def _request_origin(headers: RequestHeaders) -> str | None:
+    origin = _text(headers, b"origin")
     if origin and origin != "null":
         return origin.rstrip("/")
-    referer = _header(scope, b"referer")
+    referer = _text(headers, b"referer")
     if referer:
         parts = urlsplit(referer)
         if parts.scheme and parts.netloc:
@@ -643,8 +719,8 @@ def _request_origin(scope: Scope) -> str | None:
     return None
 
 
-def _own_origin(scope: Scope) -> str:
-    host = _header(scope, b"host") or ""
+def _own_origin(scope: Scope, headers: RequestHeaders) -> str:
+    host = _text(headers, b"host") or ""
     return f"{scope.get('scheme', 'http')}://{host}"
 
 
@@ -653,8 +729,8 @@ def _client_address(scope: Scope) -> str:
     return str(client[0]) if client else ""
 
 
-def _pick_request_id(scope: Scope) -> str:
-    value = _raw_header(scope, _REQUEST_ID)
+def _pick_request_id(headers: RequestHeaders) -> str:
+    value = headers.get(_REQUEST_ID)
     if value is not None and _REQUEST_ID_PATTERN.fullmatch(value):
         return value.decode("ascii")
     return os.urandom(16).hex()  # random, as a uuid4's hex: a fifth of its cost
@@ -672,19 +748,8 @@ def _parse_query(raw: bytes) -> dict[str, str]:
             if name}  # fmt: skip
 
 
-def _raw_header(scope: Scope, name: bytes) -> bytes | None:
-    """A request header (the last, when repeated). Read from the scope each
-    time: a dict of them kept in the scope went stale when the scope was
-    shared on (the dashboard's sign-out stopped working in the browser)."""
-    found = None
-    for header, value in scope["headers"]:
-        if header == name:
-            found = value
-    return found
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    value = _raw_header(scope, name)
+def _text(headers: RequestHeaders, name: bytes) -> str | None:
+    value = headers.get(name)
     return None if value is None else value.decode("latin-1")
 
 

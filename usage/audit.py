@@ -35,11 +35,14 @@ class Action(enum.StrEnum):
     KEY_CREATED = "key_created"
     KEY_REVOKED = "key_revoked"
     COLLECTION_TRIGGERED = "collection_triggered"
+    PLAN_SET = "plan_set"
+    PLAN_CLEARED = "plan_cleared"
+    PLANS_IMPORTED = "plans_imported"
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: a person's email, ``key:NAME``, ``cli:USER`` or ``local``,
+    """Who acts: a person's email, ``key:NAME``, ``cli:USER``, ``local`` or ``demo``,
     and the address the request came from (empty on the command line)."""
 
     name: str

@@ -17,13 +17,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from usage import audit, clients, demo, keys, people, plans
+from usage import audit, clients, demo, keys, partitions, people, plans
 from usage.alerts import run_alerts
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, cli_actor
 from usage.commands import add_commands
-from usage.db import for_writes, make_engine, open_engine, upgrade_schema
+from usage.db import for_writes, make_engine, open_engine, schema_is_current, upgrade_schema
 from usage.errors import ConfigError, InvalidParams, UsageError
-from usage.models import Role
+from usage.models import Role, utcnow
 from usage.validation import (
     check_date_range,
     parse_bucket_id,
@@ -50,10 +50,33 @@ def _cmd_db_upgrade(engine: Engine, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_db_partition_snapshots(engine: Engine, args: argparse.Namespace) -> int:
+    if engine.dialect.name == "postgresql" and not schema_is_current(engine):
+        raise ConfigError("the database schema is not up to date: run `python -m usage db upgrade`")
+    first = parse_date(args.first, "--from")
+    with Session(engine) as session, session.begin():
+        done = partitions.partition_snapshots(
+            session,
+            partitions.Period(args.by),
+            today=utcnow().date(),
+            ahead=args.ahead,
+            first=first,
+        )
+    tables = ", ".join(partitions.TABLES)
+    if done.converted:
+        print(f"partitioned by {args.by}: {tables}")
+    print(f"partitions added: {', '.join(done.added)}" if done.added else "no partition to add")
+    if done.moved:
+        print(f"snapshots moved out of the default partition: {done.moved}")
+    print(f"partitions: {', '.join(done.periods)} and a default")
+    return 0
+
+
 def _cmd_demo(engine: Engine, _args: argparse.Namespace) -> int:
     with Session(for_writes(engine)) as session, session.begin():
         added = demo.load_demo(session, dt.date.today())
-    run_alerts(engine)  # never raises: an alert failure is logged, the demo stands
+        changed = demo.demo_client_ids(session) if added else []
+    run_alerts(engine, client_ids=changed)  # never raises: a failure is logged, the demo stands
     print(f"demo data loaded: {added} snapshots added")
     return 0
 
@@ -118,12 +141,12 @@ def _cmd_clients_set_plan(engine: Engine, args: argparse.Namespace) -> int:
         if args.records is not None or args.storage is not None or args.collection:
             raise InvalidParams("--clear takes no limits: give --clear alone, or the limits")
         with Session(engine) as session, session.begin():
-            had = plans.clear_plan(session, bucket_id)
+            had = plans.clear_plan(session, bucket_id, actor=cli_actor())
         print(f"plan of {bucket_id!r} cleared" if had else f"{bucket_id!r} had no plan")
         return 0
     plan = plans.parse_plan(records=args.records, storage=args.storage, collections=args.collection)
     with Session(engine) as session, session.begin():
-        plans.set_plan(session, bucket_id, plan)
+        plans.set_plan(session, bucket_id, plan, actor=cli_actor())
     print(f"plan of {bucket_id!r}: {plan.describe()}")
     return 0
 
@@ -131,7 +154,7 @@ def _cmd_clients_set_plan(engine: Engine, args: argparse.Namespace) -> int:
 def _cmd_clients_import_plans(engine: Engine, args: argparse.Namespace) -> int:
     try:
         with _csv_lines(args.file) as lines, Session(engine) as session, session.begin():
-            result = plans.import_plans(session, lines)
+            result = plans.import_plans(session, lines, actor=cli_actor(), source=args.file)
     except InvalidParams as exc:
         raise InvalidParams(f"{args.file}: {exc.message}; nothing was imported") from None
     except UnicodeDecodeError:
@@ -246,6 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="create or upgrade the schema").set_defaults(
         run=_cmd_db_upgrade
     )
+    partition = db_commands.add_parser(
+        "partition-snapshots",
+        help="PostgreSQL: partition the snapshots by date range, or add the partitions ahead"
+        " (docs/scaling.md)",
+    )
+    partition.add_argument(
+        "--by", choices=[period.value for period in partitions.Period], default="year"
+    )
+    partition.add_argument(
+        "--ahead", type=int, default=1, help="periods after today's to have (default 1)"
+    )
+    partition.add_argument(
+        "--from", dest="first", help="the first period's day (default: the oldest snapshot)"
+    )
+    partition.set_defaults(run=_cmd_db_partition_snapshots)
 
     commands.add_parser("demo", help="load the demo portfolio (idempotent)").set_defaults(
         run=_cmd_demo

@@ -75,8 +75,65 @@ class Client(TypedDict):
     client_since: str
 
 
+class PlanUse(TypedDict):
+    records: float | None
+    storage_bytes: float | None
+    collections: dict[str, float | None]
+
+
+class Plan(TypedDict):
+    records: int | None
+    storage_bytes: int | None
+    collections: dict[str, int]
+    used: PlanUse
+
+
 class ClientDetail(Client):
     latest_snapshot: Snapshot | None
+    plan: Plan | None
+
+
+class ForecastDay(TypedDict):
+    date: str
+    expected: float
+    lower: float
+    upper: float
+
+
+class Projection(TypedDict):
+    fit_start: str
+    steps: list[str]
+    scale: str
+    slope_per_day: float
+    daily: list[ForecastDay]
+
+
+class Reach(TypedDict):
+    reached: bool
+    likely: str | None
+    earliest: str | None
+    latest: str | None
+
+
+class MetricForecast(TypedDict):
+    metric: str
+    scope: str
+    unit: str
+    last_value: float | None
+    limit: int | None
+    forecast: Projection | None
+    reach: Reach | None
+    summary: str | None
+    note: str | None
+
+
+class ClientForecast(TypedDict):
+    bucket_id: str
+    last_day: str | None
+    horizon_days: int
+    window_days: int
+    observations: int
+    metrics: list[MetricForecast]
 
 
 class ClientPage(TypedDict):
@@ -89,6 +146,27 @@ class SnapshotPage(TypedDict):
     snapshots: list[Snapshot]
     count: int
     cursor: str | None
+
+
+class AlertEvent(TypedDict):
+    id: int
+    bucket_id: str
+    kind: str
+    scope: str
+    metric: str
+    day: str | None
+    severity: str
+    summary: str
+    details: dict[str, Any]
+    opened_at: str
+    last_seen_at: str
+    resolved_at: str | None
+
+
+class AlertPage(TypedDict):
+    alerts: list[AlertEvent]
+    count: int
+    next_cursor: str | None
 
 
 class TriggerFailure(TypedDict):
@@ -258,8 +336,13 @@ class UsageClient:
                 return
 
     def client(self, bucket_id: str) -> ClientDetail:
-        """A client with its latest snapshot (``GET /clients/{bucket_id}``)."""
+        """A client with its latest snapshot and its plan (``GET /clients/{bucket_id}``)."""
         return cast(ClientDetail, self._json(f"/clients/{bucket_id}", {}))
+
+    def forecast(self, bucket_id: str) -> ClientForecast:
+        """The client's projections and when it reaches its plan's limits
+        (``GET /clients/{bucket_id}/forecast``)."""
+        return cast(ClientForecast, self._json(f"/clients/{bucket_id}/forecast", {}))
 
     # --- snapshots on a date
 
@@ -283,6 +366,42 @@ class UsageClient:
         self, day: Day, *, limit: int | None = None, cursor: str | None = None
     ) -> CsvPage:
         return self._csv(f"/snapshots/{_day(day)}", _params(limit=limit, cursor=cursor))
+
+    # --- alerts
+
+    def alerts(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        severity: str | None = None,
+        bucket_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AlertPage:
+        """One page of alert events, newest first (``GET /alerts``): open ones
+        unless ``status`` says ``resolved`` or ``all``."""
+        params = _params(status=status, kind=kind, severity=severity, bucket_id=bucket_id,
+                         limit=limit, cursor=cursor)  # fmt: skip
+        return cast(AlertPage, self._json("/alerts", params))
+
+    def iter_alerts(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        severity: str | None = None,
+        bucket_id: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[AlertEvent]:
+        cursor: str | None = None
+        while True:
+            page = self.alerts(status=status, kind=kind, severity=severity, bucket_id=bucket_id,
+                               limit=page_size, cursor=cursor)  # fmt: skip
+            yield from page["alerts"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
 
     # --- collection
 

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from usage.access import client_not_found
 from usage.errors import InvalidParams
 from usage.models import Client, Snapshot
+from usage.outlook import plan_json
 from usage.paging import cursor_secret, decode_cursor, encode_cursor
+from usage.plans import read_plans
 from usage.snapshots import read_snapshots
 from usage.validation import ClientsParams, NewClient
 
@@ -117,7 +119,8 @@ def fetch_clients_page(
 
 
 def fetch_client(session: Session, bucket_id: str) -> ClientJSON:
-    """A client with its ``latest_snapshot`` (None before the first one)."""
+    """A client with its ``latest_snapshot`` (None before the first one) and
+    its ``plan`` (``usage.outlook.plan_json``: None without one)."""
     row = session.execute(_select_clients(Client.bucket_id == bucket_id)).first()
     if row is None:
         raise client_not_found(bucket_id)
@@ -132,4 +135,6 @@ def fetch_client(session: Session, bucket_id: str) -> ClientJSON:
             limit=None,
             bucket_ids={client_id: bucket_id},
         )
+    plan = read_plans(session, [client_id]).get(client_id)
+    client["plan"] = plan_json(plan, client["latest_snapshot"])
     return client

@@ -19,10 +19,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from usage.alerts import run_alerts
+from usage.collect.claims import ClaimEach
 from usage.collect.config import load_config
 from usage.collect.progress import ProgressBar
 from usage.collect.runner import collect, select_targets
-from usage.collect.runs import StartedBy, start_runs
+from usage.collect.runs import StartedBy
+from usage.collect.shards import parse_shard
 from usage.db import for_writes
 from usage.errors import InvalidParams
 from usage.models import utcnow
@@ -39,6 +41,16 @@ def add_commands(commands: Any) -> None:
         "--bucket", action="append", help="a client to collect (default: active and trial ones)"
     )
     run.add_argument("--date", help="the snapshot date (YYYY-MM-DD, default today in UTC)")
+    run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="only the clients of shard K of N, by a hash of their bucket_id (K from 1)",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="also the clients collected for that date less than 5 minutes ago",
+    )
     run.set_defaults(run=cmd_collect)
 
     export = commands.add_parser("export", help="write snapshots as JSON Lines")
@@ -68,25 +80,28 @@ def cmd_collect(engine: Engine, args: argparse.Namespace) -> int:
     day = parse_date(args.date, "--date") or now.date()
     if day > now.date():
         raise InvalidParams(f"--date must not be after today ({now.date().isoformat()})")
-    with Session(engine) as session, session.begin():
+    shard = parse_shard(args.shard)
+    with Session(engine) as session:
         targets = select_targets(session, _bucket_ids(args.bucket))
-        start_runs(
-            session,
-            [target.client_id for target in targets],
-            now=now,
-            snapshot_date=day,
-            started_by=StartedBy.CLI,
-        )
+    if shard is not None:  # of the named clients, those of the shard
+        targets = [target for target in targets if shard.holds(target.bucket_id)]
+    # Each client is claimed as its turn comes: one that another run holds
+    # (another machine, an overlapping shard) is skipped, not collected twice.
+    claiming = ClaimEach(StartedBy.CLI, force=args.force)
     progress = ProgressBar(len(targets), sys.stderr)
     try:
-        summary = collect(engine, config, targets, day, on_done=progress.advance)
+        summary = collect(engine, config, targets, day, claiming=claiming, on_done=progress.advance)
     finally:
         progress.close()
     for failure in summary.failures:
         print(f"failed: {failure.bucket_id}: {failure.error}", file=sys.stderr)
+    for skip in summary.skipped:
+        print(f"skipped: {skip.bucket_id}: {skip.skipped}", file=sys.stderr)
+    skipped = f" {len(summary.skipped)} skipped," if summary.skipped else ""
+    of_shard = f" (shard {shard})" if shard is not None else ""
     print(
-        f"collected {day.isoformat()}: {summary.processed} processed,"
-        f" {summary.failed} failed, in {summary.duration_seconds:.1f} s"
+        f"collected {day.isoformat()}{of_shard}: {summary.processed} processed,"
+        f" {summary.failed} failed,{skipped} in {summary.duration_seconds:.1f} s"
     )
     return EXIT_FAILED if summary.failed else 0
 
@@ -143,7 +158,8 @@ def cmd_import(engine: Engine, args: argparse.Namespace) -> int:
             )
     except InvalidParams as exc:
         raise InvalidParams(f"{args.file}: {exc.message}; nothing was imported") from None
-    run_alerts(engine)  # never raises: an alert failure is logged, the import stands
+    # Never raises: an alert failure is logged, the import stands.
+    run_alerts(engine, client_ids=summary.client_ids)
     created = ""
     if summary.created_clients:
         created = f"; created {len(summary.created_clients)} clients: " + ", ".join(

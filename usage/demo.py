@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from usage.audit import Actor
 from usage.models import ROOT_PREFIX, Client, Setting, Snapshot
+from usage.plans import Plan, set_plan
 from usage.snapshots import SnapshotData, insert_snapshots
 
 DEMO_SETTING = "demo_data"
+DEMO_ACTOR = Actor("demo")
 HISTORY_DAYS = 3 * 365
 
 Curve = Callable[[float], float]  # years since the start -> total records
@@ -42,6 +45,9 @@ class DemoClient:
     steps: dict[int, tuple[str, float]] = field(default_factory=dict)
     missing_every: int = 0  # about one day in N has no snapshot
     trial_days: int | None = None
+    # A plan, as multiples of the client's records and storage on its first
+    # demo day: near 1, the forecast reaches it soon.
+    plan: tuple[float, float] | None = None
 
 
 def _linear(start: float, per_year: float) -> Curve:
@@ -67,15 +73,16 @@ _DOCS = {"documents/": (0.05, 700_000), "images/": (0.02, 420_000)}
 PORTFOLIO: tuple[DemoClient, ...] = (
     DemoClient("acme-corp", "Acme Corporation", "active", _linear(60_000, 25_000),
                {**_CRM, "event": 0.25}, {**_DOCS, "exports/": (0.004, 9_000_000)},
-               prefix_from={"exports/": 400}, steps={300: ("person", 40_000)}),
+               prefix_from={"exports/": 400}, steps={300: ("person", 40_000)},
+               plan=(1.06, 1.6)),
     DemoClient("globex", "Globex Corporation", "active", _exponential(20_000, 0.55),
                {**_CRM, "event": 0.4, "donation": 0.05},
-               {**_DOCS, ROOT_PREFIX: (0.001, 50_000)}),
+               {**_DOCS, ROOT_PREFIX: (0.001, 50_000)}, plan=(1.25, 1.02)),
     DemoClient("initech", "Initech", "active", _logistic(180_000, 1.2, 3.0), _CRM,
                _DOCS, steps={120: ("payment", -0.9)}),
     DemoClient("umbrella-health", "Umbrella Health", "active", _linear(400_000, 8_000),
                {**_CRM, "appointment": 0.3},
-               {**_DOCS, "scans/": (0.03, 2_500_000)}),
+               {**_DOCS, "scans/": (0.03, 2_500_000)}, plan=(1.5, 1.5)),
     DemoClient("stark-industries", "Stark Industries", "active",
                _saturating(250_000, 0.8), {**_CRM, "donation": 0.2},
                {**_DOCS, "backups/": (0.0005, 80_000_000)},
@@ -190,9 +197,30 @@ def load_demo(session: Session, today: dt.date) -> int:
             if last is None or snapshot.snapshot_date > last
         ]
         added += insert_snapshots(session, new)
+        if row is None and client.plan is not None and new:
+            _give_plan(session, client, client.plan, new[-1][1])
     if session.get(Setting, DEMO_SETTING) is None:
         session.add(Setting(name=DEMO_SETTING, value=today.isoformat()))
     return added
+
+
+def _give_plan(
+    session: Session, client: DemoClient, factors: tuple[float, float], latest: SnapshotData
+) -> None:
+    """A plan above the client's newest figures (the demo's own; audited as
+    the demo's doing, like any plan change)."""
+    records = sum(latest.records.values())
+    stored = sum(size for _, size in latest.by_prefix.values())
+    plan = Plan(
+        records=_round_up(records * factors[0]), storage_bytes=_round_up(stored * factors[1])
+    )
+    set_plan(session, client.bucket_id, plan, actor=DEMO_ACTOR)
+
+
+def _round_up(value: float) -> int:
+    """Up to two significant digits: a plan's round number (173,412 -> 180,000)."""
+    scale = int(10 ** max(0, len(str(int(value))) - 2))
+    return -(-int(value) // scale) * scale
 
 
 def _add_client(session: Session, client: DemoClient, today: dt.date) -> tuple[int, dt.date]:
@@ -212,6 +240,15 @@ def _add_client(session: Session, client: DemoClient, today: dt.date) -> tuple[i
 
 
 DEMO_BUCKETS = frozenset(client.bucket_id for client in PORTFOLIO)
+
+
+def demo_client_ids(session: Session) -> list[int]:
+    """The ids of the demo portfolio's clients the store holds."""
+    return list(
+        session.scalars(
+            select(Client.id).where(Client.bucket_id.in_(sorted(DEMO_BUCKETS))).order_by(Client.id)
+        )
+    )
 
 
 def is_demo(session: Session) -> bool:

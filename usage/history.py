@@ -87,7 +87,9 @@ def fetch_history_body(connection: Connection, params: HistoryParams, secret: by
     next_cursor = None
     if len(bodies) > params.limit:
         next_cursor = _cursor(secret, params, _body_date(page[-1]))
-    more = b',"count":%d,"next_cursor":%s' % (len(page), orjson.dumps(next_cursor))
+    # A cursor is URL-safe base64: it needs no escaping in JSON.
+    shown = b"null" if next_cursor is None else b'"%s"' % next_cursor.encode()
+    more = b',"count":%d,"next_cursor":%s' % (len(page), shown)
     return HistoryBody(join_history(params.bucket_id, page, more), next_cursor)
 
 

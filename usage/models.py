@@ -319,6 +319,12 @@ class CollectionRun(Base):
     # Who started it: "cli" or "api" (the trigger, from the API or the page).
     started_by: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    # Where the storage figures came from: "listing" or "inventory" (S3
+    # Inventory); None while running, after a failure, or before 0007.
+    storage_source: Mapped[str | None] = mapped_column(String(16))
+    # Renewed while the run works: a run whose heartbeat is old died with
+    # its process, and the next run may take its client at once.
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ClientPlan(Base):

@@ -8,15 +8,20 @@ from usage.models import ROOT_PREFIX, STANDARD_COLLECTIONS, ClientStatus
 from usage.series import Granularity
 from usage.table import COMPUTED_AT, OBJECTS, STORAGE_BYTES, TOTAL_RECORDS, prefix_columns
 from usage.validation import (
+    ALERT_KINDS,
+    ALERTS_DEFAULT_LIMIT,
     CLIENTS_DEFAULT_LIMIT,
     HISTORY_DEFAULT_LIMIT,
     MAX_LIMIT,
+    SEVERITIES,
     SNAPSHOTS_DEFAULT_LIMIT,
+    AlertStatus,
     Format,
 )
 
 _INT = {"type": "integer", "minimum": 0}
 _DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+_SHARE = {"type": ["number", "null"], "minimum": 0}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -207,10 +212,131 @@ _SCHEMAS: dict[str, Any] = {
     "ClientDetail": {
         "type": "object",
         "description": "A Client with its latest snapshot (null before the first).",
-        "required": [*_CLIENT_FIELDS, "latest_snapshot"],
+        "required": [*_CLIENT_FIELDS, "latest_snapshot", "plan"],
         "properties": {
             **_CLIENT_PROPERTIES,
             "latest_snapshot": {"oneOf": [_ref("Snapshot"), {"type": "null"}]},
+            "plan": {"oneOf": [_ref("Plan"), {"type": "null"}],
+                     "description": "The client's plan; null when it has none."},
+        },
+        "additionalProperties": False,
+    },
+    "Plan": {
+        "type": "object",
+        "description": "What the client may hold; a limit that is null (or a collection left"
+        " out) is not limited. `used`: the latest snapshot's value as a fraction of each"
+        " limit (0.85 is 85 %; over 1 when over the limit; 4 decimals), null for a metric"
+        " without a limit and for all before the first snapshot.",
+        "required": ["records", "storage_bytes", "collections", "used"],
+        "properties": {
+            "records": {"type": ["integer", "null"], "minimum": 1,
+                        "description": "Total records limit."},
+            "storage_bytes": {"type": ["integer", "null"], "minimum": 1,
+                              "description": "Storage limit in bytes."},
+            "collections": {"type": "object", "description": "Records limit by collection.",
+                            "additionalProperties": {"type": "integer", "minimum": 1}},
+            "used": {
+                "type": "object",
+                "required": ["records", "storage_bytes", "collections"],
+                "properties": {
+                    "records": _SHARE,
+                    "storage_bytes": _SHARE,
+                    "collections": {"type": "object", "additionalProperties": _SHARE},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "additionalProperties": False,
+    },
+    "ForecastDay": {
+        "type": "object",
+        "required": ["date", "expected", "lower", "upper"],
+        "properties": {
+            "date": _DATE,
+            "expected": {"type": "number", "minimum": 0},
+            "lower": {"type": "number", "minimum": 0, "description": "The band's lower edge."},
+            "upper": {"type": "number", "minimum": 0, "description": "The band's upper edge."},
+        },
+        "additionalProperties": False,
+    },
+    "MetricForecast": {
+        "type": "object",
+        "description": "One metric's projection and, when it has a limit, when it reaches it.",
+        "required": ["metric", "scope", "unit", "last_value", "limit", "forecast", "reach",
+                     "summary", "note"],
+        "properties": {
+            "metric": {"type": "string", "description": "`total records`, `storage bytes` or"
+                       " a collection's name."},
+            "scope": {"type": "string", "enum": ["total", "collection"]},
+            "unit": {"type": "string", "enum": ["records", "bytes"]},
+            "last_value": {"type": ["number", "null"], "minimum": 0,
+                           "description": "The value on `last_day`; null without a forecast."},
+            "limit": {"type": ["integer", "null"], "minimum": 1,
+                      "description": "The plan's limit; null when not limited."},
+            "forecast": {
+                "oneOf": [{"type": "null"}, {
+                    "type": "object",
+                    "required": ["fit_start", "steps", "scale", "slope_per_day", "daily"],
+                    "properties": {
+                        "fit_start": {**_DATE, "description": "The first day fitted (after"
+                                      " the last step, or the window's first)."},
+                        "steps": {"type": "array", "items": _DATE,
+                                  "description": "Days with a step (an import, a purge)."},
+                        "scale": {"type": "string", "enum": ["linear", "log"]},
+                        "slope_per_day": {"type": "number",
+                                          "description": "Growth per day at `last_day`."},
+                        "daily": {"type": "array", "items": _ref("ForecastDay"),
+                                  "description": "One item per day from the day after"
+                                  " `last_day`, `horizon_days` of them."},
+                    },
+                    "additionalProperties": False,
+                }],
+                "description": "Null when the history is too short to project (`note` says"
+                " why).",
+            },
+            "reach": {
+                "oneOf": [{"type": "null"}, {
+                    "type": "object",
+                    "required": ["reached", "likely", "earliest", "latest"],
+                    "properties": {
+                        "reached": {"type": "boolean",
+                                    "description": "Already at or over it on `last_day`."},
+                        "likely": {"oneOf": [_DATE, {"type": "null"}], "description":
+                                   "The first day the expected value reaches it; null: not"
+                                   " within `horizon_days`."},
+                        "earliest": {"oneOf": [_DATE, {"type": "null"}],
+                                     "description": "The first day the upper edge does."},
+                        "latest": {"oneOf": [_DATE, {"type": "null"}],
+                                   "description": "The first day the lower edge does."},
+                    },
+                    "additionalProperties": False,
+                }],
+                "description": "Null without a limit or a forecast.",
+            },
+            "summary": {"type": ["string", "null"], "description": "The reach as a sentence"
+                        " (`reaches 250,000 records around 14 Mar 2027, between 2 Feb and 30"
+                        " Apr`, `not within 180 days`); null without a limit or a forecast."},
+            "note": {"type": ["string", "null"],
+                     "description": "Why there is no forecast; null when there is one."},
+        },
+        "additionalProperties": False,
+    },
+    "ClientForecast": {
+        "type": "object",
+        "required": ["bucket_id", "last_day", "horizon_days", "window_days", "observations",
+                     "metrics"],
+        "properties": {
+            "bucket_id": {"type": "string"},
+            "last_day": {"oneOf": [_DATE, {"type": "null"}], "description": "The client's"
+                         " newest snapshot (the forecasts start the day after); null before"
+                         " the first."},
+            "horizon_days": {"type": "integer", "minimum": 1},
+            "window_days": {"type": "integer", "minimum": 1,
+                            "description": "The newest days of history fitted."},
+            "observations": {**_INT, "description": "Snapshots in that window."},
+            "metrics": {"type": "array", "items": _ref("MetricForecast"),
+                        "description": "Total records, storage bytes, then each collection"
+                        " the plan limits, by name."},
         },
         "additionalProperties": False,
     },
@@ -266,6 +392,49 @@ _SCHEMAS: dict[str, Any] = {
             "snapshots": {"type": "array", "items": _ref("Snapshot")},
             "count": _INT,
             "cursor": {"type": ["string", "null"], "description": "Next page; null on the last."},
+        },
+        "additionalProperties": False,
+    },
+    "AlertEvent": {
+        "type": "object",
+        "description": "One event an alert rule found: open while it lasts (one event, not"
+        " one a day), resolved when it is no longer true; a resolved event that comes back is"
+        " a new one.",
+        "required": ["id", "bucket_id", "kind", "scope", "metric", "day", "severity",
+                     "summary", "details", "opened_at", "last_seen_at", "resolved_at"],
+        "properties": {
+            "id": _INT,
+            "bucket_id": {"type": "string"},
+            "kind": {"type": "string", "enum": list(ALERT_KINDS),
+                     "description": "`limit`: a plan's limit reached, or soon by the forecast;"
+                     " `drop`: a sharp fall (possible data loss); `disappeared`: a collection"
+                     " or prefix gone; `stopped`: no snapshot for days while active;"
+                     " `growth`: fast growth over 30 days."},
+            "scope": {"type": "string", "enum": ["total", "collection", "prefix"]},
+            "metric": {"type": "string", "description": "`total records`, `storage bytes`,"
+                       " a collection's name or a storage prefix."},
+            "day": {"oneOf": [_DATE, {"type": "null"}],
+                    "description": "The day it happened; null for a limit or growth."},
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "summary": {"type": "string", "description": "What happened, with its numbers."},
+            "details": {"type": "object", "description": "The rule's numbers (by kind)."},
+            "opened_at": {"type": "string", "format": "date-time",
+                          "description": "RFC 3339, UTC."},
+            "last_seen_at": {"type": "string", "format": "date-time",
+                             "description": "The last evaluation that found it (UTC)."},
+            "resolved_at": {"type": ["string", "null"], "format": "date-time",
+                            "description": "When it ended (UTC); null while open."},
+        },
+        "additionalProperties": False,
+    },
+    "AlertPage": {
+        "type": "object",
+        "required": ["alerts", "count", "next_cursor"],
+        "properties": {
+            "alerts": {"type": "array", "items": _ref("AlertEvent")},
+            "count": _INT,
+            "next_cursor": {"type": ["string", "null"],
+                            "description": "The next page's `cursor`; null on the last."},
         },
         "additionalProperties": False,
     },
@@ -405,6 +574,23 @@ def build_openapi() -> dict[str, Any]:
                     "responses": _ok("ClientDetail", "The client."),
                 }
             },
+            "/api/v1/clients/{bucket_id}/forecast": {
+                "get": {
+                    "operationId": "getClientForecast",
+                    "summary": "Forecast a client's usage and when it reaches its plan",
+                    "description": "A daily projection over the next `horizon_days` (180)"
+                    " with a band (about 90 %), for total records and storage bytes always"
+                    " and for each collection the client's plan limits, from the newest"
+                    " `window_days` (120) of its snapshots; with a limit, the days it is"
+                    " reached (`reach`) and the sentence the Client page shows (`summary`)."
+                    " The method (a robust Theil-Sen trend after the last step, with the"
+                    " weekly rhythm) is docs/insights.md's; the dashboard draws the same"
+                    " numbers. Values are rounded to 2 decimals. A client with too little"
+                    " history answers 200 with `forecast` null and a `note`. No parameters.",
+                    "parameters": [_BUCKET_ID, _IF_NONE_MATCH],
+                    "responses": _ok("ClientForecast", "The client's forecasts."),
+                }
+            },
             "/api/v1/snapshots/{date}": {
                 "get": {
                     "operationId": "listSnapshotsOnDate",
@@ -420,6 +606,39 @@ def build_openapi() -> dict[str, Any]:
                     ],
                     "responses": _ok("SnapshotPage", "A page of snapshots, by bucket_id.",
                                      csv=True, paged=True),
+                }
+            },
+            "/api/v1/alerts": {
+                "get": {
+                    "operationId": "listAlerts",
+                    "summary": "Alert events: open, resolved or both",
+                    "description": "The events the alert rules found (evaluated after every"
+                    " collection, import and demo load), newest first (by when they opened),"
+                    " a page at a time. Only the clients the caller may see; a `bucket_id`"
+                    " it may not see (or unknown) gives an empty list.",
+                    "parameters": [
+                        {"name": "status", "in": "query", "required": False,
+                         "description": "`open` (default): still true; `resolved`: ended;"
+                         " `all`.",
+                         "schema": {"type": "string", "enum": [s.value for s in AlertStatus],
+                                    "default": AlertStatus.OPEN.value}},
+                        {"name": "kind", "in": "query", "required": False,
+                         "schema": {"type": "string", "enum": list(ALERT_KINDS)}},
+                        {"name": "severity", "in": "query", "required": False,
+                         "description": "The least severity listed: `medium` lists medium"
+                         " and high.",
+                         "schema": {"type": "string", "enum": list(SEVERITIES)}},
+                        {"name": "bucket_id", "in": "query", "required": False,
+                         "description": "One client's events.",
+                         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
+                        _limit(ALERTS_DEFAULT_LIMIT),
+                        {**_CURSOR, "description": "The `next_cursor` of the previous page"
+                         " (also in its `Link` header), unchanged, with the same filters (a"
+                         " cursor of other filters is a 400); omit it for the first page."},
+                        _IF_NONE_MATCH,
+                    ],
+                    "responses": _ok("AlertPage", "A page of events, newest first.",
+                                     paged=True),
                 }
             },
             "/api/v1/collect/trigger": {

@@ -2,7 +2,9 @@
 
 A cursor carries the sort key of the last item of a page, signed with a
 per-database secret (made by the first migration), so that every server
-process accepts the others' cursors and a tampered one is refused.
+process accepts the others' cursors and a tampered one is refused. The
+signature is keyed BLAKE2b (a MAC by design, RFC 7693): a third of
+HMAC-SHA256's cost, on every history page that has a next one.
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ def cursor_secret(reader: Session | Connection) -> bytes:
     return value.encode()
 
 
+_MAX_KEY_BYTES = 64  # BLAKE2b's longest key
+
+
 def _sign(secret: bytes, payload: bytes) -> bytes:
-    return hmac.digest(secret, payload, hashlib.sha256)[:_SIGNATURE_BYTES]
+    if len(secret) > _MAX_KEY_BYTES:  # the migrations make 64: only a hand-made one
+        secret = hashlib.sha256(secret).digest()
+    return hashlib.blake2b(payload, key=secret, digest_size=_SIGNATURE_BYTES).digest()
 
 
 def encode_cursor(secret: bytes, key: str) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from usage.access import client_not_found
+from usage.audit import Action, Actor, record
 from usage.errors import InvalidParams
 from usage.models import Client, ClientPlan, CollectionLimit
 from usage.series import STORAGE_BYTES, TOTAL_RECORDS
@@ -190,14 +191,20 @@ def _write(session: Session, client_id: int, plan: Plan | None) -> bool:
     return had is not None
 
 
-def set_plan(session: Session, bucket_id: str, plan: Plan) -> None:
-    """Give the client ``plan``, replacing the one it had."""
+def set_plan(session: Session, bucket_id: str, plan: Plan, *, actor: Actor) -> None:
+    """Give the client ``plan``, replacing the one it had; recorded in the
+    audit trail as done by ``actor``."""
     _write(session, _client_id(session, bucket_id), plan)
+    record(session, actor, Action.PLAN_SET, bucket_id, plan.describe())
 
 
-def clear_plan(session: Session, bucket_id: str) -> bool:
-    """Remove the client's plan; False when it had none."""
-    return _write(session, _client_id(session, bucket_id), None)
+def clear_plan(session: Session, bucket_id: str, *, actor: Actor) -> bool:
+    """Remove the client's plan; False when it had none (nothing changed,
+    nothing recorded)."""
+    had = _write(session, _client_id(session, bucket_id), None)
+    if had:
+        record(session, actor, Action.PLAN_CLEARED, bucket_id)
+    return had
 
 
 def read_plan(session: Session, bucket_id: str) -> Plan | None:
@@ -230,9 +237,13 @@ class PlansImport:
     cleared: int  # clients whose line has no limit (their plan removed)
 
 
-def import_plans(session: Session, lines: Iterable[str]) -> PlansImport:
+def import_plans(
+    session: Session, lines: Iterable[str], *, actor: Actor, source: str = ""
+) -> PlansImport:
     """Check every line of the CSV (see the module), then write the plans in
-    the caller's transaction; the clients the file does not name keep theirs."""
+    the caller's transaction; the clients the file does not name keep theirs.
+    Recorded in the audit trail as one event of ``actor``, its target
+    ``source`` (the file's name)."""
     rows = _parse_csv(lines)
     bucket_ids = sorted({bucket_id for _, bucket_id, _ in rows})
     client_ids: dict[str, int] = dict(
@@ -248,7 +259,21 @@ def import_plans(session: Session, lines: Iterable[str]) -> PlansImport:
     for _, bucket_id, plan in rows:
         _write(session, client_ids[bucket_id], plan)
     cleared = sum(1 for _, _, plan in rows if plan.empty)
-    return PlansImport(set=len(rows) - cleared, cleared=cleared)
+    result = PlansImport(set=len(rows) - cleared, cleared=cleared)
+    record(session, actor, Action.PLANS_IMPORTED, source, _import_detail(result, bucket_ids))
+    return result
+
+
+_LISTED_CLIENTS = 50  # the clients an import's audit event names
+
+
+def _import_detail(result: PlansImport, bucket_ids: Sequence[str]) -> str:
+    """``2 set, 1 cleared: acme-corp, globex, initech``."""
+    named = ", ".join(bucket_ids[:_LISTED_CLIENTS])
+    more = len(bucket_ids) - _LISTED_CLIENTS
+    if more > 0:
+        named += f" and {more:,} more"
+    return f"{result.set} set, {result.cleared} cleared: {named or 'no client'}"
 
 
 def _parse_csv(lines: Iterable[str]) -> list[tuple[int, str, Plan]]:

@@ -1,4 +1,4 @@
-"""One client's snapshots by period (day, week, month): gaps and sharp drops.
+"""One client's snapshots by period (day, week, month) and their gaps.
 
 Everything here works on the API-shaped snapshot dicts that
 ``usage.history.read_history`` returns, so a chart shows exactly the numbers
@@ -10,21 +10,21 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import enum
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from usage.models import STANDARD_COLLECTIONS
 from usage.snapshots import SnapshotJSON
 
-# A fall of more than this share from one snapshot to the next is flagged.
+# A fall of more than this share from one snapshot to the next is a drop
+# (``usage.anomalies``, which finds them for the Client page and the alerts).
 DROP_THRESHOLD = 0.2
 # Counts below this are too small for a percentage to mean a data loss.
 DROP_MIN_BEFORE = 100
 
 Values = list[int | None]
 
-# The metrics a drop is looked for in, besides each collection.
+# The totals' metrics, beside each collection's and prefix's.
 TOTAL_RECORDS = "total records"
 STORAGE_BYTES = "storage bytes"
 
@@ -292,47 +292,19 @@ def day_runs(days: Sequence[dt.date]) -> list[tuple[dt.date, dt.date]]:
 
 @dataclass(frozen=True)
 class Drop:
-    """A fall of more than ``DROP_THRESHOLD`` from one snapshot to the next."""
+    """A possible data loss as the Client page lists and marks it: a drop or
+    a disappearance that ``usage.anomalies.find_drops`` found, the finder
+    the alerts use too."""
 
-    metric: str  # TOTAL_RECORDS, STORAGE_BYTES or a collection's name
+    metric: str  # TOTAL_RECORDS, STORAGE_BYTES, a collection's name or a prefix
     snapshot_date: dt.date
     previous_date: dt.date
     before: int
     after: int
     total_after: int  # the snapshot's total records, where a chart marks it
+    in_collection: bool  # a collection's records (the records chart has its line)
+    in_bytes: bool  # the storage, or a prefix's bytes
 
     @property
     def change_pct(self) -> float:
         return (self.after - self.before) * 100.0 / self.before
-
-    @property
-    def in_collection(self) -> bool:
-        return self.metric not in (TOTAL_RECORDS, STORAGE_BYTES)
-
-
-def find_drops(snapshots: Iterable[SnapshotJSON], threshold: float = DROP_THRESHOLD) -> list[Drop]:
-    """Possible data losses: the total, the storage or one collection falling
-    by more than ``threshold`` from one snapshot to the next, oldest first."""
-    ordered = sorted(_by_date(snapshots).items())
-    drops: list[Drop] = []
-    for (previous_day, previous), (day, current) in itertools.pairwise(ordered):
-        pairs: list[tuple[str, int, int]] = [
-            (TOTAL_RECORDS, previous["records"]["total"], current["records"]["total"]),
-            (
-                STORAGE_BYTES,
-                previous["storage"]["total_bytes"],
-                current["storage"]["total_bytes"],
-            ),
-        ]
-        pairs.extend(
-            (name, count, int(current["records"].get(name, 0)))
-            for name, count in previous["records"].items()
-            if name != "total"
-        )
-        total_after = int(current["records"]["total"])
-        drops.extend(
-            Drop(metric, day, previous_day, before, after, total_after)
-            for metric, before, after in pairs
-            if before >= DROP_MIN_BEFORE and after < before * (1 - threshold)
-        )
-    return drops

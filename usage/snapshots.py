@@ -346,13 +346,28 @@ class _DriverStatement:
         return _fetch_all(connection, compiled.sql, args, binary)
 
 
+# Where a psycopg connection keeps its binary cursor (``Connection.info``
+# lives as long as the driver's connection).
+_BINARY_CURSOR = "usage_binary_cursor"
+
+
 def _fetch_all(connection: Connection, sql: str, args: Any, binary: bool) -> Sequence[Any]:
     """The rows of ``sql``, straight from a cursor of the session's own DBAPI
     connection (inside its transaction). A driver error is raised as
     SQLAlchemy raises it from ``execute`` (a dropped connection invalidated
-    first), so callers handle both paths alike."""
+    first), so callers handle both paths alike.
+
+    ``binary`` (psycopg): the cursor is made once per driver connection and
+    used again, as psycopg allows once its rows are fetched: making one
+    copies the connection's adapters, a third of a small read's client
+    time."""
     dbapi_connection = connection.connection
-    cursor = dbapi_connection.cursor(binary=True) if binary else dbapi_connection.cursor()
+    if binary:
+        cursor = connection.info.get(_BINARY_CURSOR)
+        if cursor is None:
+            cursor = connection.info[_BINARY_CURSOR] = dbapi_connection.cursor(binary=True)
+    else:
+        cursor = dbapi_connection.cursor()
     dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
         cursor.execute(sql, args)
@@ -369,7 +384,8 @@ def _fetch_all(connection: Connection, sql: str, args: Any, binary: bool) -> Seq
             connection_invalidated=dropped,
             dialect=connection.dialect,
         ) from error
-    cursor.close()
+    if not binary:
+        cursor.close()
     return rows
 
 

@@ -89,6 +89,7 @@ def export_snapshots(
 class ImportSummary:
     snapshots: int
     created_clients: tuple[str, ...]
+    client_ids: tuple[int, ...] = ()  # the clients whose snapshots were stored
 
 
 def import_snapshots(
@@ -137,7 +138,11 @@ def import_snapshots(
         )
     if imported:  # real snapshots: the store is not only the demo now
         clear_demo(session)
-    return ImportSummary(snapshots=imported, created_clients=tuple(sorted(created)))
+    return ImportSummary(
+        snapshots=imported,
+        created_clients=tuple(sorted(created)),
+        client_ids=tuple(sorted({client_ids[bucket_id] for bucket_id, _ in seen})),
+    )
 
 
 def _create_client(session: Session, bucket_id: str, since: dt.date) -> int:

@@ -11,7 +11,9 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from usage.anomalies import Severity
 from usage.errors import InvalidParams
 from usage.models import ClientStatus, Role
 from usage.series import Granularity
@@ -24,6 +26,7 @@ MAX_LIMIT = 1000
 HISTORY_DEFAULT_LIMIT = 30
 CLIENTS_DEFAULT_LIMIT = 50
 SNAPSHOTS_DEFAULT_LIMIT = 100
+ALERTS_DEFAULT_LIMIT = 50
 
 
 class Format(enum.StrEnum):
@@ -33,8 +36,10 @@ class Format(enum.StrEnum):
     CSV = "csv"
 
 
-@dataclass(frozen=True)
-class HistoryParams:
+class HistoryParams(NamedTuple):
+    """The history endpoint's parameters (a named tuple: made on every
+    request, at half a frozen dataclass's cost)."""
+
     bucket_id: str
     start_date: dt.date | None = None
     end_date: dt.date | None = None
@@ -189,6 +194,64 @@ def parse_day_params(raw_date: str, query: Mapping[str, str]) -> DayParams:
         limit=parse_limit(query.get("limit"), SNAPSHOTS_DEFAULT_LIMIT),
         cursor=_parse_cursor(query.get("cursor")),
         format_=parse_format(query.get("format")),
+    )
+
+
+def parse_forecast_params(bucket_id: str, query: Mapping[str, str]) -> str:
+    """The forecast endpoint's client; it takes no parameter (its horizon and
+    window are the forecast's own, ``usage.forecast.ForecastSettings``)."""
+    check_known_params(query, set())
+    return parse_bucket_id(bucket_id)
+
+
+class AlertStatus(enum.StrEnum):
+    """Which alert events a list shows."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    ALL = "all"
+
+
+# usage.alerts.AlertKind's values (that module imports this one; a test
+# keeps the two the same).
+ALERT_KINDS = ("limit", "drop", "disappeared", "stopped", "growth")
+SEVERITIES = tuple(severity.label for severity in Severity)
+
+
+@dataclass(frozen=True)
+class AlertsParams:
+    status: AlertStatus = AlertStatus.OPEN
+    kind: str | None = None
+    severity: Severity | None = None  # the least severity listed
+    bucket_id: str | None = None
+    limit: int = ALERTS_DEFAULT_LIMIT
+    cursor: str | None = None
+
+
+def parse_alert_status(raw: str | None, name: str = "status") -> AlertStatus:
+    if raw is None:
+        return AlertStatus.OPEN
+    parse_choice(raw, [status.value for status in AlertStatus], name)
+    return AlertStatus(raw)
+
+
+def parse_severity(raw: str | None, name: str = "severity") -> Severity | None:
+    if raw is None:
+        return None
+    parse_choice(raw, SEVERITIES, name)
+    return Severity[raw.upper()]
+
+
+def parse_alerts_params(query: Mapping[str, str]) -> AlertsParams:
+    check_known_params(query, {"status", "kind", "severity", "bucket_id", "limit", "cursor"})
+    bucket_id = query.get("bucket_id")
+    return AlertsParams(
+        status=parse_alert_status(query.get("status")),
+        kind=parse_choice(query.get("kind"), ALERT_KINDS, "kind"),
+        severity=parse_severity(query.get("severity")),
+        bucket_id=None if bucket_id is None else parse_bucket_id(bucket_id),
+        limit=parse_limit(query.get("limit"), ALERTS_DEFAULT_LIMIT),
+        cursor=_parse_cursor(query.get("cursor")),
     )
 
 

@@ -54,6 +54,21 @@ class AddressingStyle(StrEnum):
     VIRTUAL = "virtual"
 
 
+class StorageSource(StrEnum):
+    """Where a client's storage figures come from (``usage.collect.inventory``)."""
+
+    LISTING = "listing"  # list every key (ListObjectsV2)
+    INVENTORY = "inventory"  # the bucket's newest S3 Inventory report
+    AUTO = "auto"  # the report when there is one, else the listing
+
+
+class InventoryFallback(StrEnum):
+    """What a bad or stale inventory report leads to."""
+
+    LISTING = "listing"  # list the bucket instead
+    FAIL = "fail"  # fail the client
+
+
 @dataclass(frozen=True)
 class Location:
     """Where one client's objects are: every key under ``prefix`` in ``bucket``."""
@@ -78,12 +93,27 @@ class StorageConfig:
     page_size: int = MAX_PAGE_SIZE
     max_attempts: int = 5
     timeout_seconds: float = 60.0
+    source: StorageSource = StorageSource.LISTING
+    inventory_bucket: str | None = None
+    # <destination prefix>/<source bucket>/<inventory configuration id>/
+    inventory_prefix_template: str = "{bucket}/usage/"
+    inventory_max_age_hours: int = 48
+    inventory_fallback: InventoryFallback = InventoryFallback.LISTING
 
     def locate(self, bucket_id: str) -> Location:
         if self.layout is Layout.SHARED_BUCKET:
             assert self.bucket is not None  # checked when the config was read
             return Location(self.bucket, self.prefix_template.format(bucket_id=bucket_id))
         return Location(self.bucket_template.format(bucket_id=bucket_id), "")
+
+    def locate_inventory(self, bucket_id: str) -> Location:
+        """Where the inventory reports of the client's bucket are delivered:
+        the folder that holds one ``YYYY-MM-DDTHH-MMZ/`` folder per report."""
+        assert self.inventory_bucket is not None  # checked when the config was read
+        prefix = self.inventory_prefix_template.format(
+            bucket=self.locate(bucket_id).bucket, bucket_id=bucket_id
+        )
+        return Location(self.inventory_bucket, prefix)
 
 
 @dataclass(frozen=True)
@@ -100,6 +130,8 @@ class CollectConfig:
     storage: StorageConfig
     records: RecordsConfig
     workers: int = 4
+    # A run whose heartbeat is older than this died: another may take its clients.
+    lease_seconds: float = 60.0
     # Where the settings came from, for messages: a file path or "environment".
     origin: str = "environment"
 
@@ -226,6 +258,19 @@ def _template(*, trailing_slash: bool) -> Parser:
     return parse
 
 
+def _inventory_template(raw: Any, name: str) -> str:
+    value = _text(raw, name)
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(value) if field}
+    except ValueError:
+        raise ValueError("must be a template such as '{bucket}/usage/'") from None
+    if not fields <= {"bucket", "bucket_id"}:
+        raise ValueError("may contain {bucket} and {bucket_id} and no other {field}")
+    if not value.endswith("/") or value.startswith("/"):
+        raise ValueError("must end with '/' and not start with '/', e.g. '{bucket}/usage/'")
+    return value
+
+
 def _bucket_name(raw: Any, name: str) -> str:
     value = _text(raw, name)
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
@@ -328,6 +373,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("storage", "max_attempts", _integer(1, 20),
             "attempts per S3 request, retries included"),
     Setting("storage", "timeout_seconds", _seconds, "connect and read timeout of S3 requests"),
+    Setting("storage", "source", _choice(StorageSource),
+            "listing, inventory (S3 Inventory reports) or auto (a report when there is one)"),
+    Setting("storage", "inventory_bucket", _bucket_name,
+            "inventory, auto: the bucket the inventory reports are delivered to"),
+    Setting("storage", "inventory_prefix_template", _inventory_template,
+            "inventory, auto: the reports' folder, from {bucket} and {bucket_id}, ending in '/'"),
+    Setting("storage", "inventory_max_age_hours", _integer(1, 24 * 366),
+            "inventory, auto: a report older than this is refused"),
+    Setting("storage", "inventory_fallback", _choice(InventoryFallback),
+            "inventory, auto: after a bad or stale report, listing or fail"),
     Setting("records", "url", _database_url,
             "SQLAlchemy URL of the platform's records database", required=True),
     Setting("records", "query", _records_query,
@@ -336,6 +391,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("records", "bucket_column", _column, "its column holding the bucket_id"),
     Setting("records", "collection_column", _column, "its column holding the collection"),
     Setting("collect", "workers", _integer(1, MAX_WORKERS), "clients collected at once"),
+    Setting("collect", "lease_seconds", _seconds,
+            "a run not heard from for this long died: its clients may be taken"),
 )  # fmt: skip
 
 ALERT_SETTINGS: tuple[Setting, ...] = (
@@ -479,10 +536,17 @@ def _build(values: dict[str, Any], origin: str) -> CollectConfig:
             "storage.bucket is missing: the shared-bucket layout needs the bucket's name"
             " (set bucket in [storage] or USAGE_STORAGE_BUCKET)"
         )
+    if storage.source is not StorageSource.LISTING and storage.inventory_bucket is None:
+        raise ConfigError(
+            f"storage.inventory_bucket is missing: storage.source = {storage.source.value}"
+            " reads the inventory reports from it (set inventory_bucket in [storage]"
+            " or USAGE_STORAGE_INVENTORY_BUCKET)"
+        )
     return CollectConfig(
         storage=storage,
         records=RecordsConfig(**pick("records")),
         workers=values.get("collect.workers", CollectConfig.workers),
+        lease_seconds=values.get("collect.lease_seconds", CollectConfig.lease_seconds),
         origin=origin,
     )
 

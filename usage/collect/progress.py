@@ -31,6 +31,8 @@ class ProgressBar:
             self._draw(outcome.bucket_id)
         else:
             result = "ok" if outcome.error is None else f"FAILED: {outcome.error}"
+            if outcome.skipped is not None:
+                result = f"skipped: {outcome.skipped}"
             self.stream.write(f"[{self.done}/{self.total}] {outcome.bucket_id} {result}\n")
             self.stream.flush()
 

@@ -2,7 +2,8 @@
 
 Each client is its own unit of work: its snapshot replaces the day's whole,
 with its run record, in one transaction of its own, so a failure leaves its
-previous snapshot untouched and never stops the other clients. This is the
+previous snapshot untouched and never stops the other clients. A client held
+by another run is skipped (``usage.collect.claims``). This is the
 orchestrator of the package, so it takes the ``Engine`` and owns those
 transactions.
 """
@@ -23,22 +24,22 @@ from sqlalchemy.orm import Session
 
 from usage.access import client_not_found
 from usage.alerts import run_alerts
+from usage.collect.claims import TAKEN_OVER, Claiming, RunClaims
 from usage.collect.config import CollectConfig
 from usage.collect.records import RecordsError
-from usage.collect.runs import finish_run
-from usage.collect.sources import Sources
+from usage.collect.sources import Computed, Sources
 from usage.collect.storage import StorageError
 from usage.db import for_writes
 from usage.demo import clear_demo
 from usage.models import Client, ClientStatus, utcnow
-from usage.snapshots import SnapshotData, replace_snapshot
+from usage.snapshots import replace_snapshot
 
 log = logging.getLogger(__name__)
 
 # The clients collected when none are named.
 COLLECTED_STATUSES = (ClientStatus.ACTIVE.value, ClientStatus.TRIAL.value)
 
-Compute = Callable[[str, dt.date, dt.datetime], SnapshotData]
+Compute = Callable[[str, dt.date, dt.datetime], Computed]
 Clock = Callable[[], dt.datetime]
 
 
@@ -51,14 +52,16 @@ class Target:
 @dataclass(frozen=True)
 class Outcome:
     bucket_id: str
-    error: str | None  # None when the snapshot was stored
+    error: str | None  # None when the snapshot was stored, or skipped
+    skipped: str | None = None  # why another run has the client
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    processed: int
+    processed: int  # the clients stored or failed (not the skipped)
     failures: tuple[Outcome, ...]  # by bucket_id
     duration_seconds: float
+    skipped: tuple[Outcome, ...] = ()  # by bucket_id
 
     @property
     def failed(self) -> int:
@@ -112,15 +115,24 @@ def collect(
     targets: Sequence[Target],
     snapshot_date: dt.date,
     *,
+    claiming: Claiming = None,
     on_done: Callable[[Outcome], None] | None = None,
     clock: Clock = utcnow,
 ) -> RunSummary:
-    """Collect ``targets`` from the configured sources (their runs must have
-    been recorded as started); a failure to open the sources fails them all.
-    Then the alerts run (``usage.alerts.run_alerts``), in this process; a
-    failure of theirs is logged, never the run's."""
-    summary = _collect(engine, config, targets, snapshot_date, on_done, clock)
-    run_alerts(engine, now=clock())
+    """Collect ``targets`` from the configured sources, holding them as
+    ``claiming`` says (None: their runs were recorded as started by the
+    caller); a failure to open the sources fails them all.
+    Then the alerts run (``usage.alerts.run_alerts``) for the clients whose
+    snapshot was stored, in this process; a failure of theirs is logged,
+    never the run's."""
+    lease = dt.timedelta(seconds=config.lease_seconds)
+    with RunClaims(
+        engine, claiming, [target.client_id for target in targets], lease=lease, clock=clock
+    ) as claims:
+        summary = _collect(engine, config, targets, snapshot_date, claims, on_done, clock)
+    not_stored = {outcome.bucket_id for outcome in (*summary.failures, *summary.skipped)}
+    stored = [target.client_id for target in targets if target.bucket_id not in not_stored]
+    run_alerts(engine, client_ids=stored, now=clock())
     return summary
 
 
@@ -129,6 +141,7 @@ def _collect(
     config: CollectConfig,
     targets: Sequence[Target],
     snapshot_date: dt.date,
+    claims: RunClaims,
     on_done: Callable[[Outcome], None] | None,
     clock: Clock,
 ) -> RunSummary:
@@ -137,7 +150,9 @@ def _collect(
         sources = Sources(config)
     except Exception as exc:  # whatever boto3 or the driver raise: report it per client
         error = f"cannot open the sources: {describe_error(exc)}"
-        outcomes = [_record_failure(engine, target, error, clock) for target in targets]
+        outcomes = [
+            _fail_unopened(engine, claims, target, snapshot_date, error) for target in targets
+        ]
         for outcome in outcomes:
             if on_done is not None:
                 on_done(outcome)
@@ -149,11 +164,24 @@ def _collect(
             targets,
             snapshot_date,
             workers=config.workers,
+            claims=claims,
             on_done=on_done,
             clock=clock,
         )
     finally:
         sources.close()
+
+
+def _fail_unopened(
+    engine: Engine, claims: RunClaims, target: Target, snapshot_date: dt.date, error: str
+) -> Outcome:
+    skipped = claims.take(target.client_id, snapshot_date)
+    if skipped is not None:
+        return Outcome(target.bucket_id, None, skipped)
+    try:
+        return _record_failure(engine, claims, target, error)
+    finally:
+        claims.release(target.client_id)
 
 
 def collect_snapshots(
@@ -163,6 +191,7 @@ def collect_snapshots(
     snapshot_date: dt.date,
     *,
     workers: int,
+    claims: RunClaims,
     on_done: Callable[[Outcome], None] | None = None,
     clock: Clock = utcnow,
 ) -> RunSummary:
@@ -172,7 +201,7 @@ def collect_snapshots(
     if targets:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets)))) as pool:
             futures = [
-                pool.submit(_collect_one, engine, compute, target, snapshot_date, clock)
+                pool.submit(_collect_one, engine, compute, target, snapshot_date, claims, clock)
                 for target in targets
             ]
             for future in as_completed(futures):
@@ -184,34 +213,62 @@ def collect_snapshots(
 
 
 def _summarise(outcomes: list[Outcome], seconds: float) -> RunSummary:
-    failures = sorted(
-        (outcome for outcome in outcomes if outcome.error is not None),
-        key=lambda outcome: outcome.bucket_id,
+    def sort(kept: Callable[[Outcome], bool]) -> tuple[Outcome, ...]:
+        return tuple(sorted(filter(kept, outcomes), key=lambda outcome: outcome.bucket_id))
+
+    skipped = sort(lambda outcome: outcome.skipped is not None)
+    return RunSummary(
+        processed=len(outcomes) - len(skipped),
+        failures=sort(lambda outcome: outcome.error is not None),
+        duration_seconds=seconds,
+        skipped=skipped,
     )
-    return RunSummary(processed=len(outcomes), failures=tuple(failures), duration_seconds=seconds)
+
+
+class _TakenOverError(Exception):
+    """Another run took the client while this one computed it."""
 
 
 def _collect_one(
-    engine: Engine, compute: Compute, target: Target, snapshot_date: dt.date, clock: Clock
+    engine: Engine,
+    compute: Compute,
+    target: Target,
+    snapshot_date: dt.date,
+    claims: RunClaims,
+    clock: Clock,
 ) -> Outcome:
     try:
+        skipped = claims.take(target.client_id, snapshot_date)
+    except SQLAlchemyError as exc:
+        log.warning("claiming %s failed: %s", target.bucket_id, exc)
+        return Outcome(target.bucket_id, describe_error(exc))
+    if skipped is not None:
+        return Outcome(target.bucket_id, None, skipped)
+    try:
         # Whole seconds: what the API shows is then exactly what is stored.
-        data = compute(target.bucket_id, snapshot_date, clock().replace(microsecond=0))
+        computed = compute(target.bucket_id, snapshot_date, clock().replace(microsecond=0))
         with Session(for_writes(engine)) as session, session.begin():
+            # First: the claim's row stays locked until the snapshot is stored.
+            source = computed.storage_source.value
+            if not claims.finish(session, target.client_id, error=None, storage_source=source):
+                raise _TakenOverError
             clear_demo(session)  # a collected snapshot: the store is not only the demo now
-            replace_snapshot(session, target.client_id, data)
-            finish_run(session, target.client_id, now=clock(), error=None)
+            replace_snapshot(session, target.client_id, computed.snapshot)
+    except _TakenOverError:
+        return Outcome(target.bucket_id, None, TAKEN_OVER)
     except Exception as exc:  # one client's failure, whatever it is, is its own
         expected = isinstance(exc, StorageError | RecordsError)  # no traceback needed
         log.warning("collecting %s failed: %s", target.bucket_id, exc, exc_info=not expected)
-        return _record_failure(engine, target, describe_error(exc), clock)
+        return _record_failure(engine, claims, target, describe_error(exc))
+    finally:
+        claims.release(target.client_id)
     return Outcome(target.bucket_id, None)
 
 
-def _record_failure(engine: Engine, target: Target, error: str, clock: Clock) -> Outcome:
+def _record_failure(engine: Engine, claims: RunClaims, target: Target, error: str) -> Outcome:
     try:
-        with Session(engine) as session, session.begin():
-            finish_run(session, target.client_id, now=clock(), error=error)
+        with Session(for_writes(engine)) as session, session.begin():
+            claims.finish(session, target.client_id, error=error)
     except SQLAlchemyError:
         log.exception("could not record the failed run of %s", target.bucket_id)
     return Outcome(target.bucket_id, error)

@@ -1,10 +1,17 @@
 """Each client's last collection run, kept in ``collection_runs``.
 
 A run is recorded when it starts (``running``) and when it ends
-(``succeeded`` or ``failed`` with its error). The trigger claims a run with
-one conditional upsert per client, which the database serialises: of two
-processes racing for the same client, one claims it and the other sees a run
-started less than the interval ago.
+(``succeeded`` or ``failed`` with its error). A run is claimed with one
+conditional upsert per client, which the database serialises: of two
+processes racing for the same client, one claims it and the other sees the
+first one's run. While it works, a run renews its ``heartbeat_at``
+(``usage.collect.claims``); a ``running`` row whose heartbeat is older than
+the lease belongs to a process that died, and any claim may take it.
+
+The claim's ``started_at`` is the run's identity: a run renews, and finishes,
+only the rows that still hold its own ``started_at``, so a run whose client
+was taken over (a forced trigger, a lease that lapsed) never overwrites the
+run that took it.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +31,10 @@ from usage.models import Client, CollectionRun, RunStatus, Snapshot
 from usage.snapshots import as_utc, format_datetime
 
 MAX_ERROR_LENGTH = 2000
+# A client ran less than this ago is not run again (the trigger's rate limit;
+# for the command line, only a success of the same snapshot date counts).
+RUN_INTERVAL = dt.timedelta(minutes=5)
+DEFAULT_LEASE = dt.timedelta(seconds=60)
 
 
 class StartedBy(StrEnum):
@@ -47,15 +58,37 @@ def _run_row(
         "snapshot_date": snapshot_date,
         "started_by": started_by.value,
         "error": None,
+        "heartbeat_at": as_utc(now),
+        "storage_source": None,  # known when the run succeeds
     }
 
 
-def _claim(session: Session, row: dict[str, Any], not_after: dt.datetime | None) -> bool:
+def _is_live(now: dt.datetime, lease: dt.timedelta) -> ColumnElement[bool]:
+    """The row is a run still at work: running, with a heartbeat within the
+    lease (a run without heartbeats, from before 0007, for RUN_INTERVAL)."""
+    return and_(
+        CollectionRun.status == RunStatus.RUNNING.value,
+        # Each branch tests for NULL first: NOT of a NULL would take nothing.
+        or_(
+            and_(
+                CollectionRun.heartbeat_at.is_not(None),
+                CollectionRun.heartbeat_at > as_utc(now - lease),
+            ),
+            and_(
+                CollectionRun.heartbeat_at.is_(None),
+                CollectionRun.started_at > as_utc(now - RUN_INTERVAL),
+            ),
+        ),
+    )
+
+
+def _claim(session: Session, row: dict[str, Any], takes: ColumnElement[bool] | None) -> bool:
+    """Insert the run, or replace the client's last one where ``takes`` holds of it."""
     stmt = _insert(session)(CollectionRun).values(**row)
     stmt = stmt.on_conflict_do_update(
         index_elements=[CollectionRun.client_id],
         set_={name: getattr(stmt.excluded, name) for name in row if name != "client_id"},
-        where=None if not_after is None else CollectionRun.started_at <= as_utc(not_after),
+        where=takes,
     )
     # A row comes back when the run was inserted or updated, none when the
     # WHERE kept the last run (rowcount is not dependable for an INSERT).
@@ -82,47 +115,161 @@ def claim_runs(
     now: dt.datetime,
     snapshot_date: dt.date,
     interval: dt.timedelta,
+    lease: dt.timedelta = DEFAULT_LEASE,
 ) -> list[int]:
     """Start a run for each client whose last run started ``interval`` ago or
-    more; returns the clients that could not be claimed.
+    more, or is running but has not renewed its heartbeat within ``lease``
+    (its process died); returns the clients that could not be claimed.
 
     Rows are claimed in client id order, so concurrent claims of overlapping
     sets wait on each other instead of deadlocking. The caller rolls back
     when the answer is not empty to claim all or nothing.
     """
+    takes = and_(
+        not_(_is_live(now, lease)),
+        or_(
+            CollectionRun.status == RunStatus.RUNNING.value,
+            CollectionRun.started_at <= as_utc(now - interval),
+        ),
+    )
     blocked = []
     for client_id in sorted(client_ids):
         row = _run_row(client_id, now, snapshot_date, StartedBy.TRIGGER)
-        if not _claim(session, row, now - interval):
+        if not _claim(session, row, takes):
             blocked.append(client_id)
     return blocked
 
 
+def claim_run(
+    session: Session,
+    client_id: int,
+    *,
+    now: dt.datetime,
+    snapshot_date: dt.date,
+    started_by: StartedBy,
+    lease: dt.timedelta = DEFAULT_LEASE,
+    force: bool = False,
+) -> bool:
+    """Start a run of one client unless another run is at work on it, or
+    (unless ``force``) it succeeded for the same date less than
+    ``RUN_INTERVAL`` ago: the command line's claim, one client at a time."""
+    takes = not_(_is_live(now, lease))
+    if not force:
+        takes = and_(
+            takes,
+            or_(
+                CollectionRun.status != RunStatus.SUCCEEDED.value,
+                CollectionRun.snapshot_date != snapshot_date,
+                CollectionRun.started_at <= as_utc(now - RUN_INTERVAL),
+            ),
+        )
+    return _claim(session, _run_row(client_id, now, snapshot_date, started_by), takes)
+
+
+def describe_claim(
+    session: Session, client_id: int, *, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE
+) -> str:
+    """Why ``claim_run`` left the client, in a few words."""
+    row = session.get(CollectionRun, client_id)
+    if row is None:  # deleted meanwhile
+        return "its client was deleted"
+    if row.status == RunStatus.RUNNING.value:
+        if row.heartbeat_at is None:
+            return "another run is collecting it"
+        seconds = max(0, round((as_utc(now) - as_utc(row.heartbeat_at)).total_seconds()))
+        return f"another run is collecting it (heartbeat {seconds} s ago)"
+    minutes = int(RUN_INTERVAL.total_seconds() // 60)
+    return f"collected less than {minutes} minutes ago (--force collects it again)"
+
+
 def seconds_until_free(
-    session: Session, client_ids: Sequence[int], *, now: dt.datetime, interval: dt.timedelta
+    session: Session,
+    client_ids: Sequence[int],
+    *,
+    now: dt.datetime,
+    interval: dt.timedelta,
+    lease: dt.timedelta = DEFAULT_LEASE,
 ) -> int:
-    """Whole seconds until every one of ``client_ids`` may run again (at least 1)."""
-    started = session.scalars(
-        select(CollectionRun.started_at).where(CollectionRun.client_id.in_(client_ids))
+    """Whole seconds until every one of ``client_ids`` may run again (at
+    least 1); for a run still at work, until its lease would lapse."""
+    rows = session.execute(
+        select(CollectionRun.status, CollectionRun.started_at, CollectionRun.heartbeat_at).where(
+            CollectionRun.client_id.in_(client_ids)
+        )
     ).all()
-    if not started:
+    if not rows:
         return 1
-    wait = max(as_utc(value) for value in started) + interval - as_utc(now)
-    return min(max(math.ceil(wait.total_seconds()), 1), math.ceil(interval.total_seconds()))
+    free = [
+        as_utc(beat) + lease
+        if status == RunStatus.RUNNING.value and beat is not None
+        else as_utc(started) + interval
+        for status, started, beat in rows
+    ]
+    wait = max(free) - as_utc(now)
+    most = max(interval, lease).total_seconds()
+    return min(max(math.ceil(wait.total_seconds()), 1), math.ceil(most))
 
 
-def finish_run(session: Session, client_id: int, *, now: dt.datetime, error: str | None) -> None:
+def any_running(session: Session, client_ids: Sequence[int]) -> bool:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(CollectionRun)
+            .where(
+                CollectionRun.client_id.in_(client_ids),
+                CollectionRun.status == RunStatus.RUNNING.value,
+            )
+        )
+        or 0
+    ) > 0
+
+
+def renew_runs(
+    session: Session,
+    client_ids: Sequence[int],
+    *,
+    started_at: dt.datetime | None,
+    now: dt.datetime,
+) -> None:
+    """Renew the heartbeat of the runs of ``client_ids`` that are still
+    running and, unless ``started_at`` is None, still the ones started then."""
+    stmt = update(CollectionRun).where(
+        CollectionRun.client_id.in_(sorted(client_ids)),
+        CollectionRun.status == RunStatus.RUNNING.value,
+    )
+    if started_at is not None:
+        stmt = stmt.where(CollectionRun.started_at == as_utc(started_at))
+    session.execute(stmt.values(heartbeat_at=as_utc(now)))
+
+
+def finish_run(
+    session: Session,
+    client_id: int,
+    *,
+    now: dt.datetime,
+    error: str | None,
+    started_at: dt.datetime | None = None,
+    storage_source: str | None = None,
+) -> bool:
+    """Record the run's end; with ``started_at``, only while the client's run
+    is still the one started then (False: another run took the client)."""
     if error is not None and len(error) > MAX_ERROR_LENGTH:
         error = error[: MAX_ERROR_LENGTH - 1] + "…"
-    session.execute(
-        update(CollectionRun)
-        .where(CollectionRun.client_id == client_id)
-        .values(
+    stmt = update(CollectionRun).where(CollectionRun.client_id == client_id)
+    if started_at is not None:
+        stmt = stmt.where(
+            CollectionRun.started_at == as_utc(started_at),
+            CollectionRun.status == RunStatus.RUNNING.value,
+        )
+    result = session.execute(
+        stmt.values(
             finished_at=as_utc(now),
             status=(RunStatus.SUCCEEDED if error is None else RunStatus.FAILED).value,
             error=error,
+            storage_source=storage_source,  # "listing" or "inventory"
         )
     )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
@@ -147,6 +294,7 @@ def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
             CollectionRun.started_by,
             CollectionRun.error,
             latest,
+            CollectionRun.storage_source,
         )
         .outerjoin(CollectionRun, CollectionRun.client_id == Client.id)
         .where(*visible_clients(visible))
@@ -169,6 +317,7 @@ def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
             "started_by": row[7],
             "error": row[8],
             "latest_snapshot_date": row[9].isoformat() if row[9] else None,
+            "storage_source": row[10],
         }
         for row in rows
     ]

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from usage.collect.config import CollectConfig
+from usage.collect.config import CollectConfig, StorageSource
+from usage.collect.inventory import measure_usage
 from usage.collect.records import (
     RecordsError,
     count_records,
     make_records_engine,
     records_query,
 )
-from usage.collect.storage import make_s3_client, measure_storage
+from usage.collect.storage import make_s3_client
 from usage.snapshots import SnapshotData
+
+
+@dataclass(frozen=True)
+class Computed:
+    snapshot: SnapshotData
+    storage_source: StorageSource  # LISTING or INVENTORY: what the figures came from
 
 
 class Sources:
@@ -27,9 +35,7 @@ class Sources:
         self.records_engine = make_records_engine(config.records, pool_size=config.workers)
         self._query = records_query(config.records)
 
-    def compute(
-        self, bucket_id: str, snapshot_date: dt.date, computed_at: dt.datetime
-    ) -> SnapshotData:
+    def compute(self, bucket_id: str, snapshot_date: dt.date, computed_at: dt.datetime) -> Computed:
         """One client's snapshot, or ``RecordsError``/``StorageError``."""
         try:
             with self.records_engine.connect() as connection:
@@ -37,14 +43,14 @@ class Sources:
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise RecordsError(f"records database: {detail}") from exc
-        storage = self.config.storage
-        by_prefix = measure_storage(self.s3, storage.locate(bucket_id), storage.page_size)
-        return SnapshotData(
+        by_prefix, source = measure_usage(self.s3, self.config.storage, bucket_id, now=computed_at)
+        snapshot = SnapshotData(
             snapshot_date=snapshot_date,
             records=records,
             by_prefix=by_prefix,
             computed_at=computed_at,
         )
+        return Computed(snapshot, source)
 
     def close(self) -> None:
         self.records_engine.dispose()

@@ -4,8 +4,11 @@ The domain of ``POST /api/v1/collect/trigger`` and of the dashboard's
 "Collect now" button. The limit lives in ``collection_runs``: the runs are
 claimed all or nothing in one transaction by conditional upserts, so it holds
 across server processes and restarts, and of two triggers racing for the same
-bucket exactly one runs it (the other gets ``RateLimited``). ``force`` claims
-regardless.
+bucket exactly one runs it (the other gets ``RateLimited``). A bucket whose
+run is still at work (its heartbeat renewed within the lease) is refused
+however long ago it started; one whose run died is free once its lease
+lapses. ``force`` claims regardless, taking over a run at work (which then
+stores nothing: ``usage.collect.claims``).
 """
 
 from __future__ import annotations
@@ -20,16 +23,24 @@ from sqlalchemy.orm import Session
 
 from usage.access import Principal, require_admin
 from usage.audit import Action, Actor, record
+from usage.collect.claims import ClaimedAt
 from usage.collect.config import CollectConfig, load_config
 from usage.collect.runner import Clock, Target, collect, select_targets
-from usage.collect.runs import StartedBy, claim_runs, seconds_until_free, start_runs
+from usage.collect.runs import (
+    RUN_INTERVAL,
+    StartedBy,
+    any_running,
+    claim_runs,
+    seconds_until_free,
+    start_runs,
+)
 from usage.db import for_writes
 from usage.errors import ConfigError, InvalidParams, RateLimited, UsageError
 from usage.models import utcnow
 from usage.snapshots import as_utc
 from usage.validation import parse_bucket_id
 
-TRIGGER_INTERVAL = dt.timedelta(minutes=5)
+TRIGGER_INTERVAL = RUN_INTERVAL
 MAX_BUCKET_IDS = 1000
 _FIELDS = ("bucket_ids", "force")
 _BODY_EXAMPLE = '{"bucket_ids": ["acme-corp"], "force": false}'
@@ -129,6 +140,7 @@ def trigger_collection(
         except ConfigError as exc:
             raise CollectionUnavailableError(f"collection is not configured: {exc}") from None
     today = now.date()
+    lease = dt.timedelta(seconds=config.lease_seconds)
     with Session(engine) as session:
         targets = select_targets(session, request.bucket_ids)
     client_ids = [target.client_id for target in targets]
@@ -143,10 +155,15 @@ def trigger_collection(
             )
         else:
             blocked = claim_runs(
-                session, client_ids, now=now, snapshot_date=today, interval=TRIGGER_INTERVAL
+                session,
+                client_ids,
+                now=now,
+                snapshot_date=today,
+                interval=TRIGGER_INTERVAL,
+                lease=lease,
             )
             if blocked:
-                _refuse(session, targets, blocked, now)
+                _refuse(session, targets, blocked, now, lease)
         record(
             session,
             actor,
@@ -154,17 +171,25 @@ def trigger_collection(
             " ".join(request.bucket_ids) if request.bucket_ids else "every active and trial client",
             "forced" if request.force else "",
         )
-    return collect(engine, config, targets, today, clock=clock).as_json()
+    summary = collect(engine, config, targets, today, claiming=ClaimedAt(now), clock=clock)
+    return summary.as_json()
 
 
-def _refuse(session: Session, targets: list[Target], blocked: list[int], now: dt.datetime) -> None:
+def _refuse(
+    session: Session,
+    targets: list[Target],
+    blocked: list[int],
+    now: dt.datetime,
+    lease: dt.timedelta,
+) -> None:
     """Raise ``RateLimited``; leaving the transaction rolls back every claim."""
-    wait = seconds_until_free(session, blocked, now=now, interval=TRIGGER_INTERVAL)
+    wait = seconds_until_free(session, blocked, now=now, interval=TRIGGER_INTERVAL, lease=lease)
     names = [target.bucket_id for target in targets if target.client_id in set(blocked)]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     minutes = int(TRIGGER_INTERVAL.total_seconds() // 60)
+    why = f"ran less than {minutes} minutes ago"
+    if any_running(session, blocked):
+        why = f"{why} or {'are' if len(names) > 1 else 'is'} being collected by another run"
     raise RateLimited(
-        f"{shown} ran less than {minutes} minutes ago: retry in {wait} seconds"
-        ' or send "force": true',
-        retry_after=wait,
+        f'{shown} {why}: retry in {wait} seconds or send "force": true', retry_after=wait
     )
