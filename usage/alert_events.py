@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from usage.access import Visible, visible_clients
 from usage.alerts import AlertKind
 from usage.anomalies import Severity
+from usage.delivery import EVENT_COLUMNS
 from usage.errors import InvalidParams
 from usage.models import AlertEvent, Client
 from usage.paging import cursor_secret, decode_cursor, encode_cursor
@@ -92,21 +93,7 @@ class EventList:
     total: int
 
 
-_COLUMNS = (
-    AlertEvent.id,
-    Client.bucket_id,
-    Client.display_name,
-    AlertEvent.kind,
-    AlertEvent.scope,
-    AlertEvent.metric,
-    AlertEvent.day,
-    AlertEvent.severity,
-    AlertEvent.summary,
-    AlertEvent.details,
-    AlertEvent.opened_at,
-    AlertEvent.last_seen_at,
-    AlertEvent.resolved_at,
-)
+_COLUMNS = (*EVENT_COLUMNS, AlertEvent.last_seen_at, AlertEvent.resolved_at)
 _NEWEST_FIRST = (AlertEvent.opened_at.desc(), AlertEvent.id.desc())
 
 

@@ -286,20 +286,11 @@ class UsageClient:
         page_size: int = PAGE_SIZE,
     ) -> Iterator[Snapshot]:
         """Every snapshot (or period) of the range, newest first, page after page."""
-        cursor: str | None = None
-        while True:
-            page = self.history(
-                bucket_id,
-                start_date=start_date,
-                end_date=end_date,
-                limit=page_size,
-                granularity=granularity,
-                cursor=cursor,
-            )
-            yield from page["snapshots"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        return _follow(
+            lambda cursor: self.history(bucket_id, start_date=start_date, end_date=end_date,
+                                        limit=page_size, granularity=granularity, cursor=cursor),
+            "snapshots", "next_cursor",
+        )  # fmt: skip
 
     def history_csv(
         self,
@@ -327,13 +318,10 @@ class UsageClient:
     def iter_clients(
         self, *, status: str | None = None, page_size: int = PAGE_SIZE
     ) -> Iterator[Client]:
-        cursor: str | None = None
-        while True:
-            page = self.clients(status=status, limit=page_size, cursor=cursor)
-            yield from page["clients"]
-            cursor = page["cursor"]
-            if cursor is None:
-                return
+        return _follow(
+            lambda cursor: self.clients(status=status, limit=page_size, cursor=cursor),
+            "clients", "cursor",
+        )  # fmt: skip
 
     def client(self, bucket_id: str) -> ClientDetail:
         """A client with its latest snapshot and its plan (``GET /clients/{bucket_id}``)."""
@@ -354,13 +342,10 @@ class UsageClient:
         return cast(SnapshotPage, self._json(f"/snapshots/{_day(day)}", params))
 
     def iter_snapshots_on(self, day: Day, *, page_size: int = PAGE_SIZE) -> Iterator[Snapshot]:
-        cursor: str | None = None
-        while True:
-            page = self.snapshots_on(day, limit=page_size, cursor=cursor)
-            yield from page["snapshots"]
-            cursor = page["cursor"]
-            if cursor is None:
-                return
+        return _follow(
+            lambda cursor: self.snapshots_on(day, limit=page_size, cursor=cursor),
+            "snapshots", "cursor",
+        )  # fmt: skip
 
     def snapshots_on_csv(
         self, day: Day, *, limit: int | None = None, cursor: str | None = None
@@ -394,14 +379,11 @@ class UsageClient:
         bucket_id: str | None = None,
         page_size: int = PAGE_SIZE,
     ) -> Iterator[AlertEvent]:
-        cursor: str | None = None
-        while True:
-            page = self.alerts(status=status, kind=kind, severity=severity, bucket_id=bucket_id,
-                               limit=page_size, cursor=cursor)  # fmt: skip
-            yield from page["alerts"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        return _follow(
+            lambda cursor: self.alerts(status=status, kind=kind, severity=severity,
+                                       bucket_id=bucket_id, limit=page_size, cursor=cursor),
+            "alerts", "next_cursor",
+        )  # fmt: skip
 
     # --- collection
 
@@ -473,6 +455,20 @@ class UsageClient:
 
 def _day(day: Day) -> str:
     return day.isoformat() if isinstance(day, dt.date) else day
+
+
+def _follow(
+    fetch: Callable[[str | None], Mapping[str, Any]], items: str, cursor: str
+) -> Iterator[Any]:
+    """Every item of the pages ``fetch(cursor)`` gives, from the first page
+    (``None``) on, following each page's ``cursor`` member until it is null."""
+    after: str | None = None
+    while True:
+        page = fetch(after)
+        yield from page[items]
+        after = page[cursor]
+        if after is None:
+            return
 
 
 def _params(**values: object) -> Params:

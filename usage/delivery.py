@@ -74,6 +74,23 @@ _SLACK_ICONS = {
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
+# An event and its client, as the deliveries, the pages and the API show it
+# (a query joins ``Client`` on the event's client).
+EVENT_COLUMNS = (
+    AlertEvent.id,
+    Client.bucket_id,
+    Client.display_name,
+    AlertEvent.kind,
+    AlertEvent.scope,
+    AlertEvent.metric,
+    AlertEvent.day,
+    AlertEvent.severity,
+    AlertEvent.summary,
+    AlertEvent.details,
+    AlertEvent.opened_at,
+)
+
+
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     return (ids[start : start + _BATCH] for start in range(0, len(ids), _BATCH))
 
@@ -486,22 +503,7 @@ def _claim(session: Session, config: AlertConfig, now: dt.datetime) -> list[_Job
         )
     )
     rows = session.execute(
-        select(
-            AlertDelivery.id,
-            AlertDelivery.channel,
-            AlertDelivery.target,
-            AlertEvent.id,
-            Client.bucket_id,
-            Client.display_name,
-            AlertEvent.kind,
-            AlertEvent.scope,
-            AlertEvent.metric,
-            AlertEvent.day,
-            AlertEvent.severity,
-            AlertEvent.summary,
-            AlertEvent.details,
-            AlertEvent.opened_at,
-        )
+        select(AlertDelivery.id, AlertDelivery.channel, AlertDelivery.target, *EVENT_COLUMNS)
         .join(AlertEvent, AlertEvent.id == AlertDelivery.event_id)
         .join(Client, Client.id == AlertEvent.client_id)
         .where(due, AlertEvent.resolved_at.is_(None))

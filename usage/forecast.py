@@ -39,7 +39,6 @@ from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from usage.series import STORAGE_BYTES, TOTAL_RECORDS, day_label
 from usage.snapshots import SnapshotJSON
@@ -312,6 +311,10 @@ def _project(
 ) -> tuple[Floats, Floats, Floats, float, float]:
     """Expected, lower and upper on each day of the horizon, and the level
     and the slope at the last day, all in the scale of ``z``."""
+    # scipy.stats takes 0.6 s to import: paid by the first forecast, not by
+    # every process that imports this module (the API, the CLI) at start-up.
+    from scipy import stats
+
     days = _weekdays(x)
     rates, starts = _weekly_rates(x, z)
     shifts = 0.0
