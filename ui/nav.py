@@ -33,6 +33,7 @@ from ui.access import (
     set_viewer,
 )
 from ui.engine import shown_errors
+from ui.heap import freeze_heap_once
 from ui.params import link_params
 from usage.access import Principal
 
@@ -135,3 +136,6 @@ def run_app(root: Path = PROJECT_ROOT) -> None:
             draw_links(pages)
             st.divider()
             draw_identity(principal, settings)
+        # After the first run everything a page imports is loaded: out of
+        # the way of the collection Streamlit forces after each run.
+        freeze_heap_once()
