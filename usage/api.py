@@ -168,6 +168,12 @@ KEY_CACHE_SECONDS = 5.0
 # see ``UsageApi._run``): a few, to overlap round trips. At most the engine
 # pool's size, so that no request opens a connection of its own.
 DB_THREADS = 4
+# How long a statement on the connections the API keeps in the event loop
+# (PostgreSQL) may run before the server cancels it and the request gets a
+# 503: the loop waits for each of its reads, so a read blocked by a lock (a
+# migration's ALTER TABLE) would otherwise hold the worker, pages included,
+# as long as the lock is held. The API's reads take milliseconds.
+API_STATEMENT_TIMEOUT_MS = 5000
 
 
 class _RecentPrincipals:
@@ -365,6 +371,10 @@ class UsageApi:
             wait = _retry_after(RETRY_AFTER_MISCONFIGURED)
             return _plain_error(503, message, call.request_id, wait)
         except (OperationalError, PoolTimeout) as exc:
+            if getattr(getattr(exc, "orig", None), "sqlstate", None) == _QUERY_CANCELED:
+                log.warning("statement cancelled after %d ms: %s", API_STATEMENT_TIMEOUT_MS,
+                            str(exc).splitlines()[0])  # fmt: skip
+                return error_answer(_busy(), call.request_id)
             log.warning("database unavailable: %s", str(exc).splitlines()[0])
             return error_answer(_UNAVAILABLE, call.request_id)
         except DBAPIError as exc:
@@ -398,6 +408,11 @@ class UsageApi:
                 connection = self._loop_connections[autocommit] = engine.connect()
                 if autocommit:
                     connection.execution_options(isolation_level="AUTOCOMMIT")
+                if engine.dialect.name == "postgresql":  # for this connection's life
+                    connection.exec_driver_sql(
+                        f"SET statement_timeout = {int(API_STATEMENT_TIMEOUT_MS)}"
+                    )
+                    connection.commit()
                 if self._disposal_watched is not engine:
                     drop = functools.partial(_drop_kept, self._loop_connections)
                     event.listen(engine, "engine_disposed", drop)
@@ -413,9 +428,7 @@ class UsageApi:
             self._db_in_loop = engine.dialect.name == "sqlite"
             if connection is not None:
                 connection.invalidate()
-            for kept in self._loop_connections.values():
-                kept.close()
-            self._loop_connections.clear()
+            _drop_kept(self._loop_connections, engine)  # never back to the pool, timeout set
             raise
 
     def _principal(self, connection: Connection, call: Call) -> Principal:
@@ -562,10 +575,22 @@ class UsageApi:
 _UNAVAILABLE = DatabaseUnavailable("database unavailable; try again shortly")
 
 
+def _busy() -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"database busy: the read took longer than {API_STATEMENT_TIMEOUT_MS / 1000:g} s and"
+        " was cancelled (a lock held by maintenance?); try again shortly"
+    )
+
+
+_QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by its timeout
+
+
 def _drop_kept(kept: dict[bool, Connection], _engine: Engine) -> None:
-    """Close the connections ``UsageApi._in_loop`` keeps when their engine
-    is disposed, as ``dispose()`` closes those in its pool: a kept one
-    would otherwise stay open until collected (psycopg warns then)."""
+    """Close the connections ``UsageApi._in_loop`` keeps, when their engine
+    is disposed (as ``dispose()`` closes those in its pool: a kept one
+    would otherwise stay open until collected, and psycopg warns then) or
+    after an error. Closed for good, never handed back to the pool: they
+    carry the API's statement timeout."""
     for connection in kept.values():
         connection.invalidate()  # closes the driver's connection now
         connection.close()

@@ -114,7 +114,10 @@ _COMMON_ERRORS = {
     "404": _error_response("Unknown client or path (or a client the caller may not see)."),
     "405": _error_response("Method not allowed."),
     "503": {
-        **_error_response("The database is unreachable; retry after `Retry-After` seconds."),
+        **_error_response(
+            "The database is unreachable, or (PostgreSQL) busy: a read that took longer than"
+            " 5 s, say behind a lock, was cancelled. Retry after `Retry-After` seconds."
+        ),
         "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
     },
 }
