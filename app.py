@@ -2,7 +2,9 @@
 
 ``streamlit run app.py`` or ``uvicorn app:app`` serve both: the pages are
 ``dashboard.py``'s navigation; the API, everything under ``/api``, is served
-by the outermost middleware (``usage.api.ApiLane``), ahead of Streamlit's own.
+by the outermost middleware (``usage.api.ApiLane``), ahead of Streamlit's own;
+the next (``usage.deep_links.BaseUrlHint``) tells the page of a deep link
+where the server is, so that Streamlit's front end does not probe for it.
 Both read the sign-in settings (``[auth]``, ``[access]``) from Streamlit's
 secrets, on first use.
 """
@@ -12,9 +14,11 @@ from __future__ import annotations
 import logging
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 from ui.access import load_sign_in_settings
 from usage.api import api_middleware
+from usage.deep_links import BaseUrlHint
 from usage.errors import ConfigError
 from usage.runtime import server_engine
 from usage.serving import server_lifespan
@@ -30,6 +34,6 @@ def _sign_in_enabled() -> bool:
 
 app = st.App(
     "dashboard.py",
-    middleware=api_middleware(server_engine, load_sign_in_settings),
+    middleware=[*api_middleware(server_engine, load_sign_in_settings), Middleware(BaseUrlHint)],
     lifespan=server_lifespan(_sign_in_enabled),
 )
