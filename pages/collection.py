@@ -31,10 +31,12 @@ from usage.errors import ConfigError, RateLimited, UsageError
 PAGE = "collection"
 RUNS_TTL_SECONDS = 5  # runs change while a collection goes on: read them fresh
 _RESULT = "collection_result"  # the last "Collect now" outcome, shown after the rerun
+# Symbols of the common text fonts (DejaVu, Segoe UI Symbol, Apple Symbols),
+# not emoji: a machine without a colour emoji font showed empty boxes.
 STATUS_LABELS = {
-    "succeeded": "✅ succeeded",
-    "failed": "❌ failed",
-    "running": "⏳ running",
+    "succeeded": "✓ succeeded",
+    "failed": "✗ failed",
+    "running": "◔ running",
     "never": "— never run",
 }
 # A client never run that holds snapshots got them from the demo or an import.
@@ -154,9 +156,9 @@ def _show_result() -> None:
         f", {result['buckets_failed']} failed."
     )
     if result["buckets_failed"]:
-        st.warning(summary, icon="⚠️")
+        st.warning(summary, icon=":material/warning:")
     else:
-        st.success(summary, icon="✅")
+        st.success(summary, icon=":material/check_circle:")
 
 
 def _collect_now(engine: Engine, runs: list[dict[str, Any]]) -> None:
@@ -181,10 +183,10 @@ def _collect_now(engine: Engine, runs: list[dict[str, Any]]) -> None:
             actor = Actor(principal.actor, client_address())
             result = trigger_collection(engine, request, actor)
     except RateLimited as error:
-        st.warning(md_text(error.message), icon="⏱️")
+        st.warning(md_text(error.message), icon=":material/timer:")
         return
     except UsageError as error:  # not configured, or a client removed meanwhile
-        st.error(md_text(error.message), icon="⚠️")
+        st.error(md_text(error.message), icon=":material/warning:")
         return
     st.session_state[_RESULT] = result
     st.cache_data.clear()  # every page shows the new snapshots, this one its runs

@@ -546,7 +546,7 @@ def test_the_collection_page_shows_each_runs_source(
         sources = {bucket: value if isinstance(value, str) else None  # NaN where None
                    for bucket, value in table["Source"].items()}  # fmt: skip
         assert sources == {"acme": "inventory", "plain": None, "small": None}
-        assert table["Last run"].to_dict()["small"] == "❌ failed"
+        assert table["Last run"].to_dict()["small"] == "✗ failed"
     finally:
         if usage.runtime._engine is not None:
             usage.runtime._engine.dispose()

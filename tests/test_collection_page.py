@@ -102,7 +102,7 @@ def test_the_page_shows_each_clients_last_run(
         runs = list_runs(session, visible=None)
     table = at.dataframe[0].value
     assert table["Bucket"].tolist() == [run["bucket_id"] for run in runs]
-    assert table["Last run"].tolist() == ["— never run", "— never run", "❌ failed"]
+    assert table["Last run"].tolist() == ["— never run", "— never run", "✗ failed"]
     assert table["Error"].tolist() == ["", "", "bucket 'missing-co' does not exist"]
     assert [error.value for error in at.error] == [
         "**missing\\-co**: bucket 'missing\\-co' does not exist"
@@ -135,7 +135,7 @@ def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, store: None) ->
     ]
     table = at.dataframe[0].value
     assert table.set_index("Bucket")["Last run"].to_dict() == {
-        "empty-co": "— never run", "globex": "✅ succeeded", "missing-co": "❌ failed"
+        "empty-co": "— never run", "globex": "✓ succeeded", "missing-co": "✗ failed"
     }  # fmt: skip
     with Session(engine) as session:
         assert len(read_history(session, "globex", None, None, None, visible=None)) == 1
@@ -223,7 +223,7 @@ def test_snapshots_without_a_run_say_where_they_came_from(engine: Engine, store:
     table = at.dataframe[0].value.set_index("Bucket")
     assert table["Last run"].to_dict() == {
         "acme-corp": "— no run (demo data)", "empty-co": "— never run",
-        "globex": "— never run", "missing-co": "❌ failed", "own-co": "— no run (imported)",
+        "globex": "— never run", "missing-co": "✗ failed", "own-co": "— no run (imported)",
     }  # fmt: skip
     assert table.loc["own-co", "Latest snapshot"] == "2024-01-02"
     assert (
@@ -231,7 +231,7 @@ def test_snapshots_without_a_run_say_where_they_came_from(engine: Engine, store:
         ' and "imported" from a file (`python -m usage import`).'
     ) in texts(at.caption)
     assert {metric.label: metric.value for metric in at.metric} == {
-        "✅ succeeded": "0", "❌ failed": "1", "⏳ running": "0", "— never run": "2",
+        "✓ succeeded": "0", "✗ failed": "1", "◔ running": "0", "— never run": "2",
         "— no run (demo data)": "1", "— no run (imported)": "1",
     }  # fmt: skip
 
