@@ -36,6 +36,7 @@ from ui.format import (
 )
 from ui.outlook import load_forecast, load_plans
 from ui.params import arriving, publish, read_param, warn_param
+from ui.picker import client_picker
 from usage.alerts import drop_settings
 from usage.anomalies import find_drops
 from usage.errors import InvalidParams
@@ -211,15 +212,8 @@ def _url_params() -> dict[str, str | None]:
 
 
 def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granularity]:
-    names = {choice.bucket_id: choice for choice in choices}
     top = st.columns([2, 3, 1])
-    bucket: str = top[0].selectbox(
-        "Client",
-        list(names),
-        key="client_bucket",
-        format_func=lambda bucket_id: f"{names[bucket_id].display_name} ({bucket_id})",
-        on_change=_preset_changed,
-    )
+    bucket = client_picker(top[0], choices, "client_bucket", on_change=_preset_changed)
     top[1].radio(
         "Range",
         [preset.value for preset in RangePreset],

@@ -21,6 +21,7 @@ from ui.data import (
 from ui.engine import get_engine
 from ui.format import human_bytes, human_count, md_text, signed_count, signed_pct
 from ui.params import arriving, publish, read_param, warn_param
+from ui.picker import client_picker
 from usage.compare import Movement, compare_snapshots
 from usage.portfolio import ClientChoice
 from usage.snapshots import SnapshotJSON
@@ -183,12 +184,7 @@ def render() -> None:
         _load_from_url(choices)
     names = {choice.bucket_id: choice for choice in choices}
     top = st.columns([2, 1, 1])
-    bucket: str = top[0].selectbox(
-        "Client",
-        list(names),
-        key="compare_bucket",
-        format_func=lambda bucket_id: f"{names[bucket_id].display_name} ({bucket_id})",
-    )
+    bucket = client_picker(top[0], choices, "compare_bucket")
     a = top[1].date_input("Date A", key="compare_a", min_value=EARLIEST, max_value=LATEST)
     b = top[2].date_input("Date B", key="compare_b", min_value=EARLIEST, max_value=LATEST)
     publish(PAGE, {"bucket": bucket, "a": a.isoformat(), "b": b.isoformat()})
