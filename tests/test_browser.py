@@ -66,6 +66,8 @@ def test_deep_link_preset_change_and_sidebar(demo_server: str) -> None:
 
             # The sidebar: the pages by their titles, not Streamlit's file list.
             sidebar = page.get_by_test_id("stSidebar")
+            # Drawn after the page (the links carry what it showed): wait for them.
+            expect(sidebar.get_by_test_id("stPageLink")).to_have_count(8, timeout=30_000)
             links = sidebar.get_by_test_id("stPageLink").all_inner_texts()
             # The last line is the title (an icon is a ligature like "dashboard").
             assert [link.strip().splitlines()[-1] for link in links][:4] == TITLES
