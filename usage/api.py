@@ -426,9 +426,8 @@ class UsageApi:
             raise
         except BaseException:
             self._db_in_loop = engine.dialect.name == "sqlite"
-            if connection is not None:
-                connection.invalidate()
-            _drop_kept(self._loop_connections, engine)  # never back to the pool, timeout set
+            # The failing one is among them: never back to the pool, timeout set.
+            _drop_kept(self._loop_connections, engine)
             raise
 
     def _principal(self, connection: Connection, call: Call) -> Principal:

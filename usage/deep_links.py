@@ -98,7 +98,7 @@ def _is_html(start: Message) -> bool:
 
 
 async def _send_hinted(send: Send, start: Message, body: bytes, page: str) -> None:
-    headers = [(name, value) for name, value in start.get("headers", ())]
+    headers = list(start.get("headers", ()))
     encoding = next((value for name, value in headers if name.lower() == b"content-encoding"), None)
     zipped = encoding == b"gzip"
     text = gzip.decompress(body) if zipped else body
