@@ -2,9 +2,10 @@
 
 ``streamlit run app.py`` or ``uvicorn app:app`` serve both: the pages are
 ``dashboard.py``'s navigation; the API, everything under ``/api``, is served
-by the outermost middleware (``usage.api.ApiLane``), ahead of Streamlit's own;
-the next (``usage.deep_links.BaseUrlHint``) tells the page of a deep link
-where the server is, so that Streamlit's front end does not probe for it.
+by a lane around the ``st.App`` itself (``usage.api.ApiLane``), ahead of its
+Starlette stack and Streamlit's middleware; the app's own middleware
+(``usage.deep_links.BaseUrlHint``) tells the page of a deep link where the
+server is, so that Streamlit's front end does not probe for it.
 Both read the sign-in settings (``[auth]``, ``[access]``) from Streamlit's
 secrets, on first use.
 """
@@ -15,9 +16,10 @@ import logging
 
 import streamlit as st
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from ui.access import load_sign_in_settings
-from usage.api import api_middleware
+from usage.api import with_api_lane
 from usage.deep_links import BaseUrlHint
 from usage.errors import ConfigError
 from usage.runtime import server_engine
@@ -32,8 +34,12 @@ def _sign_in_enabled() -> bool:
         return True
 
 
-app = st.App(
+# ``streamlit run`` finds the app by this assignment (it reads the file for
+# an ``app = st.App(...)``) and serves the module's ``app`` with uvicorn, as
+# ``uvicorn app:app`` does: the name is then bound to the lane around it.
+app: ASGIApp = st.App(
     "dashboard.py",
-    middleware=[*api_middleware(server_engine, load_sign_in_settings), Middleware(BaseUrlHint)],
+    middleware=[Middleware(BaseUrlHint)],
     lifespan=server_lifespan(_sign_in_enabled),
 )
+app = with_api_lane(app, server_engine, load_sign_in_settings)

@@ -15,7 +15,8 @@ run, for the ratio.
 ``--before DIR`` serves a second tree (the code before a change: a copy of
 this one with the changed files as they were) beside this one, on the same
 data, and measures the two in turn, point by point and ``--rounds`` times,
-so that both meet the same load; the summary gives the ratio of the medians.
+so that both meet the same load (each round begins with the next of them);
+the summary gives the ratio of the medians.
 ``--conditional`` adds, for this tree, requests that send each client's
 current ``ETag`` in ``If-None-Match`` (answered 304 without a body).
 """
@@ -61,6 +62,11 @@ SERVERS = ("streamlit", "uvicorn")
 # bench/lean_server.py (SQLite) or bench/lean_pg_server.py (PostgreSQL) under
 # uvicorn --workers 2: --reference.
 REFERENCE = "lean"
+# On PostgreSQL also the reference planning its read once per connection, as
+# the product's API does (USAGE_LEAN_PG_PLAN=generic): the two ratios part
+# what the product's Python costs from what PostgreSQL's planning saves it.
+REFERENCE_GENERIC = "lean-generic"
+REFERENCES = (REFERENCE, REFERENCE_GENERIC)
 # uvicorn app:app --workers 2: requests/s at 16 connections, and p99 at limit 1000.
 # uvicorn's workers for app:app and the reference (--workers).
 WORKERS = 2
@@ -92,7 +98,7 @@ end
 
 
 def _server_args(server: str, port: int, python: str, url: str) -> list[str]:
-    if server == REFERENCE:
+    if server in REFERENCES:
         lean = "bench.lean_server:app" if url.startswith("sqlite") else "bench.lean_pg_server:app"
         return [python, "-m", "uvicorn", lean, "--workers", str(WORKERS),
                 "--no-access-log", "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
@@ -115,6 +121,8 @@ def serving(
         env["USAGE_LEAN_SQLITE"] = url.removeprefix("sqlite:///")
     else:
         env["USAGE_LEAN_POSTGRES"] = libpq_url(url)  # USAGE_LEAN_PG_MODE: passed on as set
+        if server == REFERENCE_GENERIC:
+            env["USAGE_LEAN_PG_PLAN"] = "generic"
     with log.open("wb") as output:
         process = subprocess.Popen(
             _server_args(server, port, python, url), cwd=root, env=env, stdout=output,
@@ -281,10 +289,12 @@ def main() -> None:
                     for tree, root in trees.items()
                 }  # fmt: skip
                 if args.reference and server == beside:
-                    log = logs / f"{REFERENCE}-{backend}.log"
-                    bases[REFERENCE] = running.enter_context(
-                        serving(REFERENCE, url, log, args.python)
-                    )
+                    references = REFERENCES if backend == "postgresql" else (REFERENCE,)
+                    for reference in references:
+                        log = logs / f"{reference}-{backend}.log"
+                        bases[reference] = running.enter_context(
+                            serving(reference, url, log, args.python)
+                        )
                 for base, _ in bases.values():
                     run_wrk(base, key, max(args.limit), 16, 3, 0, args.clients)  # warm up
                 base, pid = bases["after"]
@@ -302,25 +312,29 @@ def main() -> None:
                     if args.conditional:
                         tags = current_tags(base, key, limit, args.clients)
                     for connections in args.connections:
-                        for _ in range(args.rounds):
+                        for round_ in range(args.rounds):
                             sides: list[tuple[str, dict[int, str] | None]] = [
                                 (tree, None) for tree in bases]  # fmt: skip
                             if tags is not None:
                                 sides.append(("after", tags))
+                            # Each round starts with the next server: none is
+                            # always the one measured right after another.
+                            turn = round_ % len(sides)
+                            sides = sides[turn:] + sides[:turn]
                             for tree, sent in sides:
                                 point = _measure(args, bases[tree], key, limit, connections,
                                                  len(results), floors[limit], sent)  # fmt: skip
                                 point.update(backend=backend, server=server, tree=tree,
                                              conditional=sent is not None)  # fmt: skip
-                                if tree == REFERENCE:
-                                    point.update(server=REFERENCE, beside=server)
+                                if tree in REFERENCES:
+                                    point.update(server=tree, beside=server)
                                 results.append(point)
                                 _print_point(point)
     print("\ntargets at 16 connections (streamlit: half of uvicorn's):")
     for point in results:
         if point["connections"] != 16 or point["limit"] not in TARGETS:
             continue
-        if point["server"] == REFERENCE or point.get("tree") == "before" or point.get(
+        if point["server"] in REFERENCES or point.get("tree") == "before" or point.get(
                 "conditional"):  # fmt: skip
             continue
         wanted = TARGETS[point["limit"]] * (0.5 if point["server"] == "streamlit" else 1)
@@ -379,14 +393,15 @@ def _print_comparison(results: list[dict[str, Any]]) -> None:
         rates.setdefault((*where, form), []).append(point["requests_per_second"])
     print("\nmedian requests/s (rounds), after / before, after / lean, and 304 / 200:")
     for where in sorted({key[:4] for key in rates}):
-        forms = ("before", "after", REFERENCE, "304")
+        forms = ("before", "after", *REFERENCES, "304")
         median = {form: statistics.median(rates[(*where, form)])
                   for form in forms if (*where, form) in rates}  # fmt: skip
         line = "  ".join(f"{form} {value:8.1f}" for form, value in median.items())
         if "before" in median:
             line += f"  after/before {median['after'] / median['before']:.3f}"
-        if REFERENCE in median:
-            line += f"  after/lean {median['after'] / median[REFERENCE]:.3f}"
+        for reference in REFERENCES:
+            if reference in median:
+                line += f"  after/{reference} {median['after'] / median[reference]:.3f}"
         if "304" in median:
             line += f"  304/200 {median['304'] / median['after']:.3f}"
         backend, server, limit, connections = where

@@ -13,9 +13,12 @@ the event loop itself, as the SQLite reference uses ``sqlite3``), ``thread``
 (a pool of synchronous connections, each read in a thread),
 ``async`` (one ``AsyncConnection`` per worker, its reads queued on it) and
 ``async-pool`` (several, each request taking an idle one from a queue).
-``USAGE_LEAN_PG_CONNECTIONS`` sizes the pools (4), ``USAGE_LEAN_PG_TEXT=1`` reads the bodies as text
-instead of PostgreSQL's binary format. In every mode each connection has
-one cursor, made once (making one copies the connection's adapters), and
+``USAGE_LEAN_PG_CONNECTIONS`` sizes the pools (4), ``USAGE_LEAN_PG_TEXT=1``
+reads the bodies as text instead of PostgreSQL's binary format.
+``USAGE_LEAN_PG_PLAN=generic`` has PostgreSQL plan the prepared read once per
+connection, as the product's API does (``plan_cache_mode``); by default
+(``auto``) it plans it at every run. In every mode each connection has one
+cursor, made once (making one copies the connection's adapters), and
 psycopg prepares the statement on it after its fifth run
 (``prepare_threshold``).
 """
@@ -45,6 +48,7 @@ MODES = ("loop", "thread", "async", "async-pool")
 _MODE = os.environ.get("USAGE_LEAN_PG_MODE", "loop")
 _CONNECTIONS = int(os.environ.get("USAGE_LEAN_PG_CONNECTIONS", "4"))
 _BINARY = os.environ.get("USAGE_LEAN_PG_TEXT", "") != "1"
+_PLAN = os.environ.get("USAGE_LEAN_PG_PLAN", "auto")
 
 Read = Callable[[str, int], Awaitable[list[Any]]]
 _read: Read | None = None
@@ -54,8 +58,17 @@ def _url() -> str:
     return os.environ["USAGE_LEAN_POSTGRES"]
 
 
+def _options() -> dict[str, Any]:
+    """The connections' settings: ``plan_cache_mode`` as asked."""
+    if _PLAN not in ("auto", "generic"):
+        raise SystemExit("USAGE_LEAN_PG_PLAN must be auto or generic")
+    if _PLAN == "generic":
+        return {"options": "-c plan_cache_mode=force_generic_plan"}
+    return {}
+
+
 def _in_loop() -> Read:
-    cursor = psycopg.connect(_url(), autocommit=True).cursor(binary=_BINARY)
+    cursor = psycopg.connect(_url(), autocommit=True, **_options()).cursor(binary=_BINARY)
 
     async def read(bucket_id: str, limit: int) -> list[Any]:
         return cursor.execute(_SQL, (bucket_id, limit)).fetchall()
@@ -66,7 +79,7 @@ def _in_loop() -> Read:
 def _in_threads() -> Read:
     idle: queue.SimpleQueue[psycopg.Cursor[Any]] = queue.SimpleQueue()
     for _ in range(_CONNECTIONS):
-        idle.put(psycopg.connect(_url(), autocommit=True).cursor(binary=_BINARY))
+        idle.put(psycopg.connect(_url(), autocommit=True, **_options()).cursor(binary=_BINARY))
     threads = anyio.CapacityLimiter(_CONNECTIONS)  # a thread never waits for a connection
 
     def read_sync(bucket_id: str, limit: int) -> list[Any]:
@@ -83,7 +96,7 @@ def _in_threads() -> Read:
 
 
 async def _async_one() -> Read:
-    connection = await psycopg.AsyncConnection.connect(_url(), autocommit=True)
+    connection = await psycopg.AsyncConnection.connect(_url(), autocommit=True, **_options())
     cursor = connection.cursor(binary=_BINARY)
     lock = asyncio.Lock()  # one statement at a time on the cursor
 
@@ -98,7 +111,7 @@ async def _async_one() -> Read:
 async def _async_pool() -> Read:
     idle: asyncio.Queue[psycopg.AsyncCursor[Any]] = asyncio.Queue()
     for _ in range(_CONNECTIONS):
-        connection = await psycopg.AsyncConnection.connect(_url(), autocommit=True)
+        connection = await psycopg.AsyncConnection.connect(_url(), autocommit=True, **_options())
         idle.put_nowait(connection.cursor(binary=_BINARY))
 
     async def read(bucket_id: str, limit: int) -> list[Any]:

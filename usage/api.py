@@ -28,7 +28,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -174,6 +173,14 @@ DB_THREADS = 4
 # migration's ALTER TABLE) would otherwise hold the worker, pages included,
 # as long as the lock is held. The API's reads take milliseconds.
 API_STATEMENT_TIMEOUT_MS = 5000
+# The connection the API keeps for its one-statement reads (PostgreSQL) plans
+# each prepared statement once. PostgreSQL's default (``auto``) plans the
+# history read again at every execution: its LIMIT is a parameter, so the
+# plan made for any limit looks costlier than one made for the limit given,
+# and planning (about 120 us) then costs twice the read itself. Every read on
+# that connection looks a row up by key, or a client's rows by the primary
+# key (client, day), where the plan made once is the plan made each time.
+API_PLAN_CACHE_MODE = "force_generic_plan"
 
 
 class _RecentPrincipals:
@@ -396,7 +403,8 @@ class UsageApi:
         outside any transaction (a session bound to it rolls its own back).
         On PostgreSQL ``one_statement`` work has a connection of its own in
         autocommit, the rest one in the engine's REPEATABLE READ, so that
-        neither changes mode from request to request. After any error but
+        neither changes mode from request to request; the first plans each
+        statement once (``API_PLAN_CACHE_MODE``). After any error but
         the request's own every kept connection is dropped (and on
         PostgreSQL the next requests go to threads: see ``_run``)."""
         autocommit = one_statement and engine.dialect.name != "sqlite"
@@ -412,6 +420,8 @@ class UsageApi:
                     connection.exec_driver_sql(
                         f"SET statement_timeout = {int(API_STATEMENT_TIMEOUT_MS)}"
                     )
+                    if autocommit:
+                        connection.exec_driver_sql(f"SET plan_cache_mode = {API_PLAN_CACHE_MODE}")
                     connection.commit()
                 if self._disposal_watched is not engine:
                     drop = functools.partial(_drop_kept, self._loop_connections)
@@ -589,7 +599,7 @@ def _drop_kept(kept: dict[bool, Connection], _engine: Engine) -> None:
     is disposed (as ``dispose()`` closes those in its pool: a kept one
     would otherwise stay open until collected, and psycopg warns then) or
     after an error. Closed for good, never handed back to the pool: they
-    carry the API's statement timeout."""
+    carry the API's statement timeout and plan cache mode."""
     for connection in kept.values():
         connection.invalidate()  # closes the driver's connection now
         connection.close()
@@ -790,10 +800,11 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 class ApiLane:
-    """Outermost on the server: every HTTP request under ``/api`` goes
-    straight to the API, before Streamlit's own middleware (its path checks,
-    session cookie and gzip layers), which would otherwise cost more than
-    the API's work; the rest goes on to Streamlit."""
+    """Outermost on the server, around ``st.App`` itself: every HTTP request
+    under ``/api`` goes straight to the API, past the Streamlit app's
+    Starlette stack and its middleware (path checks, session cookie, gzip),
+    which would otherwise cost more than the API's work; the rest, and the
+    lifespan, go on to the app."""
 
     def __init__(self, app: ASGIApp, api: ASGIApp) -> None:
         self.app = app
@@ -835,8 +846,9 @@ def create_api_app(
     return _GzipWhenAsked(UsageApi(get_engine, get_settings))
 
 
-def api_middleware(
-    get_engine: EngineFactory, get_settings: SettingsFactory = lambda: SIGN_IN_OFF
-) -> list[Middleware]:
-    """For ``st.App``: the lane that serves everything under ``/api``."""
-    return [Middleware(ApiLane, api=create_api_app(get_engine, get_settings))]
+def with_api_lane(
+    app: ASGIApp, get_engine: EngineFactory, get_settings: SettingsFactory = lambda: SIGN_IN_OFF
+) -> ApiLane:
+    """``app`` (the ``st.App``) behind the lane that serves everything under
+    ``/api``."""
+    return ApiLane(app, api=create_api_app(get_engine, get_settings))
