@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from ui.access import load_sign_in_settings
+from ui.nav import page_preload
 from usage.api import with_api_lane
 from usage.deep_links import BaseUrlHint
 from usage.errors import ConfigError
@@ -39,7 +40,7 @@ def _sign_in_enabled() -> bool:
 # ``uvicorn app:app`` does: the name is then bound to the lane around it.
 app: ASGIApp = st.App(
     "dashboard.py",
-    middleware=[Middleware(BaseUrlHint)],
+    middleware=[Middleware(BaseUrlHint, head=page_preload)],
     lifespan=server_lifespan(_sign_in_enabled),
 )
 app = with_api_lane(app, server_engine, load_sign_in_settings)

@@ -34,7 +34,7 @@ def inner_app(
 
 
 def get(
-    app: Any, path: str, method: str = "GET", base: str = ""
+    app: Any, path: str, method: str = "GET", base: str = "", head: bytes = b""
 ) -> tuple[dict[bytes, bytes], bytes]:
     sent: list[Message] = []
 
@@ -46,7 +46,7 @@ def get(
 
     scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
              "headers": [], "query_string": b""}  # fmt: skip
-    asyncio.run(BaseUrlHint(app, lambda: base)(scope, receive, send))
+    asyncio.run(BaseUrlHint(app, lambda: base, lambda _: head)(scope, receive, send))
     headers = dict(sent[0]["headers"])
     body = b"".join(message.get("body", b"") for message in sent[1:])
     assert int(headers[b"content-length"]) == len(body)

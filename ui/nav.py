@@ -36,6 +36,7 @@ from ui.engine import shown_errors
 from ui.heap import freeze_heap_once
 from ui.params import link_params
 from usage.access import Principal
+from usage.preload import dashboard_preload
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,27 @@ class PageSpec:
     url_path: str
     icon: str
     admin_only: bool = False
+    # The kinds of element whose front-end code the page asks for with its
+    # HTML (``usage.preload``): the chart pages', whose charts and tables
+    # reach the browser late in the script. A page of widgets alone lists
+    # none: measured, preloading made the People page slower.
+    preloaded: tuple[str, ...] = ()
+
+
+# Streamlit's names for the front-end code of the elements the pages draw.
+_CHART_PAGE = ("PlotlyChart", "DataFrame", "Metric", "Selectbox", "TextInput", "PageLink",
+               "DownloadButton")  # fmt: skip
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("portfolio", "pages/portfolio.py", "Portfolio", "", ":material/dashboard:"),
-    PageSpec("client", "pages/client.py", "Client", "client", ":material/monitoring:"),
-    PageSpec("compare", "pages/compare.py", "Compare", "compare", ":material/compare_arrows:"),
+    PageSpec("portfolio", "pages/portfolio.py", "Portfolio", "", ":material/dashboard:",
+             preloaded=(*_CHART_PAGE, "NumberInput", "Radio")),
+    PageSpec("client", "pages/client.py", "Client", "client", ":material/monitoring:",
+             preloaded=(*_CHART_PAGE, "DateInput", "Radio", "Checkbox", "Button")),
+    PageSpec("compare", "pages/compare.py", "Compare", "compare", ":material/compare_arrows:",
+             preloaded=(*_CHART_PAGE, "DateInput")),
     PageSpec("snapshots", "pages/snapshots.py", "Daily snapshot", "snapshots",
-             ":material/calendar_today:"),
+             ":material/calendar_today:", preloaded=(*_CHART_PAGE, "DateInput")),
     PageSpec("alerts", "pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
     PageSpec("collection", "pages/collection.py", "Collection", "collection",
              ":material/sync:"),
@@ -84,6 +98,17 @@ def build_pages(root: Path, principal: Principal) -> dict[str, StreamlitPage]:
             default=spec.url_path == "",
         )
     return pages
+
+
+def page_preload(page_part: str) -> bytes:
+    """The ``<link rel="modulepreload">`` tags for the page at ``page_part``
+    of the server's path (``""`` or ``"/"``: the portfolio), for
+    ``usage.deep_links.BaseUrlHint``; none for a path that is no page."""
+    url_path = page_part.strip("/")
+    for spec in PAGES:
+        if spec.url_path == url_path:
+            return dashboard_preload(spec.preloaded) if spec.preloaded else b""
+    return b""
 
 
 def draw_links(pages: dict[str, StreamlitPage]) -> None:

@@ -33,6 +33,7 @@ _SCRIPT = (
 )
 
 BasePath = Callable[[], str]
+Head = Callable[[str], bytes]  # more of the head of the page at this part of the path
 
 
 def streamlit_base_path() -> str:
@@ -44,15 +45,21 @@ def streamlit_base_path() -> str:
 
 class BaseUrlHint:
     """Adds the hint to Streamlit's HTML page for a deep link (any path
-    other than the base URL itself); every other answer passes untouched."""
+    other than the base URL itself), and ``head(page part)`` (more of the
+    page's head: ``ui.nav.page_preload``) to every HTML page, the base URL's
+    included; every other answer passes untouched."""
 
-    def __init__(self, app: ASGIApp, base_path: BasePath = streamlit_base_path) -> None:
+    def __init__(
+        self, app: ASGIApp, base_path: BasePath = streamlit_base_path, head: Head = lambda _: b""
+    ) -> None:
         self.app = app
         self._base_path = base_path
+        self._head = head
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         page = _page_part(scope, self._base_path()) if scope["type"] == "http" else None
-        if page is None:
+        head = self._head(page) if page is not None else b""
+        if page is None or (page == "" and not head):
             await self.app(scope, receive, send)
             return
         held: Message | None = None  # an HTML answer's start, until its body is whole
@@ -67,15 +74,15 @@ class BaseUrlHint:
             else:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await _send_hinted(send, held, b"".join(chunks), page)
+                    await _send_hinted(send, held, b"".join(chunks), page, head)
 
         await self.app(scope, receive, hinting)
 
 
 def _page_part(scope: Scope, base_path: str) -> str | None:
     """The part of a GET's path after the server's base URL, as the browser
-    sent it (percent-encoded, as ``location.pathname`` has it); None for
-    the base URL itself and for other methods."""
+    sent it (percent-encoded, as ``location.pathname`` has it): "" for the
+    base URL itself, None for other methods and paths outside it."""
     if scope["method"] != "GET":
         return None
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
@@ -85,7 +92,7 @@ def _page_part(scope: Scope, base_path: str) -> str | None:
         if not path.startswith(prefix + "/"):
             return None
         path = path[len(prefix) :]
-    return None if path in ("", "/") else path
+    return "" if path in ("", "/") else path
 
 
 def _is_html(start: Message) -> bool:
@@ -97,15 +104,15 @@ def _is_html(start: Message) -> bool:
     return False
 
 
-async def _send_hinted(send: Send, start: Message, body: bytes, page: str) -> None:
+async def _send_hinted(send: Send, start: Message, body: bytes, page: str, head: bytes) -> None:
     headers = list(start.get("headers", ()))
     encoding = next((value for name, value in headers if name.lower() == b"content-encoding"), None)
     zipped = encoding == b"gzip"
     text = gzip.decompress(body) if zipped else body
     if encoding in (None, b"gzip", b"identity") and _MODULE_SCRIPT in text:
         # "<" escaped: a path cannot close the script.
-        hint = _SCRIPT % orjson.dumps(page).replace(b"<", b"\\u003c")
-        text = text.replace(_MODULE_SCRIPT, hint + _MODULE_SCRIPT, 1)
+        hint = _SCRIPT % orjson.dumps(page).replace(b"<", b"\\u003c") if page else b""
+        text = text.replace(_MODULE_SCRIPT, head + hint + _MODULE_SCRIPT, 1)
         body = gzip.compress(text, compresslevel=5) if zipped else text
         # Other bytes: the file's validator no longer names them.
         headers = [(name, value) for name, value in headers if name.lower() != b"etag"]
