@@ -66,7 +66,11 @@ REFERENCE = "lean"
 # the product's API does (USAGE_LEAN_PG_PLAN=generic): the two ratios part
 # what the product's Python costs from what PostgreSQL's planning saves it.
 REFERENCE_GENERIC = "lean-generic"
-REFERENCES = (REFERENCE, REFERENCE_GENERIC)
+# And the reference reading as the product's API does, past psycopg's cursor
+# (USAGE_LEAN_PG_MODE=libpq, generic plans): what is left between the two is
+# the product's own Python (keys, validation, paging, ETag).
+REFERENCE_LIBPQ = "lean-libpq"
+REFERENCES = (REFERENCE, REFERENCE_GENERIC, REFERENCE_LIBPQ)
 # uvicorn app:app --workers 2: requests/s at 16 connections, and p99 at limit 1000.
 # uvicorn's workers for app:app and the reference (--workers).
 WORKERS = 2
@@ -121,8 +125,10 @@ def serving(
         env["USAGE_LEAN_SQLITE"] = url.removeprefix("sqlite:///")
     else:
         env["USAGE_LEAN_POSTGRES"] = libpq_url(url)  # USAGE_LEAN_PG_MODE: passed on as set
-        if server == REFERENCE_GENERIC:
+        if server in (REFERENCE_GENERIC, REFERENCE_LIBPQ):
             env["USAGE_LEAN_PG_PLAN"] = "generic"
+        if server == REFERENCE_LIBPQ:
+            env["USAGE_LEAN_PG_MODE"] = "libpq"
     with log.open("wb") as output:
         process = subprocess.Popen(
             _server_args(server, port, python, url), cwd=root, env=env, stdout=output,

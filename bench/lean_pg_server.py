@@ -12,14 +12,18 @@ way: ``loop`` (the default: one synchronous connection per worker, used in
 the event loop itself, as the SQLite reference uses ``sqlite3``), ``thread``
 (a pool of synchronous connections, each read in a thread),
 ``async`` (one ``AsyncConnection`` per worker, its reads queued on it) and
-``async-pool`` (several, each request taking an idle one from a queue).
+``async-pool`` (several, each request taking an idle one from a queue) and
+``libpq`` (as ``loop``, but past psycopg's cursor: the read prepared once on
+the connection and run with ``PGconn.exec_prepared``, libpq's own call, as
+the product's API reads since it was measured at a third of the cursor's
+client CPU: ``usage/libpq_reads.py``).
 ``USAGE_LEAN_PG_CONNECTIONS`` sizes the pools (4), ``USAGE_LEAN_PG_TEXT=1``
 reads the bodies as text instead of PostgreSQL's binary format.
 ``USAGE_LEAN_PG_PLAN=generic`` has PostgreSQL plan the prepared read once per
 connection, as the product's API does (``plan_cache_mode``); by default
-(``auto``) it plans it at every run. In every mode each connection has one
-cursor, made once (making one copies the connection's adapters), and
-psycopg prepares the statement on it after its fifth run
+(``auto``) it plans it at every run. In every mode but ``libpq`` each
+connection has one cursor, made once (making one copies the connection's
+adapters), and psycopg prepares the statement on it after its fifth run
 (``prepare_threshold``).
 """
 
@@ -34,6 +38,7 @@ from typing import Any
 
 import anyio
 import psycopg
+from psycopg import pq
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,7 +49,7 @@ _SQL = (
     " WHERE client_id = (SELECT id FROM clients WHERE bucket_id = %s)"
     " ORDER BY snapshot_date DESC LIMIT %s"
 )
-MODES = ("loop", "thread", "async", "async-pool")
+MODES = ("loop", "thread", "async", "async-pool", "libpq")
 _MODE = os.environ.get("USAGE_LEAN_PG_MODE", "loop")
 _CONNECTIONS = int(os.environ.get("USAGE_LEAN_PG_CONNECTIONS", "4"))
 _BINARY = os.environ.get("USAGE_LEAN_PG_TEXT", "") != "1"
@@ -72,6 +77,25 @@ def _in_loop() -> Read:
 
     async def read(bucket_id: str, limit: int) -> list[Any]:
         return cursor.execute(_SQL, (bucket_id, limit)).fetchall()
+
+    return read
+
+
+def _in_loop_libpq() -> Read:
+    pgconn = psycopg.connect(_url(), autocommit=True, **_options()).pgconn
+    sql = _SQL.replace("%s", "$1", 1).replace("%s", "$2", 1).encode()
+    prepared = pgconn.prepare(b"lean_history", sql, None)
+    if prepared.status != pq.ExecStatus.COMMAND_OK:
+        raise SystemExit(prepared.get_error_message())
+    result_format = 1 if _BINARY else 0
+
+    async def read(bucket_id: str, limit: int) -> list[Any]:
+        params = [bucket_id.encode(), b"%d" % limit]
+        result = pgconn.exec_prepared(b"lean_history", params, None, result_format)
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            raise RuntimeError(result.get_error_message())
+        value = result.get_value
+        return [(value(row, 0),) for row in range(result.ntuples)]
 
     return read
 
@@ -131,6 +155,8 @@ async def _connected(_app: Starlette) -> AsyncIterator[None]:
     global _read
     if _MODE == "loop":
         _read = _in_loop()
+    elif _MODE == "libpq":
+        _read = _in_loop_libpq()
     elif _MODE == "thread":
         _read = _in_threads()
     elif _MODE == "async":

@@ -49,10 +49,13 @@ def test_history_read_is_planned_once(request: pytest.FixtureRequest, tmp_path: 
         # One connection prepared the read, and plans it once. PostgreSQL's
         # default plans it anew for its first five runs here, and on the
         # benchmark's 10,000 clients at every run (docs/benchmarks.md).
+        # The first request runs in a thread on a pool connection, planned
+        # as PostgreSQL's default plans: at most that one run is custom (the
+        # API then keeps the same connection, in the generic mode).
         assert len(plans) == 1
         generic, custom = plans[0]
-        assert custom == 0
-        assert generic >= 5
+        assert custom <= 1
+        assert generic >= 10
     finally:
         api.close()
         engine.dispose()

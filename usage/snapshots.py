@@ -7,8 +7,9 @@ so both show the same numbers.
 
 One client's history, the API's busiest read, goes the short way: its
 statements are compiled once per dialect and run as the driver's own SQL
-(``exec_driver_sql``, bound parameters only), and the rows are encoded as the
-driver returns them, with no per-value conversion in between.
+(bound parameters only), and the rows are encoded as the driver returns
+them, with no per-value conversion in between; on PostgreSQL its stored
+bodies are read by a libpq prepared statement (``usage.libpq_reads``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, insert, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import ColumnElement, Connection, Dialect, and_, bindparam, delete, insert, select
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from usage import totals
+from usage.libpq_reads import PreparedRead, fetch_column, text_params
 from usage.models import (
     STANDARD_COLLECTIONS,
     Client,
@@ -269,8 +271,7 @@ def read_client_bodies(
     session nor for ``BEGIN`` and ``ROLLBACK``: at the API's rate those cost
     several times the read."""
     statement = _client_range(SnapshotBody, start is not None, end is not None, limit is not None)
-    rows = statement.run(connection, _range_params(bucket_id, start, end, limit))
-    return [row[0] for row in rows]
+    return statement.first_column(connection, _range_params(bucket_id, start, end, limit))
 
 
 def join_history(bucket_id: str, bodies: Sequence[bytes], more: bytes = b"") -> bytes:
@@ -326,25 +327,51 @@ class _DriverStatement:
     def __init__(self, statement: ClauseElement, binary: bool = False) -> None:
         self._statement = statement
         self._binary = binary
-        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._compiled: dict[tuple[str, str, str | None], _Compiled] = {}
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any]:
+        compiled = self._compiled_for(connection.dialect)
+        binary = self._binary and connection.dialect.driver == "psycopg"
+        return _fetch_all(connection, compiled.sql, compiled.args(params), binary)
+
+    def first_column(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """The first column of ``run``'s rows. A ``binary`` statement on
+        psycopg runs as a libpq prepared statement (``usage.libpq_reads``)
+        wherever psycopg's transaction state allows it."""
         dialect = connection.dialect
-        key = (dialect.name, dialect.driver)
+        if self._binary and dialect.driver == "psycopg":
+            compiled = self._compiled_for(dialect, _DOLLAR)
+            assert compiled.prepared is not None
+            try:
+                found = fetch_column(
+                    connection, compiled.prepared, text_params(compiled.args(params))
+                )
+            except dialect.loaded_dbapi.Error as error:
+                raise _driver_error(connection, error, compiled.sql, params) from error
+            if found is not None:
+                return found
+        return [row[0] for row in self.run(connection, params)]
+
+    def _compiled_for(self, dialect: Dialect, paramstyle: str | None = None) -> _Compiled:
+        key = (dialect.name, dialect.driver, paramstyle)
         compiled = self._compiled.get(key)
         if compiled is None:
+            if paramstyle is not None:  # another of the driver's dialects, in that style
+                dialect_type: Any = type(dialect)
+                dialect = dialect_type(paramstyle=paramstyle)
             done = self._statement.compile(dialect=dialect)
             assert isinstance(done, SQLCompiler)
             # Positional paramstyles (SQLite's "?") take the values in order.
             names = tuple(done.positiontup or ()) if done.positional else None
             # The dialect's own parameters, such as SQLite's "OFFSET 0".
             defaults = {name: value for name, value in done.params.items() if value is not None}
-            compiled = self._compiled[key] = _Compiled(done.string, names, defaults)
-        values = {**compiled.defaults, **params}
-        args = values if compiled.names is None else tuple(values[name] for name in compiled.names)
-        binary = self._binary and dialect.driver == "psycopg"
-        return _fetch_all(connection, compiled.sql, args, binary)
+            prepared = PreparedRead(done.string) if paramstyle == _DOLLAR else None
+            compiled = self._compiled[key] = _Compiled(done.string, names, defaults, prepared)
+        return compiled
 
+
+# PostgreSQL's own parameter style ($1, $2), which libpq's prepared statements take.
+_DOLLAR = "numeric_dollar"
 
 # Where a psycopg connection keeps its binary cursor (``Connection.info``
 # lives as long as the driver's connection).
@@ -373,20 +400,30 @@ def _fetch_all(connection: Connection, sql: str, args: Any, binary: bool) -> Seq
         cursor.execute(sql, args)
         rows = cursor.fetchall()
     except dbapi_error as error:
-        dropped = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
-        if dropped:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            sql,
-            args,
-            error,
-            dbapi_error,
-            connection_invalidated=dropped,
-            dialect=connection.dialect,
-        ) from error
+        raise _driver_error(connection, error, sql, args, cursor) from error
     if not binary:
         cursor.close()
     return rows
+
+
+def _driver_error(
+    connection: Connection, error: Any, sql: str, args: Any, cursor: Any = None
+) -> StatementError:
+    """A driver's error as SQLAlchemy raises it from ``execute``: a dropped
+    connection invalidated first, so callers handle every path alike."""
+    dbapi_connection = connection.connection.dbapi_connection
+    dropped = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
+    if dropped:
+        connection.invalidate(error)
+    wrapped: StatementError = DBAPIError.instance(
+        sql,
+        args,
+        error,
+        connection.dialect.loaded_dbapi.Error,
+        connection_invalidated=dropped,
+        dialect=connection.dialect,
+    )
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -394,6 +431,12 @@ class _Compiled:
     sql: str
     names: tuple[str, ...] | None  # in order, for a positional paramstyle
     defaults: dict[str, Any]
+    prepared: PreparedRead | None = None  # in PostgreSQL's $n style, for libpq
+
+    def args(self, params: Mapping[str, Any]) -> Any:
+        """``params`` as the driver takes them: by name, or in order."""
+        values = {**self.defaults, **params}
+        return values if self.names is None else tuple(values[name] for name in self.names)
 
 
 def _range_params(
