@@ -62,7 +62,7 @@ def fetch_history_json(connection: Connection, params: HistoryParams) -> bytes:
     return b'{"snapshots":[],"count":0}'
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HistoryBody:
     """The API's JSON answer for a page, and the cursor of the next one."""
 

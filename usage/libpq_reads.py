@@ -10,18 +10,19 @@ is such a read: a client's stored JSON bodies, newest first.
 
 Each statement is prepared on a connection the first time it runs there, by
 a name of its own (psycopg's own are ``_pg3_N``), and again if the server
-says it is gone (``DISCARD ALL`` by a pooler). A read runs only where it sees
-what psycopg would: on a connection in autocommit, or inside the transaction
-psycopg has opened; on an idle connection that is not in autocommit psycopg
-must open the transaction first, so ``fetch_column`` answers None and the
-caller uses the cursor. Errors are psycopg's own, as its cursor raises them.
+says it is gone (``DISCARD ALL`` by a pooler). A read runs this way only on
+a connection in autocommit with no transaction open (the API's for its
+one-statement reads): in a transaction a failed statement would abort it, and
+psycopg must open one itself on a connection that is not in autocommit, so
+there ``fetch_column`` answers None and the caller uses the cursor. Errors
+are psycopg's own, as its cursor raises them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -30,7 +31,7 @@ from sqlalchemy import Connection
 
 _BINARY = 1  # PostgreSQL's binary format: a bytea is its bytes
 _INVALID_STATEMENT_NAME = b"26000"  # the prepared statement does not exist
-_PREPARED = "usage_libpq_prepared"  # in Connection.info: (driver connection, names)
+_STATE = "usage_libpq_reads"  # in Connection.info: a _ConnectionState
 _numbers = itertools.count(1)
 
 
@@ -44,39 +45,50 @@ class PreparedRead:
         self.sql = sql.encode()
 
 
-def text_params(values: Sequence[Any]) -> list[bytes]:
+def text_params(values: Sequence[Any], encoding: str = "utf-8") -> list[bytes]:
     """Parameters in PostgreSQL's text format, typed by the server from the
     statement (its casts, a column compared, ``LIMIT``). The statements bind
     only the values they have: no NULL."""
-    return [_text(value) for value in values]
+    try:
+        return [_TEXT_FORMS[type(value)](value, encoding) for value in values]
+    except KeyError as error:
+        raise TypeError(f"no text form for a {error.args[0].__name__} parameter") from None
 
 
-def _text(value: Any) -> bytes:
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return b"%d" % value
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value.isoformat().encode()
-    raise TypeError(f"no text form for a {type(value).__name__} parameter")
+def _str_text(value: str, encoding: str) -> bytes:
+    if "\x00" in value:  # libpq would cut the value there
+        raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return value.encode(encoding)
+
+
+# By exact type: a bool is not sent as an int, nor a datetime as a date.
+_TEXT_FORMS: dict[type, Callable[[Any, str], bytes]] = {
+    str: _str_text,
+    int: lambda value, _encoding: b"%d" % value,
+    dt.date: lambda value, _encoding: value.isoformat().encode(),
+}
 
 
 def fetch_column(
-    connection: Connection, read: PreparedRead, params: list[bytes]
+    connection: Connection, read: PreparedRead, values: Sequence[Any]
 ) -> list[Any] | None:
-    """The first column of ``read``'s rows, in binary format; None when the
-    connection's transaction state asks for psycopg's cursor (see above)."""
+    """The first column of ``read``'s rows with ``values`` bound, in binary
+    format; None when the connection is not in autocommit or has a
+    transaction open: the caller then reads with psycopg's cursor."""
     driver: psycopg.Connection[Any] = connection.connection.dbapi_connection  # type: ignore[assignment]
-    pgconn = driver.pgconn
-    if not driver.autocommit and pgconn.transaction_status != pq.TransactionStatus.INTRANS:
+    if not driver.autocommit:
         return None
-    prepared = _prepared_names(connection, driver)
+    pgconn = driver.pgconn
+    state = _state(connection, driver)
+    params = text_params(values, state.encoding)
     with driver.lock:
-        if read.name not in prepared:
+        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            return None  # a transaction opened by SQL in autocommit, or the connection lost
+        if read.name not in state.prepared:
             _prepare(pgconn, read)
-            prepared.add(read.name)
+            state.prepared.add(read.name)
         result = pgconn.exec_prepared(read.name, params, None, _BINARY)
-        if _failed_with(result, _INVALID_STATEMENT_NAME):
+        if _failed_with(result, _INVALID_STATEMENT_NAME):  # outside a transaction: no harm done
             _prepare(pgconn, read)
             result = pgconn.exec_prepared(read.name, params, None, _BINARY)
     if result.status != pq.ExecStatus.TUPLES_OK:
@@ -85,14 +97,25 @@ def fetch_column(
     return [value(row, 0) for row in range(result.ntuples)]
 
 
-def _prepared_names(connection: Connection, driver: object) -> set[bytes]:
-    """The names prepared on this driver connection (``Connection.info``
-    outlives it when the pool replaces an invalidated one)."""
-    kept = connection.info.get(_PREPARED)
-    if kept is None or kept[0] is not driver:
-        kept = connection.info[_PREPARED] = (driver, set())
-    names: set[bytes] = kept[1]
-    return names
+class _ConnectionState:
+    """What this module keeps for one driver connection: the names prepared
+    on it, and the encoding its text parameters are sent in."""
+
+    __slots__ = ("driver", "encoding", "prepared")
+
+    def __init__(self, driver: psycopg.Connection[Any]) -> None:
+        self.driver = driver
+        self.encoding = driver.info.encoding
+        self.prepared: set[bytes] = set()
+
+
+def _state(connection: Connection, driver: psycopg.Connection[Any]) -> _ConnectionState:
+    """This driver connection's state (``Connection.info`` belongs to the
+    pool's record, which may hold another driver connection later)."""
+    state: _ConnectionState | None = connection.info.get(_STATE)
+    if state is None or state.driver is not driver:
+        state = connection.info[_STATE] = _ConnectionState(driver)
+    return state
 
 
 def _prepare(pgconn: Any, read: PreparedRead) -> None:

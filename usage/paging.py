@@ -67,7 +67,7 @@ def decode_cursor(secret: bytes, raw: str, name: str = "cursor") -> str:
 def encode_date_cursor(secret: bytes, day: dt.date, scope: str) -> str:
     """A cursor that continues before ``day`` in the listing ``scope`` names
     (one client's history at one granularity, say)."""
-    return _encode(secret, b"%s|%s" % (day.isoformat().encode(), scope.encode()))
+    return _encode(secret, (day.isoformat() + "|" + scope).encode())
 
 
 def decode_date_cursor(secret: bytes, raw: str, scope: str, name: str = "cursor") -> dt.date:

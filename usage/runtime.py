@@ -22,6 +22,8 @@ _engine: Engine | None = None
 
 def server_engine() -> Engine:
     global _engine
+    if _engine is not None:  # every call but the first: no lock taken
+        return _engine
     with _lock:
         if _engine is None:
             engine = open_engine()

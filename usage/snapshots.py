@@ -29,7 +29,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from usage import totals
-from usage.libpq_reads import PreparedRead, fetch_column, text_params
+from usage.libpq_reads import PreparedRead, fetch_column
 from usage.models import (
     STANDARD_COLLECTIONS,
     Client,
@@ -337,15 +337,13 @@ class _DriverStatement:
     def first_column(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
         """The first column of ``run``'s rows. A ``binary`` statement on
         psycopg runs as a libpq prepared statement (``usage.libpq_reads``)
-        wherever psycopg's transaction state allows it."""
+        on a connection in autocommit."""
         dialect = connection.dialect
         if self._binary and dialect.driver == "psycopg":
             compiled = self._compiled_for(dialect, _DOLLAR)
             assert compiled.prepared is not None
             try:
-                found = fetch_column(
-                    connection, compiled.prepared, text_params(compiled.args(params))
-                )
+                found = fetch_column(connection, compiled.prepared, compiled.args(params))
             except dialect.loaded_dbapi.Error as error:
                 raise _driver_error(connection, error, compiled.sql, params) from error
             if found is not None:
