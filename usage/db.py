@@ -56,8 +56,28 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     # prefixes): under READ COMMITTED each could see a different commit and a
     # reader could mix two versions of a day. One snapshot per transaction.
     kwargs.setdefault("isolation_level", "REPEATABLE READ")
-    kwargs.setdefault("connect_args", {"connect_timeout": 5})
+    defaults = {name: value for name, value in POSTGRES_CONNECT_DEFAULTS.items()
+                if name not in parsed.query}  # fmt: skip
+    kwargs.setdefault("connect_args", defaults)
     return create_engine(url, **kwargs)
+
+
+# libpq's settings for every connection to PostgreSQL, where the URL's query
+# does not set them: a server that does not answer is given up after 5 s,
+# and one lost without closing the connection (a host gone, a network cut)
+# is noticed within about a minute, by TCP keepalives while a connection
+# waits for an answer and by ``tcp_user_timeout`` while what it sent goes
+# unacknowledged. Without them a read waiting on such a server holds its
+# thread, or a server process's event loop, until the kernel gives up (about
+# 15 minutes of retransmissions).
+POSTGRES_CONNECT_DEFAULTS: dict[str, int] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # milliseconds
+}
 
 
 def _make_sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
