@@ -100,15 +100,16 @@ def build_pages(root: Path, principal: Principal) -> dict[str, StreamlitPage]:
     return pages
 
 
+# Each page's preloaded kinds by its URL path: looked up on every page request.
+_PRELOADED = {spec.url_path: spec.preloaded for spec in PAGES}
+
+
 def page_preload(page_part: str) -> bytes:
     """The ``<link rel="modulepreload">`` tags for the page at ``page_part``
     of the server's path (``""`` or ``"/"``: the portfolio), for
     ``usage.deep_links.BaseUrlHint``; none for a path that is no page."""
-    url_path = page_part.strip("/")
-    for spec in PAGES:
-        if spec.url_path == url_path:
-            return dashboard_preload(spec.preloaded) if spec.preloaded else b""
-    return b""
+    kinds = _PRELOADED.get(page_part.strip("/"))
+    return dashboard_preload(kinds) if kinds else b""
 
 
 def draw_links(pages: dict[str, StreamlitPage]) -> None:

@@ -101,19 +101,18 @@ class _ConnectionState:
     """What this module keeps for one driver connection: the names prepared
     on it, and the encoding its text parameters are sent in."""
 
-    __slots__ = ("driver", "encoding", "prepared")
+    __slots__ = ("encoding", "prepared")
 
     def __init__(self, driver: psycopg.Connection[Any]) -> None:
-        self.driver = driver
         self.encoding = driver.info.encoding
         self.prepared: set[bytes] = set()
 
 
 def _state(connection: Connection, driver: psycopg.Connection[Any]) -> _ConnectionState:
-    """This driver connection's state (``Connection.info`` belongs to the
-    pool's record, which may hold another driver connection later)."""
+    """This driver connection's state, in ``Connection.info``: the pool
+    clears that whenever its record opens another driver connection."""
     state: _ConnectionState | None = connection.info.get(_STATE)
-    if state is None or state.driver is not driver:
+    if state is None:
         state = connection.info[_STATE] = _ConnectionState(driver)
     return state
 

@@ -101,10 +101,9 @@ def check_known_params(query: Mapping[str, str], allowed: set[str]) -> None:
     """Reject a parameter nobody reads: a typo should not pass silently."""
     if query.keys() <= allowed:  # every request but a mistaken one: no set made
         return
-    unknown = sorted(set(query) - allowed)
-    if unknown:
-        expected = ", ".join(sorted(allowed)) or "none"
-        raise InvalidParams(f"unknown query parameter {unknown[0]!r}; expected: {expected}")
+    unknown = min(set(query) - allowed)
+    expected = ", ".join(sorted(allowed)) or "none"
+    raise InvalidParams(f"unknown query parameter {unknown!r}; expected: {expected}")
 
 
 _GRANULARITIES = tuple(granularity.value for granularity in Granularity)
