@@ -37,6 +37,7 @@ from ui.format import (
 from ui.outlook import load_forecast, load_plans
 from ui.params import arriving, publish, read_param, warn_param
 from ui.picker import client_picker
+from ui.rows import row_window
 from usage.alerts import drop_settings
 from usage.anomalies import find_drops
 from usage.errors import InvalidParams
@@ -627,6 +628,8 @@ def _snapshot_table(
         config["period"] = st.column_config.TextColumn(
             width="large" if each == "week" else "medium"
         )
+    searched = ("date",) if by_day else ("period", "snapshot date")
+    shown = row_window(shown, "client_rows", searched=searched, noun=f"{each}s")
     st.dataframe(
         shown, hide_index=True, width="stretch", height=320, key="client_table",
         column_config=config,

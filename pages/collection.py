@@ -17,9 +17,12 @@ from sqlalchemy.orm import Session
 
 from ui.access import client_address, viewer
 from ui.data import load_is_demo, run_page, show_empty_database
+from ui.downloads import csv_download
 from ui.engine import get_engine
 from ui.format import NOTHING, human_age, local_time, md_text, viewer_zone
 from ui.params import publish
+from ui.picker import clients_picker
+from ui.rows import row_window
 from usage.access import Visible
 from usage.audit import Actor
 from usage.collect.config import load_config
@@ -27,8 +30,10 @@ from usage.collect.runs import list_runs
 from usage.collect.trigger import TriggerRequest, trigger_collection
 from usage.demo import DEMO_BUCKETS
 from usage.errors import ConfigError, RateLimited, UsageError
+from usage.portfolio import ClientChoice
 
 PAGE = "collection"
+FAILURES_SHOWN = 20  # errors spelt out above the table; the table has them all
 RUNS_TTL_SECONDS = 5  # runs change while a collection goes on: read them fresh
 _RESULT = "collection_result"  # the last "Collect now" outcome, shown after the rerun
 # Symbols of the common text fonts (DejaVu, Segoe UI Symbol, Apple Symbols),
@@ -122,12 +127,15 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
     # Every status, and a client without a run but with snapshots apart.
     shown = [*STATUS_LABELS.values(), *(label for label in LOADED if label in labels)]
     for column, label in zip(st.columns(len(shown)), shown, strict=True):
-        column.metric(label, labels.count(label))
+        column.metric(label, f"{labels.count(label):,}")
     sources = [source for label, source in LOADED.items() if label in labels]
     if sources:
         st.caption(f"No run, yet snapshots: {' and '.join(sources)}.")
+    frame = _frame(runs, labels, dt.datetime.now(dt.UTC))
+    window = row_window(frame, "collection_rows", searched=("Client", "Bucket"), noun="clients",
+                       filtered="Last run")  # fmt: skip
     st.dataframe(
-        _frame(runs, labels, dt.datetime.now(dt.UTC)),
+        window,
         hide_index=True,
         width="stretch",
         key="collection_runs",
@@ -142,9 +150,15 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
             ),
         },
     )
-    for run in runs:
-        if run["run_status"] == "failed":
-            st.error(f"**{md_text(run['bucket_id'])}**: {md_text(run['error'] or '')}")
+    csv_download("Download CSV", lambda: frame, "collection_runs.csv", "collection_csv")
+    failed = [run for run in runs if run["run_status"] == "failed"]
+    for run in failed[:FAILURES_SHOWN]:
+        st.error(f"**{md_text(run['bucket_id'])}**: {md_text(run['error'] or '')}")
+    if len(failed) > FAILURES_SHOWN:
+        st.caption(
+            f"And {len(failed) - FAILURES_SHOWN:,} more failed runs: their errors are in the "
+            "table's Error column and in the download."
+        )
 
 
 def _show_result() -> None:
@@ -166,11 +180,10 @@ def _collect_now(engine: Engine, runs: list[dict[str, Any]]) -> None:
     if not principal.is_admin:
         return
     st.subheader("Collect now")
-    chosen = st.multiselect(
-        "Clients",
-        [run["bucket_id"] for run in runs],
-        key="collection_buckets",
-        placeholder="Every active and trial client",
+    choices = [ClientChoice(run["bucket_id"], run["display_name"], run["client_status"])
+               for run in runs]  # fmt: skip
+    chosen = clients_picker(
+        st.container(), choices, "collection_buckets", "Clients", "Every active and trial client"
     )
     force = st.checkbox(
         "Force: ignore the limit of one run per client per 5 minutes", key="collection_force"

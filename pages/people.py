@@ -17,10 +17,12 @@ from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
 from ui.format import md_text
 from ui.params import publish
+from ui.picker import book_input
 from usage import people
 from usage.audit import Actor
 from usage.errors import UsageError
 from usage.models import Role
+from usage.portfolio import ClientChoice
 
 PAGE = "people"
 _DONE = "people_done"  # the last change's message, shown after the rerun
@@ -59,7 +61,7 @@ def _table(rows: list[people.PersonInfo]) -> pd.DataFrame:
     )
 
 
-def _add_form(buckets: list[str], names: dict[str, str]) -> None:
+def _add_form(choices: list[ClientChoice]) -> None:
     with st.form("people_add", clear_on_submit=True, border=True):
         st.markdown("**Add a person**")
         left, middle = st.columns([2, 1])
@@ -67,12 +69,7 @@ def _add_form(buckets: list[str], names: dict[str, str]) -> None:
         role = middle.selectbox(
             "Role", [role.value for role in Role], index=2, key="people_add_role", help=ROLE_HELP
         )
-        book = st.multiselect(
-            "Book (clients they manage)",
-            buckets,
-            key="people_add_book",
-            format_func=lambda bucket: f"{names[bucket]} ({bucket})",
-        )
+        book = book_input(choices, "people_add_book", "Book (clients they manage)")
         if st.form_submit_button("Add", type="primary"):
             _change(
                 f"{email.strip().lower()} added.",
@@ -80,7 +77,7 @@ def _add_form(buckets: list[str], names: dict[str, str]) -> None:
             )
 
 
-def _edit(row: people.PersonInfo, buckets: list[str], names: dict[str, str]) -> None:
+def _edit(row: people.PersonInfo, choices: list[ClientChoice]) -> None:
     me = row.email == viewer().name
     with st.form(f"people_edit_{row.email}", border=True):
         st.markdown(f"**{md_text(row.email)}**")
@@ -92,13 +89,7 @@ def _edit(row: people.PersonInfo, buckets: list[str], names: dict[str, str]) -> 
             disabled=me,
             help="You cannot change your own role." if me else ROLE_HELP,
         )
-        book = st.multiselect(
-            "Book",
-            sorted(set(buckets) | set(row.book)),
-            default=list(row.book),
-            key=f"people_book_{row.email}",
-            format_func=lambda bucket: f"{names.get(bucket, bucket)} ({bucket})",
-        )
+        book = book_input(choices, f"people_book_{row.email}", "Book", row.book)
         if st.form_submit_button("Save", type="primary"):
 
             def save(session: Session) -> None:
@@ -137,17 +128,15 @@ def render() -> None:
     with Session(engine) as session:
         rows = people.list_people(session)
     choices = load_client_choices(engine, viewer().visible)
-    names = {choice.bucket_id: choice.display_name for choice in choices}
-    buckets = list(names)
     if rows:
         st.dataframe(_table(rows), hide_index=True, width="stretch", key="people_table")
     else:
         st.info("Nobody has been added yet.", icon=":material/info:")
-    _add_form(buckets, names)
+    _add_form(choices)
     if rows:
         st.subheader("Change a person")
         chosen = st.selectbox("Person", [row.email for row in rows], key="people_chosen")
-        _edit(next(row for row in rows if row.email == chosen), buckets, names)
+        _edit(next(row for row in rows if row.email == chosen), choices)
 
 
 run_page(render)

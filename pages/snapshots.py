@@ -23,6 +23,7 @@ from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
 from ui.format import human_bytes, local_time, md_text, viewer_zone
 from ui.params import arriving, publish, read_param, warn_param
+from ui.rows import row_window
 from usage.snapshots import SnapshotJSON
 from usage.table import day_table, prefix_column_names
 from usage.validation import parse_date
@@ -107,12 +108,13 @@ def render() -> None:
         ),
         key="snapshots_top",
     )
-    shown = _shown(frame, snapshots)
+    shown = row_window(_shown(frame, snapshots), "snapshots_rows", searched=("client", "bucket"),
+                       noun="clients")  # fmt: skip
     st.dataframe(
         shown,
         hide_index=True,
         width="stretch",
-        height=min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (len(frame) + 1) + 3),
+        height=min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (len(shown) + 1) + 3),
         key="snapshots_table",
         column_config={
             **{

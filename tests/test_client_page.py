@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
+import ui.rows
 from tests.factories import api_history, days, store
 from tests.factories import snapshot_of_total as snapshot
 from tests.test_pages import PROJECT_ROOT, figure, sidebar_links, texts, url_params, values
@@ -212,6 +213,21 @@ def test_the_table_and_csv_follow_the_granularity(
          "partial": "True", "snapshot date": "2024-03-03", "total records": "1003"},
     ]  # fmt: skip
     assert csv["storage bytes"].tolist() == [str(1_500_000 * 9 + 10), str(1_500_000 * 3 + 10)]
+
+
+def test_many_days_show_a_window_of_the_newest_and_a_search_by_date(
+    shop: Engine, downloads: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
+    at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
+    assert at.dataframe[0].value["date"].tolist() == ["2024-03-10", "2024-03-09", "2024-03-08"]
+    assert "Days 1 to 3 of 10." in " ".join(texts(at.caption))
+    at.text_input(key="client_rows_search").input("2024-03-0").run()
+    assert at.dataframe[0].value["date"].tolist() == ["2024-03-09", "2024-03-08", "2024-03-07"]
+    at.number_input(key="client_rows_page").set_value(3).run()
+    assert at.dataframe[0].value["date"].tolist() == ["2024-03-03", "2024-03-02", "2024-03-01"]
+    csv = _csv(downloads, "other_2024-03-01_2024-03-10.csv")
+    assert len(csv) == 10  # every day in the download
 
 
 def test_by_day_the_table_and_csv_are_the_apis_history(

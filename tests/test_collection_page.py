@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
+import ui.rows
 import usage.runtime
 from tests.collect_support import BUCKETS, make_records_database, write_config_file
 from tests.conftest import new_database_url
@@ -22,6 +23,7 @@ from tests.factories import new_client, snapshot
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
 from tests.signin_support import add_people, signed_in, use_sign_in
 from tests.test_pages import texts
+from ui import picker
 from ui.data import DEMO_NOTICE
 from ui.format import md_text
 from usage.access import LOCAL_ADMIN
@@ -245,3 +247,39 @@ def test_a_collection_ends_the_demo_notice(engine: Engine, store: None) -> None:
     at.button(key="collection_collect").click().run()
     assert at.success
     assert DEMO_NOTICE not in [item.value for item in at.markdown]
+
+
+def test_many_runs_show_a_window_filtered_by_last_run(
+    store: None, downloads: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
+    at = open_page()
+    assert at.dataframe[0].value["Bucket"].tolist() == ["empty-co", "globex"]
+    assert "Clients 1 to 2 of 3." in " ".join(texts(at.caption))
+    at.selectbox(key="collection_rows_filter").set_value("✗ failed").run()
+    assert at.dataframe[0].value["Bucket"].tolist() == ["missing-co"]
+    # Failures are spelt out above the table too, whatever its window.
+    assert texts(at.error) == ["**missing-co**: bucket 'missing-co' does not exist"]
+    csv = downloads["collection_runs.csv"].decode().splitlines()
+    assert [line.split(",")[0] for line in csv[1:]] == ["empty-co", "globex", "missing-co"]
+
+
+def test_collect_now_among_many_clients_searches_and_keeps_the_chosen(
+    engine: Engine, store: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(picker, "ALL_SHOWN", 2)
+    monkeypatch.setattr(picker, "MATCHES_SHOWN", 1)
+    at = open_page()
+    box = at.multiselect(key="collection_buckets")
+    assert len(box.options) == 1  # the first match alone, not every client
+    at.text_input(key="collection_buckets_search").input("GLOB").run()
+    at.multiselect(key="collection_buckets").select("globex").run()
+    at.text_input(key="collection_buckets_search").input("empty").run()
+    box = at.multiselect(key="collection_buckets")
+    assert box.value == ["globex"]  # still chosen, though the search moved on
+    assert box.options == ["Globex (globex)", "Empty Co (empty-co)"]  # chosen, then found
+    at.button(key="collection_collect").click().run()
+    assert not at.exception
+    assert texts(at.success)[0].startswith("Collected 1 clients in ")
+    with Session(engine) as session:
+        assert len(read_history(session, "globex", None, None, None, visible=None)) == 1

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
+import ui.rows
 from ui.charts import DROP_TRACE
 from ui.downloads import history_json
 from ui.format import human_age, human_bytes, md_text, plot_text
@@ -450,6 +451,37 @@ def test_daily_snapshot_shows_every_client_on_the_date(demo: str) -> None:
     assert bars["x"] == [snapshot["records"]["total"] for snapshot in largest]
     at.date_input(key="snapshots_date").set_value(day - dt.timedelta(days=1)).run()
     assert url_params(at)["date"] == (day - dt.timedelta(days=1)).isoformat()
+
+
+def test_daily_snapshot_shows_many_clients_a_window_at_a_time(
+    demo: str, downloads: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 5)
+    day = TODAY - dt.timedelta(days=3)
+    at = open_page("snapshots", date=day.isoformat())
+    with session_for(demo) as session:
+        buckets = [snapshot["bucket_id"] for snapshot in read_day(session, DayParams(day))]
+    count = len(buckets)
+    assert 10 < count <= 15
+    assert at.dataframe[0].value["bucket"].tolist() == buckets[:5]
+    assert f"Clients 1 to 5 of {count}." in " ".join(texts(at.caption))
+    # Every client in the download, whatever the window.
+    csv = downloads[f"snapshots_{day.isoformat()}.csv"].decode()
+    assert [line.split(",")[0] for line in csv.splitlines()[1:]] == buckets
+    at.number_input(key="snapshots_rows_page").set_value(3).run()
+    assert at.dataframe[0].value["bucket"].tolist() == buckets[10:]
+    assert f"Clients 11 to {count} of {count}." in " ".join(texts(at.caption))
+    # A search narrows the rows (names and buckets, any case) and starts again at page 1.
+    at.text_input(key="snapshots_rows_search").input("CORP").run()
+    found = at.dataframe[0].value
+    assert at.number_input(key="snapshots_rows_page").value == 1
+    assert 0 < len(found) <= 5
+    assert all("corp" in f"{name} {bucket}".lower()
+               for name, bucket in zip(found["client"], found["bucket"], strict=True))  # fmt: skip
+    at.text_input(key="snapshots_rows_search").input("nobody-like-this").run()
+    assert at.dataframe[0].value.empty
+    assert f"None of the {count} clients matches." in texts(at.caption)
+    assert not at.exception
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import usage.serving
 from tests.conftest import BACKENDS, new_demo_url
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
 from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts
+from ui import picker
 from usage.audit import list_events
 from usage.daily import read_day
 from usage.db import make_engine
@@ -213,6 +214,30 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     events = audit.dataframe[0].value
     assert events["Target"].tolist()[0] == "cat@example.com"
     assert set(events["Actor"]) == {ADMIN}
+    with session_for(store) as session, session.begin():
+        remove_person(session, "cat@example.com", actor=TEST_ACTOR)
+
+
+def test_among_many_clients_a_book_is_written_as_bucket_ids(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(picker, "ALL_SHOWN", 5)  # the demo's 14 clients are "many"
+    at = open_as(signed_in(ADMIN), "people")
+    assert not at.multiselect  # no list of every client, in either form
+    at.selectbox(key="people_chosen").set_value(ANN.lower()).run()
+    assert at.text_area(key=f"people_book_{ANN.lower()}_text").value == "\n".join(ANN_BOOK)
+    # An unknown bucket is refused, naming it, and nobody is added.
+    at.text_input(key="people_add_email").input("cat@example.com")
+    at.text_area(key="people_add_book_text").input("stark-industries\nno-such-client")
+    at.button[0].click().run()
+    assert texts(at.error) == ["bucket 'no-such-client' is not a known client"]
+    assert "cat@example.com" not in at.dataframe[0].value["Email"].tolist()
+    at.text_input(key="people_add_email").input("cat@example.com")
+    at.text_area(key="people_add_book_text").input(" stark-industries, globex\n\nglobex ")
+    at.button[0].click().run()
+    assert texts(at.success) == ["cat@example.com added."]
+    table = at.dataframe[0].value.set_index("Email")
+    assert table.loc["cat@example.com", "Book"] == "globex, stark-industries"
     with session_for(store) as session, session.begin():
         remove_person(session, "cat@example.com", actor=TEST_ACTOR)
 

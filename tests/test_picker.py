@@ -59,3 +59,9 @@ def test_many_clients_are_searched(demo: str, page: str, monkeypatch: pytest.Mon
     assert not at.exception
     assert at.selectbox(key=key).value == "vandelay-imports"
     assert at.query_params["bucket"] == "vandelay-imports"
+
+
+def test_bucket_ids_are_read_from_lines_commas_and_spaces_once_each() -> None:
+    text = " acme-corp, globex\n\nglobex;initech  umbrella\t\n"
+    assert picker.parse_buckets(text) == ["acme-corp", "globex", "initech", "umbrella"]
+    assert picker.parse_buckets(" \n, ") == []
