@@ -2,7 +2,11 @@
 
 Every read is cached for ``DATA_TTL_SECONDS`` and depends only on its
 arguments (the engine is passed as ``_engine``, which Streamlit does not hash:
-a process has one engine).
+a process has one engine). ``st.cache_data`` hands each run a copy (pickled
+and unpickled); the list of clients, which every page with a picker reads on
+every run, is kept with ``st.cache_resource`` instead and handed out as the
+same object: 10,000 clients took 25 ms a run to unpickle. Callers only read
+it.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ DEMO_NOTICE = (
 )
 
 
-@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
+@st.cache_resource(ttl=DATA_TTL_SECONDS, show_spinner=False)
 def load_client_choices(_engine: Engine, visible: Visible) -> list[portfolio.ClientChoice]:
     with Session(_engine) as session:
         return portfolio.list_client_choices(session, visible=visible)
