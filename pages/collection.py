@@ -32,7 +32,7 @@ from usage.demo import DEMO_BUCKETS
 from usage.errors import ConfigError, RateLimited, UsageError
 
 PAGE = "collection"
-FAILURES_SHOWN = 20  # errors spelt out above the table; the table has them all
+FAILURES_SHOWN = 20  # errors spelt out below the table; the table has them all
 RUNS_TTL_SECONDS = 5  # runs change while a collection goes on: read them fresh
 _RESULT = "collection_result"  # the last "Collect now" outcome, shown after the rerun
 # Symbols of the common text fonts (DejaVu, Segoe UI Symbol, Apple Symbols),
@@ -204,6 +204,7 @@ def _collect_now(engine: Engine) -> None:
     st.session_state[_RESULT] = result
     st.cache_data.clear()  # every page shows the new snapshots, this one its runs
     load_runs.clear()
+    load_client_choices.clear()
     st.rerun()
 
 

@@ -26,6 +26,8 @@ from usage.portfolio import ClientChoice
 
 PAGE = "people"
 _DONE = "people_done"  # the last change's message, shown after the rerun
+# The Add form's widgets: kept when the form is refused, emptied once added.
+_ADD_KEYS = ("people_add_email", "people_add_role", "people_add_book", "people_add_book_text")
 ROLE_HELP = (
     "admin: every client, collection, people and audit; analyst: reads every client; "
     "manager: reads the clients of their book only."
@@ -36,8 +38,10 @@ def _actor() -> Actor:
     return Actor(viewer().actor, client_address())
 
 
-def _change(done: str, work: Callable[[Session], object]) -> None:
-    """Run one change in one transaction; its error is shown, naming the field."""
+def _change(done: str, work: Callable[[Session], object], forget: tuple[str, ...] = ()) -> None:
+    """Run one change in one transaction; its error is shown, naming the field,
+    and the form keeps what was typed. Once done, the widgets ``forget``
+    names start again empty."""
     try:
         with Session(get_engine()) as session, session.begin():
             work(session)
@@ -45,6 +49,8 @@ def _change(done: str, work: Callable[[Session], object]) -> None:
         st.error(md_text(error.message), icon=":material/warning:")
         return
     st.session_state[_DONE] = done
+    for key in forget:
+        st.session_state.pop(key, None)
     load_person.clear()  # the person's rights show at once, here and on their pages
     st.rerun()
 
@@ -62,7 +68,7 @@ def _table(rows: list[people.PersonInfo]) -> pd.DataFrame:
 
 
 def _add_form(choices: list[ClientChoice]) -> None:
-    with st.form("people_add", clear_on_submit=True, border=True):
+    with st.form("people_add", border=True):
         st.markdown("**Add a person**")
         left, middle = st.columns([2, 1])
         email = left.text_input("Email", key="people_add_email", placeholder="ann@example.com")
@@ -74,6 +80,7 @@ def _add_form(choices: list[ClientChoice]) -> None:
             _change(
                 f"{email.strip().lower()} added.",
                 lambda session: people.add_person(session, email, Role(role), book, actor=_actor()),
+                forget=_ADD_KEYS,
             )
 
 

@@ -258,7 +258,7 @@ def test_many_runs_show_a_window_filtered_by_last_run(
     assert "Clients 1 to 2 of 3." in " ".join(texts(at.caption))
     at.selectbox(key="collection_rows_filter").set_value("✗ failed").run()
     assert at.dataframe[0].value["Bucket"].tolist() == ["missing-co"]
-    # Failures are spelt out above the table too, whatever its window.
+    # Failures are spelt out below the table too, whatever its window.
     assert texts(at.error) == ["**missing-co**: bucket 'missing-co' does not exist"]
     csv = downloads["collection_runs.csv"].decode().splitlines()
     assert [line.split(",")[0] for line in csv[1:]] == ["empty-co", "globex", "missing-co"]
@@ -283,3 +283,14 @@ def test_collect_now_among_many_clients_searches_and_keeps_the_chosen(
     assert texts(at.success)[0].startswith("Collected 1 clients in ")
     with Session(engine) as session:
         assert len(read_history(session, "globex", None, None, None, visible=None)) == 1
+
+
+def test_collect_now_refreshes_the_clients_offered(engine: Engine, store: None) -> None:
+    at = open_page()
+    with Session(engine) as session, session.begin():
+        new_client(session, "newco")  # added meanwhile (the CLI, an import)
+    at.multiselect(key="collection_buckets").select("globex").run()
+    at.button(key="collection_collect").click().run()
+    assert not at.exception
+    assert "Newco (newco)" in at.multiselect(key="collection_buckets").options
+    assert "newco" in at.dataframe[0].value["Bucket"].tolist()

@@ -232,10 +232,15 @@ def test_among_many_clients_a_book_is_written_as_bucket_ids(
     at.button[0].click().run()
     assert texts(at.error) == ["bucket 'no-such-client' is not a known client"]
     assert "cat@example.com" not in at.dataframe[0].value["Email"].tolist()
-    at.text_input(key="people_add_email").input("cat@example.com")
+    # What was typed is kept, to mend.
+    assert at.text_input(key="people_add_email").value == "cat@example.com"
+    assert at.text_area(key="people_add_book_text").value == "stark-industries\nno-such-client"
     at.text_area(key="people_add_book_text").input(" stark-industries, globex\n\nglobex ")
     at.button[0].click().run()
     assert texts(at.success) == ["cat@example.com added."]
+    # Added: the form starts again empty.
+    assert at.text_input(key="people_add_email").value == ""
+    assert at.text_area(key="people_add_book_text").value == ""
     table = at.dataframe[0].value.set_index("Email")
     assert table.loc["cat@example.com", "Book"] == "globex, stark-industries"
     with session_for(store) as session, session.begin():

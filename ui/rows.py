@@ -49,14 +49,17 @@ def row_window(
         for column in searched:
             found |= frame[column].astype(str).str.lower().str.contains(needle, regex=False)
         chosen = chosen[found]
+    value = EVERY
     if filtered:
         values = [EVERY, *sorted(frame[filtered].dropna().astype(str).unique())]
-        value: str = columns[1].selectbox(filtered, values, key=f"{key}_filter")
+        value = columns[1].selectbox(filtered, values, key=f"{key}_filter")
         if value != EVERY:
             chosen = chosen[chosen[filtered].astype(str) == value]
     pages = max(1, -(-len(chosen) // ROWS_SHOWN))
-    page_key = f"{key}_page"
-    if st.session_state.get(page_key, 1) > pages:  # a narrower search: back to the start
+    page_key, seen_key = f"{key}_page", f"{key}_seen"
+    seen = (len(frame), needle, value)
+    if st.session_state.get(seen_key) != seen:  # another search, filter or table: page 1
+        st.session_state[seen_key] = seen
         st.session_state[page_key] = 1
     page: int = columns[-1].number_input(
         f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=page_key
