@@ -17,7 +17,7 @@ from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
 from ui.format import md_text
 from ui.params import publish
-from ui.picker import book_input
+from ui.picker import book_input, book_keys
 from usage import people
 from usage.audit import Actor
 from usage.errors import UsageError
@@ -27,7 +27,8 @@ from usage.portfolio import ClientChoice
 PAGE = "people"
 _DONE = "people_done"  # the last change's message, shown after the rerun
 # The Add form's widgets: kept when the form is refused, emptied once added.
-_ADD_KEYS = ("people_add_email", "people_add_role", "people_add_book", "people_add_book_text")
+_ADD_BOOK = "people_add_book"
+_ADD_KEYS = ("people_add_email", "people_add_role", *book_keys(_ADD_BOOK))
 ROLE_HELP = (
     "admin: every client, collection, people and audit; analyst: reads every client; "
     "manager: reads the clients of their book only."
@@ -75,7 +76,7 @@ def _add_form(choices: list[ClientChoice]) -> None:
         role = middle.selectbox(
             "Role", [role.value for role in Role], index=2, key="people_add_role", help=ROLE_HELP
         )
-        book = book_input(choices, "people_add_book", "Book (clients they manage)")
+        book = book_input(choices, _ADD_BOOK, "Book (clients they manage)")
         if st.form_submit_button("Add", type="primary"):
             _change(
                 f"{email.strip().lower()} added.",

@@ -129,6 +129,12 @@ def parse_buckets(text: str) -> list[str]:
     return list(dict.fromkeys(part for part in re.split(r"[\s,;]+", text) if part))
 
 
+def book_keys(key: str) -> tuple[str, str]:
+    """The keys of ``book_input``'s widget for ``key``: the multiselect's and
+    the text box's (a form that empties itself forgets both)."""
+    return key, f"{key}_text"
+
+
 def book_input(
     choices: list[ClientChoice],
     key: str,
@@ -140,11 +146,12 @@ def book_input(
     text box of bucket ids (key ``key + "_text"``) when they are many. An
     unknown bucket is refused by ``usage.people`` when the form is saved."""
     names = {choice.bucket_id: choice.display_name for choice in choices}
+    select_key, text_key = book_keys(key)
     if len(choices) > ALL_SHOWN:
         text: str = st.text_area(
             f"{label}: bucket ids",
             "\n".join(book),
-            key=f"{key}_text",
+            key=text_key,
             placeholder="One bucket id per line",
             help=f"One bucket id per line (or separated by commas): {len(choices):,} clients "
             "are too many to list. The Portfolio page shows each client's bucket id.",
@@ -154,7 +161,7 @@ def book_input(
         label,
         [*names, *(bucket for bucket in book if bucket not in names)],
         default=list(book),
-        key=key,
+        key=select_key,
         format_func=lambda bucket: f"{names.get(bucket, bucket)} ({bucket})",
     )
     return picked
