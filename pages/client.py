@@ -65,9 +65,10 @@ from usage.validation import check_date_range, parse_bucket_id, parse_choice, pa
 
 PAGE = "client"
 KEYS = ("client_bucket", "client_preset", "client_start", "client_end", "client_granularity",
-        "client_mode", "client_forecast")  # fmt: skip
-# The forecast is drawn unless the URL says forecast=off.
-FORECAST_CHOICES = ("on", "off")
+        "client_mode", "client_forecast", "client_table")  # fmt: skip
+# The forecast is drawn unless the URL says forecast=off; the snapshots'
+# table is folded unless it says table=on.
+ON_OFF = ("on", "off")
 FORECAST_DAYS = DEFAULT_SETTINGS.horizon_days
 DEFAULT_PRESET = RangePreset.LAST_90_DAYS
 DEFAULT_MODE = "stacked"
@@ -161,9 +162,12 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
     )
     forecast = read_param(
         "forecast",
-        lambda raw: parse_choice(raw, FORECAST_CHOICES, "forecast"),
+        lambda raw: parse_choice(raw, ON_OFF, "forecast"),
         "on",
         "the forecast",
+    )
+    table = read_param(
+        "table", lambda raw: parse_choice(raw, ON_OFF, "table"), "off", "the table folded"
     )
     parsed = read_param(
         "preset",
@@ -193,6 +197,7 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
     st.session_state.client_granularity = granularity
     st.session_state.client_mode = mode
     st.session_state.client_forecast = forecast == "on"
+    st.session_state.client_table = table == "on"
     st.session_state.client_preset = preset.value
     st.session_state.client_start, st.session_state.client_end = start, end
 
@@ -209,6 +214,7 @@ def _url_params() -> dict[str, str | None]:
         "granularity": st.session_state.client_granularity,
         "mode": None if mode == DEFAULT_MODE else mode,
         "forecast": None if st.session_state.client_forecast else "off",
+        "table": "on" if st.session_state.client_table else None,
     }
 
 
@@ -253,8 +259,9 @@ def render() -> None:
         show_empty_database()
         publish(PAGE, {})
         return
-    # The chart mode's radio is not drawn for an empty range; keep its value.
-    for key in ("client_mode", "client_forecast"):
+    # The chart mode's radio and the table are not drawn for an empty range;
+    # keep their values.
+    for key in ("client_mode", "client_forecast", "client_table"):
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
     if arriving(PAGE, KEYS):
@@ -604,10 +611,29 @@ def _snapshot_table(
     each = "day" if by_day else granularity.value
     shows = "" if by_day else f": each shows the {each}'s last snapshot (dated in the row)"
     st.caption(
-        f"One row per {each} with a snapshot, newest first{shows}. The CSV holds the same rows "
-        "in raw numbers (bytes, times in UTC); the JSON is the API's history for the range, "
-        "every snapshot by day."
+        f"{len(rows):,} rows, one per {each} with a snapshot, newest first{shows}. The CSV "
+        "holds the same rows in raw numbers (bytes, times in UTC); the JSON is the API's "
+        "history for the range, every snapshot by day."
     )
+    # Folded unless asked for (``table=on`` in the URL): a table drawn is the
+    # data grid's 1.3 MB of code for the browser to run before the charts draw.
+    box = st.expander("Table", key="client_table", on_change="rerun")
+    if box.open:
+        with box:
+            _draw_table(frame, rows, snapshots, each)
+    stem = f"{bucket}_{start.isoformat()}_{end.isoformat()}"
+    csv_stem = stem if by_day else f"{stem}_by_{each}"
+    download_buttons(
+        lambda: frame, lambda: history_json(snapshots), stem, key="client", csv_stem=csv_stem
+    )
+
+
+@st.fragment
+def _draw_table(
+    frame: pd.DataFrame, rows: list[Period], snapshots: list[SnapshotJSON], each: str
+) -> None:
+    """``frame`` in units, times in the viewer's zone, a window at a time: a
+    search or another page of it reruns the table alone, not the charts."""
     zone = viewer_zone()
     computed = f"computed at ({zone})"
     dropped = ["storage bytes", "computed at", "from", "to", *prefix_column_names(snapshots)]
@@ -619,7 +645,8 @@ def _snapshot_table(
     numbers = [*collection_names(row.snapshot for row in rows if row.snapshot),
                "total records", "objects"]  # fmt: skip
     config = {name: st.column_config.NumberColumn(format="localized") for name in numbers}
-    if not by_day:
+    searched: tuple[str, ...] = ("date",)
+    if each != "day":
         shown["period"] = [period.extent for period in rows]
         config["partial"] = st.column_config.CheckboxColumn(
             help=f"The range holds only part of this {each}"
@@ -628,17 +655,12 @@ def _snapshot_table(
         config["period"] = st.column_config.TextColumn(
             width="large" if each == "week" else "medium"
         )
-    searched = ("date",) if by_day else ("period", "snapshot date")
+        searched = ("period", "snapshot date")
     shown = row_window(shown, "client_rows", searched=searched, noun=f"{each}s")
     st.dataframe(
-        shown, hide_index=True, width="stretch", height=320, key="client_table",
+        shown, hide_index=True, width="stretch", height=320, key="client_snapshots",
         column_config=config,
     )  # fmt: skip
-    stem = f"{bucket}_{start.isoformat()}_{end.isoformat()}"
-    csv_stem = stem if by_day else f"{stem}_by_{each}"
-    download_buttons(
-        lambda: frame, lambda: history_json(snapshots), stem, key="client", csv_stem=csv_stem
-    )
 
 
 run_page(render)

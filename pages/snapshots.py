@@ -108,8 +108,15 @@ def render() -> None:
         ),
         key="snapshots_top",
     )
-    shown = row_window(_shown(frame, snapshots), "snapshots_rows", searched=("client", "bucket"),
-                       noun="clients")  # fmt: skip
+    _table(_shown(frame, snapshots))
+    stem = f"snapshots_{day.isoformat()}"
+    download_buttons(lambda: frame, lambda: day_json(snapshots), stem, key="snapshots")
+
+
+# A search or another page of the table reruns the table alone.
+@st.fragment
+def _table(table: pd.DataFrame) -> None:
+    shown = row_window(table, "snapshots_rows", searched=("client", "bucket"), noun="clients")
     st.dataframe(
         shown,
         hide_index=True,
@@ -130,8 +137,6 @@ def render() -> None:
             ),
         },
     )
-    stem = f"snapshots_{day.isoformat()}"
-    download_buttons(lambda: frame, lambda: day_json(snapshots), stem, key="snapshots")
 
 
 run_page(render)

@@ -96,9 +96,72 @@ def test_deep_link_preset_change_and_sidebar(demo_server: str) -> None:
             browser.close()
 
 
+def _elements_sent(frames: list[bytes | str]) -> list[str]:
+    """The kinds of element in Streamlit's messages (``ForwardMsg``) received."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    kinds = []
+    for frame in frames:
+        if isinstance(frame, str):
+            continue
+        message = ForwardMsg()
+        message.ParseFromString(frame)
+        if message.WhichOneof("type") == "delta" and message.delta.HasField("new_element"):
+            kinds.append(str(message.delta.new_element.WhichOneof("type")))
+    return kinds
+
+
+@pytest.mark.browser
+def test_the_client_table_unfolds_and_its_search_reruns_it_alone(demo_server: str) -> None:
+    if not Path(CHROMIUM).exists():
+        missing(f"no chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import WebSocket, expect, sync_playwright
+
+    with running_server(demo_server) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            frames: list[bytes | str] = []
+
+            def on_socket(socket: WebSocket) -> None:
+                socket.on("framereceived", lambda payload: frames.append(payload))
+
+            page.on("websocket", on_socket)
+            page.goto(base + "/client?bucket=acme-corp&preset=all")
+            page.wait_for_selector(CHART, timeout=60_000)
+            table = page.get_by_test_id("stExpander")
+            expect(table).to_contain_text("Table")
+            assert page.get_by_test_id("stDataFrame").count() == 0  # folded, not sent
+            assert "dataframe" not in _elements_sent(frames)
+
+            table.get_by_text("Table", exact=True).click()
+            page.wait_for_url(re.compile(r"table=on"), timeout=30_000)
+            expect(page.get_by_test_id("stDataFrame")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text(re.compile(r"Days 1 to 200 of 1,\d{3}\."))).to_be_visible()
+
+            frames.clear()
+            search = page.get_by_label("Find days")
+            search.fill(f"{dt.date.today().year}-01-1")
+            search.press("Enter")
+            expect(page.get_by_text(re.compile(r"Days 1 to \d+ of \d+ matching"))).to_be_visible(
+                timeout=30_000
+            )
+            page.wait_for_timeout(1000)
+            sent = _elements_sent(frames)
+            # The table's own elements came again; the six charts did not.
+            assert "dataframe" in sent, sent
+            assert "plotly_chart" not in sent, sent
+            assert page.locator(CHART).count() >= 6
+            assert page.locator(EXCEPTION).count() == 0
+            page.screenshot(path=str(SCREENSHOTS / "client-table-search.png"))
+        finally:
+            browser.close()
+
+
 DEEP_LINKS = (
     "/?sort=-records",
     "/client?bucket=acme-corp&preset=12m&granularity=month&mode=share",
+    "/client?bucket=globex&preset=all&table=on",
     "/compare?bucket=globex&a=2025-01-01&b=2026-01-01",
     "/snapshots",
     "/collection",

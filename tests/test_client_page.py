@@ -195,7 +195,8 @@ def test_month_periods_are_named_as_months(shop: Engine) -> None:
 def test_the_table_and_csv_follow_the_granularity(
     shop: Engine, downloads: dict[str, bytes]
 ) -> None:
-    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-12", granularity="week")
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-12", granularity="week",
+                     table="on")  # fmt: skip
     table = at.dataframe[0].value
     assert table["period"].tolist() == [
         "week of 4 Mar 2024", "week of 26 Feb 2024 (partial: 1 Mar to 3 Mar 2024)"]  # fmt: skip
@@ -219,7 +220,7 @@ def test_many_days_show_a_window_of_the_newest_and_a_search_by_date(
     shop: Engine, downloads: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
-    at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
+    at = open_client(bucket="other", start="2024-03-01", end="2024-03-10", table="on")
     assert at.dataframe[0].value["date"].tolist() == ["2024-03-10", "2024-03-09", "2024-03-08"]
     assert "Days 1 to 3 of 10." in " ".join(texts(at.caption))
     at.text_input(key="client_rows_search").input("2024-03-0").run()
@@ -230,11 +231,52 @@ def test_many_days_show_a_window_of_the_newest_and_a_search_by_date(
     assert len(csv) == 10  # every day in the download
 
 
+def test_the_table_is_folded_until_asked_for_and_the_url_says_so(
+    shop: Engine, downloads: dict[str, bytes]
+) -> None:
+    at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
+    (box,) = at.expander
+    assert box.label == "Table"
+    assert not at.dataframe  # the grid's code is not asked of the browser
+    assert "table" not in url_params(at)
+    assert "10 rows, one per day with a snapshot, newest first." in " ".join(texts(at.caption))
+    assert len(_csv(downloads, "other_2024-03-01_2024-03-10.csv")) == 10  # downloads as before
+
+    at.session_state["client_table"] = True  # the viewer unfolds it
+    at.run()
+    assert at.dataframe[0].value["date"].tolist()[:2] == ["2024-03-10", "2024-03-09"]
+    assert url_params(at)["table"] == "on"
+    # Another range keeps it unfolded; folding it takes it out of the URL.
+    at.date_input(key="client_start").set_value(D(2024, 3, 5)).run()
+    assert len(at.dataframe[0].value) == 6
+    at.session_state["client_table"] = False
+    at.run()
+    assert not at.dataframe
+    assert "table" not in url_params(at)
+
+
+def test_a_bad_table_value_says_so_and_folds_it(shop: Engine) -> None:
+    at = open_client(bucket="other", start="2024-03-01", end="2024-03-10", table="open")
+    (warning,) = texts(at.warning)
+    assert warning.startswith("table must be one of")
+    assert warning.endswith("showing the table folded instead.")
+    assert not at.dataframe
+    assert "table" not in url_params(at)
+
+
+def test_an_empty_range_keeps_the_table_unfolded_for_the_next(shop: Engine) -> None:
+    at = open_client(bucket="gone", start="2024-03-01", end="2024-03-10", table="on")
+    assert not at.dataframe  # no table for an empty range, but the choice is kept
+    assert url_params(at)["table"] == "on"
+    at.button(key="client_show_all").click().run()
+    assert at.dataframe[0].value["date"].tolist()[0] == "2024-01-05"
+
+
 def test_by_day_the_table_and_csv_are_the_apis_history(
     shop: Engine, downloads: dict[str, bytes]
 ) -> None:
     start, end = D(2024, 3, 1), D(2024, 3, 12)
-    at = open_client(bucket="acme", start=start.isoformat(), end=end.isoformat())
+    at = open_client(bucket="acme", start=start.isoformat(), end=end.isoformat(), table="on")
     history = api_history(shop, "acme", start_date=start, end_date=end)
     table = at.dataframe[0].value
     csv = _csv(downloads, "acme_2024-03-01_2024-03-12.csv")
@@ -274,7 +316,8 @@ def test_times_are_in_the_viewers_zone_and_utc_in_the_csv(
     column: str,
     shown: str,
 ) -> None:
-    at = open_client(bucket="acme", start="2024-03-06", end="2024-03-09", timezone=timezone)
+    at = open_client(bucket="acme", start="2024-03-06", end="2024-03-09", timezone=timezone,
+                     table="on")  # fmt: skip
     assert at.dataframe[0].value[column].tolist()[0] == shown
     assert any(f"computed {shown}" in text for text in texts(at.caption))
     csv = _csv(downloads, "acme_2024-03-06_2024-03-09.csv")

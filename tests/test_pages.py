@@ -207,7 +207,7 @@ def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
     start, end = TODAY - dt.timedelta(days=200), TODAY - dt.timedelta(days=20)
     at = open_page(
         "client", bucket="acme-corp", start=start.isoformat(), end=end.isoformat(),
-        granularity="week",
+        granularity="week", table="on",
     )  # fmt: skip
     assert at.selectbox(key="client_bucket").value == "acme-corp"
     assert at.radio(key="client_preset").value == "custom"
@@ -217,7 +217,7 @@ def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
     assert at.title[0].value == "Acme Corporation"
     assert url_params(at) == {
         "bucket": "acme-corp", "start": start.isoformat(), "end": end.isoformat(),
-        "granularity": "week"}  # fmt: skip
+        "granularity": "week", "table": "on"}  # fmt: skip
     history = _client_history(demo, "acme-corp", start, end)
     series = build_series(history, start, end, Granularity.WEEK)
     firsts = [period.first.isoformat() for period in series.periods]
