@@ -35,7 +35,7 @@ from ui.format import (
     viewer_zone,
 )
 from ui.outlook import load_forecast, load_plans
-from ui.params import arriving, publish, read_param, warn_param
+from ui.params import arriving, publish, read_param, read_switch, warn_param
 from ui.picker import client_picker
 from ui.rows import row_window
 from usage.alerts import drop_settings
@@ -66,9 +66,6 @@ from usage.validation import check_date_range, parse_bucket_id, parse_choice, pa
 PAGE = "client"
 KEYS = ("client_bucket", "client_preset", "client_start", "client_end", "client_granularity",
         "client_mode", "client_forecast", "client_table")  # fmt: skip
-# The forecast is drawn unless the URL says forecast=off; the snapshots'
-# table is folded unless it says table=on.
-ON_OFF = ("on", "off")
 FORECAST_DAYS = DEFAULT_SETTINGS.horizon_days
 DEFAULT_PRESET = RangePreset.LAST_90_DAYS
 DEFAULT_MODE = "stacked"
@@ -160,15 +157,10 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         DEFAULT_MODE,
         "stacked bars",
     )
-    forecast = read_param(
-        "forecast",
-        lambda raw: parse_choice(raw, ON_OFF, "forecast"),
-        "on",
-        "the forecast",
-    )
-    table = read_param(
-        "table", lambda raw: parse_choice(raw, ON_OFF, "table"), "off", "the table folded"
-    )
+    # The forecast is drawn unless the URL says forecast=off; the snapshots'
+    # table is folded unless it says table=on.
+    forecast = read_switch("forecast", True, "the forecast")
+    table = read_switch("table", False, "the table folded")
     parsed = read_param(
         "preset",
         lambda raw: parse_choice(raw, [p.value for p in RangePreset], "preset"),
@@ -196,8 +188,8 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
     st.session_state.client_bucket = bucket
     st.session_state.client_granularity = granularity
     st.session_state.client_mode = mode
-    st.session_state.client_forecast = forecast == "on"
-    st.session_state.client_table = table == "on"
+    st.session_state.client_forecast = forecast
+    st.session_state.client_table = table
     st.session_state.client_preset = preset.value
     st.session_state.client_start, st.session_state.client_end = start, end
 

@@ -17,6 +17,7 @@ import streamlit as st
 
 from ui.format import md_text
 from usage.errors import InvalidParams
+from usage.validation import parse_choice
 
 T = TypeVar("T")
 
@@ -47,6 +48,17 @@ def read_param(
         warn_param(f"{error.message}; showing {default_text} instead.")
         return default
     return default if value is None else value
+
+
+def read_switch(name: str, default: bool, default_text: str) -> bool:
+    """The URL's ``name``, ``on`` or ``off`` (``default`` when absent or bad)."""
+    value = read_param(
+        name,
+        lambda raw: parse_choice(raw, ("on", "off"), name),
+        "on" if default else "off",
+        default_text,
+    )
+    return value == "on"
 
 
 def warn_param(message: str) -> None:
