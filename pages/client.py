@@ -603,12 +603,13 @@ def _snapshot_table(
     each = "day" if by_day else granularity.value
     shows = "" if by_day else f": each shows the {each}'s last snapshot (dated in the row)"
     st.caption(
-        f"{len(rows):,} rows, one per {each} with a snapshot, newest first{shows}. The CSV "
+        f"{len(rows):,} {'row' if len(rows) == 1 else 'rows'}, one per {each} with a snapshot, "
+        f"newest first{shows}. The CSV "
         "holds the same rows in raw numbers (bytes, times in UTC); the JSON is the API's "
         "history for the range, every snapshot by day."
     )
     # Folded unless asked for (``table=on`` in the URL): a table drawn is the
-    # data grid's 1.3 MB of code for the browser to run before the charts draw.
+    # data grid's 1.6 MB of code for the browser to run before the charts draw.
     box = st.expander("Table", key="client_table", on_change="rerun")
     if box.open:
         with box:

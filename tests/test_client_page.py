@@ -231,25 +231,25 @@ def test_many_days_show_a_window_of_the_newest_and_a_search_by_date(
     assert len(csv) == 10  # every day in the download
 
 
-def test_the_table_is_folded_until_asked_for_and_the_url_says_so(
-    shop: Engine, downloads: dict[str, bytes]
-) -> None:
+def test_the_table_is_folded_until_asked_for(shop: Engine, downloads: dict[str, bytes]) -> None:
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     (box,) = at.expander
     assert box.label == "Table"
-    assert not at.dataframe  # the grid's code is not asked of the browser
+    assert not at.dataframe  # not sent: the grid's code is not asked of the browser
     assert "table" not in url_params(at)
     assert "10 rows, one per day with a snapshot, newest first." in " ".join(texts(at.caption))
     assert len(_csv(downloads, "other_2024-03-01_2024-03-10.csv")) == 10  # downloads as before
 
+
+def test_unfolding_the_table_is_kept_in_the_url_and_across_ranges(shop: Engine) -> None:
+    at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     at.session_state["client_table"] = True  # the viewer unfolds it
     at.run()
     assert at.dataframe[0].value["date"].tolist()[:2] == ["2024-03-10", "2024-03-09"]
     assert url_params(at)["table"] == "on"
-    # Another range keeps it unfolded; folding it takes it out of the URL.
     at.date_input(key="client_start").set_value(D(2024, 3, 5)).run()
     assert len(at.dataframe[0].value) == 6
-    at.session_state["client_table"] = False
+    at.session_state["client_table"] = False  # and folds it again
     at.run()
     assert not at.dataframe
     assert "table" not in url_params(at)
@@ -265,7 +265,12 @@ def test_a_bad_table_value_says_so_and_folds_it(shop: Engine) -> None:
 
 
 def test_an_empty_range_keeps_the_table_unfolded_for_the_next(shop: Engine) -> None:
-    at = open_client(bucket="gone", start="2024-03-01", end="2024-03-10", table="on")
+    at = open_client(bucket="gone", start="2024-01-01", end="2024-01-05")
+    at.session_state["client_table"] = True
+    at.run()
+    assert len(at.dataframe[0].value) == 5
+    at.date_input(key="client_start").set_value(D(2024, 3, 1))
+    at.date_input(key="client_end").set_value(D(2024, 3, 10)).run()
     assert not at.dataframe  # no table for an empty range, but the choice is kept
     assert url_params(at)["table"] == "on"
     at.button(key="client_show_all").click().run()

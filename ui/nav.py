@@ -55,20 +55,20 @@ class PageSpec:
 
 
 # Streamlit's names for the front-end code of the elements the pages draw.
-# The Client page's table is folded until asked for: not its grid.
-_CHARTS = ("PlotlyChart", "Metric", "Selectbox", "TextInput", "PageLink", "DownloadButton")
-_CHART_PAGE = (*_CHARTS, "DataFrame")
+_CHART_PAGE = ("PlotlyChart", "Metric", "Selectbox", "TextInput", "PageLink", "DownloadButton")
+# The data grid's: not on the Client page, whose table is folded until asked for.
+_GRID = "DataFrame"
 
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("portfolio", "pages/portfolio.py", "Portfolio", "", ":material/dashboard:",
-             preloaded=(*_CHART_PAGE, "NumberInput", "Radio")),
+             preloaded=(*_CHART_PAGE, _GRID, "NumberInput", "Radio")),
     PageSpec("client", "pages/client.py", "Client", "client", ":material/monitoring:",
-             preloaded=(*_CHARTS, "DateInput", "Radio", "Checkbox", "Button")),
+             preloaded=(*_CHART_PAGE, "DateInput", "Radio", "Checkbox", "Button")),
     PageSpec("compare", "pages/compare.py", "Compare", "compare", ":material/compare_arrows:",
-             preloaded=(*_CHART_PAGE, "DateInput")),
+             preloaded=(*_CHART_PAGE, _GRID, "DateInput")),
     PageSpec("snapshots", "pages/snapshots.py", "Daily snapshot", "snapshots",
-             ":material/calendar_today:", preloaded=(*_CHART_PAGE, "DateInput")),
+             ":material/calendar_today:", preloaded=(*_CHART_PAGE, _GRID, "DateInput")),
     PageSpec("alerts", "pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
     PageSpec("collection", "pages/collection.py", "Collection", "collection",
              ":material/sync:"),
