@@ -37,7 +37,7 @@ from ui.format import (
 from ui.outlook import load_forecast, load_plans
 from ui.params import arriving, publish, read_param, read_switch, warn_param
 from ui.picker import client_picker
-from ui.rows import row_window
+from ui.rows import windowed_table
 from usage.alerts import drop_settings
 from usage.anomalies import find_drops
 from usage.errors import InvalidParams
@@ -604,9 +604,8 @@ def _snapshot_table(
     shows = "" if by_day else f": each shows the {each}'s last snapshot (dated in the row)"
     st.caption(
         f"{len(rows):,} {'row' if len(rows) == 1 else 'rows'}, one per {each} with a snapshot, "
-        f"newest first{shows}. The CSV "
-        "holds the same rows in raw numbers (bytes, times in UTC); the JSON is the API's "
-        "history for the range, every snapshot by day."
+        f"newest first{shows}. The CSV holds the same rows in raw numbers (bytes, times in "
+        "UTC); the JSON is the API's history for the range, every snapshot by day."
     )
     # Folded unless asked for (``table=on`` in the URL): a table drawn is the
     # data grid's 1.6 MB of code for the browser to run before the charts draw.
@@ -621,12 +620,10 @@ def _snapshot_table(
     )
 
 
-@st.fragment
 def _draw_table(
     frame: pd.DataFrame, rows: list[Period], snapshots: list[SnapshotJSON], each: str
 ) -> None:
-    """``frame`` in units, times in the viewer's zone, a window at a time: a
-    search or another page of it reruns the table alone, not the charts."""
+    """``frame`` in units, times in the viewer's zone, a window at a time."""
     zone = viewer_zone()
     computed = f"computed at ({zone})"
     dropped = ["storage bytes", "computed at", "from", "to", *prefix_column_names(snapshots)]
@@ -649,10 +646,9 @@ def _draw_table(
             width="large" if each == "week" else "medium"
         )
         searched = ("period", "snapshot date")
-    shown = row_window(shown, "client_rows", searched=searched, noun=f"{each}s")
-    st.dataframe(
-        shown, hide_index=True, width="stretch", height=320, key="client_snapshots",
-        column_config=config,
+    windowed_table(
+        shown, "client_rows", searched=searched, noun=f"{each}s", height=320,
+        hide_index=True, width="stretch", key="client_snapshots", column_config=config,
     )  # fmt: skip
 
 

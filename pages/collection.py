@@ -22,7 +22,7 @@ from ui.engine import get_engine
 from ui.format import NOTHING, human_age, local_time, md_text, viewer_zone
 from ui.params import publish
 from ui.picker import clients_picker
-from ui.rows import row_window
+from ui.rows import windowed_table
 from usage.access import Visible
 from usage.audit import Actor
 from usage.collect.config import load_config
@@ -133,25 +133,12 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
     if sources:
         st.caption(f"No run, yet snapshots: {' and '.join(sources)}.")
     frame = _frame(runs, labels, dt.datetime.now(dt.UTC))
-    _runs_table(frame)
-    csv_download("Download CSV", lambda: frame, "collection_runs.csv", "collection_csv")
-    failed = [run for run in runs if run["run_status"] == "failed"]
-    for run in failed[:FAILURES_SHOWN]:
-        st.error(f"**{md_text(run['bucket_id'])}**: {md_text(run['error'] or '')}")
-    if len(failed) > FAILURES_SHOWN:
-        st.caption(
-            f"And {len(failed) - FAILURES_SHOWN:,} more failed runs: their errors are in the "
-            "table's Error column and in the download."
-        )
-
-
-# A search, the filter or another page of the table reruns the table alone.
-@st.fragment
-def _runs_table(frame: pd.DataFrame) -> None:
-    window = row_window(frame, "collection_rows", searched=("Client", "Bucket"), noun="clients",
-                       filtered="Last run")  # fmt: skip
-    st.dataframe(
-        window,
+    windowed_table(
+        frame,
+        "collection_rows",
+        searched=("Client", "Bucket"),
+        noun="clients",
+        filtered="Last run",
         hide_index=True,
         width="stretch",
         key="collection_runs",
@@ -166,6 +153,15 @@ def _runs_table(frame: pd.DataFrame) -> None:
             ),
         },
     )
+    csv_download("Download CSV", lambda: frame, "collection_runs.csv", "collection_csv")
+    failed = [run for run in runs if run["run_status"] == "failed"]
+    for run in failed[:FAILURES_SHOWN]:
+        st.error(f"**{md_text(run['bucket_id'])}**: {md_text(run['error'] or '')}")
+    if len(failed) > FAILURES_SHOWN:
+        st.caption(
+            f"And {len(failed) - FAILURES_SHOWN:,} more failed runs: their errors are in the "
+            "table's Error column and in the download."
+        )
 
 
 def _show_result() -> None:

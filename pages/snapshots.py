@@ -23,7 +23,7 @@ from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
 from ui.format import human_bytes, local_time, md_text, viewer_zone
 from ui.params import arriving, publish, read_param, warn_param
-from ui.rows import row_window
+from ui.rows import windowed_table
 from usage.snapshots import SnapshotJSON
 from usage.table import day_table, prefix_column_names
 from usage.validation import parse_date
@@ -108,20 +108,15 @@ def render() -> None:
         ),
         key="snapshots_top",
     )
-    _table(_shown(frame, snapshots))
-    stem = f"snapshots_{day.isoformat()}"
-    download_buttons(lambda: frame, lambda: day_json(snapshots), stem, key="snapshots")
-
-
-# A search or another page of the table reruns the table alone.
-@st.fragment
-def _table(table: pd.DataFrame) -> None:
-    shown = row_window(table, "snapshots_rows", searched=("client", "bucket"), noun="clients")
-    st.dataframe(
+    shown = _shown(frame, snapshots)
+    windowed_table(
         shown,
+        "snapshots_rows",
+        searched=("client", "bucket"),
+        noun="clients",
+        height=lambda rows: min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (rows + 1) + 3),
         hide_index=True,
         width="stretch",
-        height=min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (len(shown) + 1) + 3),
         key="snapshots_table",
         column_config={
             **{
@@ -137,6 +132,8 @@ def _table(table: pd.DataFrame) -> None:
             ),
         },
     )
+    stem = f"snapshots_{day.isoformat()}"
+    download_buttons(lambda: frame, lambda: day_json(snapshots), stem, key="snapshots")
 
 
 run_page(render)

@@ -6,12 +6,14 @@ decoded them all before the page was drawn, where a bare page drawing the same
 charts takes a second or two. Above ``ROWS_SHOWN`` rows a table shows
 ``ROWS_SHOWN`` of them at a time: a search box (and, where a table has one, a
 column to filter on) narrows them down, a page number steps through them, and
-the downloads keep every row.
+the downloads keep every row. ``windowed_table`` draws the window as a
+fragment: choosing another one reruns the table alone, not its page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -76,3 +78,25 @@ def row_window(
             "has every row."
         )
     return window
+
+
+@st.fragment
+def windowed_table(
+    frame: pd.DataFrame,
+    window_key: str,
+    *,
+    searched: Sequence[str],
+    noun: str,
+    filtered: str | None = None,
+    height: Callable[[int], int] | int | None = None,
+    **table: Any,
+) -> None:
+    """``row_window``'s window of ``frame`` (its widgets keyed by
+    ``window_key``) as a ``st.dataframe`` given ``table``; ``height`` in
+    pixels, or of the window's number of rows. A fragment: a search, the
+    filter or another page reruns the table alone, not the page and its
+    charts."""
+    window = row_window(frame, window_key, searched=searched, noun=noun, filtered=filtered)
+    if height is not None:
+        table["height"] = height(len(window)) if callable(height) else height
+    st.dataframe(window, **table)
