@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,8 @@ POSTGRES_URL_ENV = "USAGE_TEST_POSTGRES_URL"
 REQUIRE_ALL = os.environ.get("USAGE_TEST_REQUIRE_ALL") == "1"
 BACKENDS = ("sqlite", "postgresql")
 DEMO_TODAY = dt.date(2026, 11, 25)
+# Tests and pages each read "today": none starts this close to midnight.
+MIDNIGHT_MARGIN = dt.timedelta(minutes=5)
 
 
 def missing(reason: str) -> None:
@@ -112,6 +115,53 @@ def new_demo_url(
         load_demo(session, today)
     engine.dispose()
     return url
+
+
+def _until_midnight(now: dt.datetime) -> dt.timedelta:
+    return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), now.tzinfo) - now
+
+
+@pytest.fixture(autouse=True)
+def _clear_of_midnight() -> None:
+    """A test that reads "today" and the page it opens, which reads it again,
+    must see the same day: no test starts in the last minutes of a day (local
+    or UTC). It waits for the new day instead."""
+    wait = min(_until_midnight(dt.datetime.now()), _until_midnight(dt.datetime.now(dt.UTC)))
+    if wait < MIDNIGHT_MARGIN:
+        time.sleep(wait.total_seconds() + 1)
+
+
+@pytest.fixture
+def today(_clear_of_midnight: None) -> dt.date:
+    """Today as the pages read it (local), read when the test starts."""
+    return dt.date.today()
+
+
+@pytest.fixture
+def utc_today(_clear_of_midnight: None) -> dt.date:
+    """Today as collection reads it (UTC), read when the test starts."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+class DemoByDay:
+    """Demo databases for a module, one per day asked for: a run that crosses
+    midnight gets the new day's portfolio instead of yesterday's as today's.
+    ``prepare`` adds what the module needs to each new database."""
+
+    def __init__(
+        self, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        prepare: Callable[[str], None] | None = None,
+    ) -> None:  # fmt: skip
+        self._request, self._factory, self._prepare = request, tmp_path_factory, prepare
+        self._urls: dict[dt.date, str] = {}
+
+    def url(self, today: dt.date) -> str:
+        if today not in self._urls:
+            url = new_demo_url(self._request, self._factory, today)
+            if self._prepare is not None:
+                self._prepare(url)
+            self._urls[today] = url
+        return self._urls[today]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -209,9 +259,16 @@ def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The demo portfolio up to today, loaded once per backend (read only)."""
-    return new_demo_url(request, tmp_path_factory, dt.date.today())
+def demo_by_day(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> DemoByDay:
+    return DemoByDay(request, tmp_path_factory)
+
+
+@pytest.fixture
+def demo_url(demo_by_day: DemoByDay, today: dt.date) -> str:
+    """The demo portfolio up to today, loaded once per backend and day (read only)."""
+    return demo_by_day.url(today)
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from usage.models import Role
 from usage.validation import AlertStatus
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
-TODAY = dt.date.today()
 HOUR = dt.timedelta(hours=1)
 ANN = "ann@example.com"
 DROP_DAY = dt.date(2026, 11, 12)
@@ -41,14 +40,14 @@ def open_as(user: dict[str, Any] | None, page: str, **params: str) -> AppTest:
 
 
 @pytest.fixture
-def events(database_url: str, use_database: Any, engine: Engine) -> dict[str, int]:
+def events(database_url: str, use_database: Any, engine: Engine, today: dt.date) -> dict[str, int]:
     """acme-corp: a high drop, a medium limit, a resolved drop; globex: a
     high stopped collection and low growth; initech: nothing."""
     with Session(engine) as session, session.begin():
         acme, globex, initech = (new_client(session, name) for name in
                                  ("acme-corp", "globex", "initech"))  # fmt: skip
         for client in (acme, globex, initech):
-            add_days(session, client, [TODAY - dt.timedelta(days=1), TODAY])
+            add_days(session, client, [today - dt.timedelta(days=1), today])
         found = {
             "acme_drop": add_event(
                 session, acme, "drop", "high", opened=NOW - HOUR, day=DROP_DAY,
@@ -78,7 +77,9 @@ def attention_links(at: AppTest) -> list[tuple[str, str, dict[str, str]]]:
 
 
 def test_needs_attention_lists_open_events_by_severity_with_links(
-    events: dict[str, int], engine: Engine
+    events: dict[str, int],
+    engine: Engine,
+    today: dt.date,
 ) -> None:
     at = open_page("portfolio")
     with Session(engine) as session:
@@ -87,7 +88,7 @@ def test_needs_attention_lists_open_events_by_severity_with_links(
     # High first (the data loss before the stopped collection), then medium, then low.
     order = ["acme_drop", "globex_stopped", "acme_limit", "globex_growth"]
     assert [query for _, _, query in links[:4]] == [
-        client_params(rows[events[name]], TODAY) for name in order
+        client_params(rows[events[name]], today) for name in order
     ]
     assert links[0][1] == f"**Acme Corp**: {DROP_SUMMARY}"
     assert links[0][2] == {"bucket": "acme-corp", "start": "2026-10-12", "end": "2026-11-26",
@@ -100,11 +101,14 @@ def test_needs_attention_lists_open_events_by_severity_with_links(
 
 
 def test_needs_attention_counts_what_it_does_not_list(
-    database_url: str, use_database: Any, engine: Engine
+    database_url: str,
+    use_database: Any,
+    engine: Engine,
+    today: dt.date,
 ) -> None:
     with Session(engine) as session, session.begin():
         acme = new_client(session, "acme-corp")
-        add_days(session, acme, [TODAY])
+        add_days(session, acme, [today])
         for n in range(NEEDS_ATTENTION + 3):
             add_event(session, acme, "growth", "low", opened=NOW - n * HOUR, summary=f"g{n}")
     use_database(database_url)
@@ -118,11 +122,14 @@ def test_needs_attention_counts_what_it_does_not_list(
 
 
 def test_nothing_to_attend_to_is_one_quiet_line(
-    database_url: str, use_database: Any, engine: Engine
+    database_url: str,
+    use_database: Any,
+    engine: Engine,
+    today: dt.date,
 ) -> None:
     with Session(engine) as session, session.begin():
         acme = new_client(session, "acme-corp")
-        add_days(session, acme, [TODAY])
+        add_days(session, acme, [today])
         add_event(session, acme, "drop", "high", resolved=NOW)
     use_database(database_url)
     at = open_page("portfolio")
@@ -131,7 +138,10 @@ def test_nothing_to_attend_to_is_one_quiet_line(
 
 
 def test_alerts_page_shows_the_filtered_events_in_the_viewers_zone(
-    events: dict[str, int], engine: Engine, monkeypatch: pytest.MonkeyPatch
+    events: dict[str, int],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    today: dt.date,
 ) -> None:
     monkeypatch.setattr("ui.format.viewer_zone", lambda: KOLKATA)
     at = open_page("alerts", status="all", kind="drop", bucket="acme-corp")
@@ -150,7 +160,7 @@ def test_alerts_page_shows_the_filtered_events_in_the_viewers_zone(
     assert frame["Opened"].tolist() == [local_time(e.opened_at, KOLKATA) for e in found]
     assert frame["Opened"].iloc[0].endswith(" IST")
     assert frame["Resolved"].tolist() == ["—", local_time(NOW - 30 * HOUR, KOLKATA)]
-    assert frame["Open"].tolist() == [client_url(e, TODAY) for e in found]
+    assert frame["Open"].tolist() == [client_url(e, today) for e in found]
     assert frame["Open"].iloc[0] == (
         "/client?bucket=acme-corp&start=2026-10-12&end=2026-11-26&granularity=day"
     )

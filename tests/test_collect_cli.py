@@ -22,8 +22,6 @@ from usage.collect.runner import Outcome
 from usage.collect.runs import list_runs
 from usage.history import read_history
 
-TODAY = dt.datetime.now(dt.UTC).date()
-
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[S3Server]:
@@ -66,14 +64,16 @@ def dates(engine: Engine, bucket_id: str) -> list[str]:
         ]
 
 
-def test_collect_every_active_and_trial_client_for_today(cli: Cli, clients: Engine) -> None:
+def test_collect_every_active_and_trial_client_for_today(
+    cli: Cli, clients: Engine, utc_today: dt.date
+) -> None:
     code, out, err = cli("collect")
     assert code == 0
-    assert out.startswith(f"collected {TODAY.isoformat()}: 2 processed, 0 failed, in ")
+    assert out.startswith(f"collected {utc_today.isoformat()}: 2 processed, 0 failed, in ")
     lines = err.splitlines()  # not a terminal: a line per client, in finishing order
     assert [line.split()[0] for line in lines] == ["[1/2]", "[2/2]"]
     assert sorted(line.split(" ", 1)[1] for line in lines) == ["empty-co ok", "globex ok"]
-    assert dates(clients, "globex") == [TODAY.isoformat()]
+    assert dates(clients, "globex") == [utc_today.isoformat()]
     assert dates(clients, "missing-co") == []
 
 

@@ -26,7 +26,6 @@ from usage.errors import InvalidParams
 from usage.history import read_history
 from usage.models import STANDARD_COLLECTIONS
 
-TODAY = dt.datetime.now(dt.UTC).date()
 SHOP: Buckets = {
     "globex": BUCKETS["globex"],
     "empty-co": [],
@@ -95,12 +94,12 @@ def history(engine: Engine, bucket_id: str) -> list[dict[str, object]]:
         ]
 
 
-def assert_whole(engine: Engine, bucket_id: str) -> None:
+def assert_whole(engine: Engine, bucket_id: str, today: dt.date) -> None:
     """One snapshot of today, exactly the sources' figures."""
     (stored,) = history(engine, bucket_id)
     records = {**dict.fromkeys(STANDARD_COLLECTIONS, 0), **RECORDS[bucket_id]}
     usage = expected_usage(SHOP[bucket_id])
-    assert stored["snapshot_date"] == TODAY.isoformat()
+    assert stored["snapshot_date"] == today.isoformat()
     assert stored["records"] == {**records, "total": sum(records.values())}
     assert stored["storage"] == {
         "object_count": sum(count for count, _ in usage.values()),
@@ -162,20 +161,24 @@ def test_the_shards_are_the_same_in_every_process() -> None:
     assert {name: shard_index(name, 2) + 1 for name in SHARD_OF_2} == SHARD_OF_2
 
 
-def test_a_shard_of_the_named_clients(cli: Cli, store: Engine) -> None:
+def test_a_shard_of_the_named_clients(cli: Cli, store: Engine, utc_today: dt.date) -> None:
     code, out, err = cli("collect", "--shard", "2/2", "--bucket", "globex", "--bucket", "slow-co")
     assert code == 0
-    assert out.startswith(f"collected {TODAY.isoformat()} (shard 2/2): 1 processed, 0 failed, in ")
+    assert out.startswith(
+        f"collected {utc_today.isoformat()} (shard 2/2): 1 processed, 0 failed, in "
+    )
     assert progress_lines(err) == {"globex": "ok"}  # slow-co is in shard 1
     assert history(store, "slow-co") == []
 
 
-def test_a_shard_of_every_active_and_trial_client(cli: Cli, store: Engine) -> None:
+def test_a_shard_of_every_active_and_trial_client(
+    cli: Cli, store: Engine, utc_today: dt.date
+) -> None:
     code, _, err = cli("collect", "--shard", "3/3")
     assert code == 0
     assert set(progress_lines(err)) == {"hooli", "stark-co", "umbrella"}
     for bucket_id in ("hooli", "stark-co", "umbrella"):
-        assert_whole(store, bucket_id)
+        assert_whole(store, bucket_id, utc_today)
 
 
 @pytest.mark.parametrize("raw", ["0/3", "4/3", "three"])
@@ -188,7 +191,9 @@ def test_a_bad_shard_is_one_line_exit_2(cli: Cli, store: Engine, raw: str) -> No
     )
 
 
-def test_a_client_just_collected_is_skipped_unless_forced(cli: Cli, store: Engine) -> None:
+def test_a_client_just_collected_is_skipped_unless_forced(
+    cli: Cli, store: Engine, utc_today: dt.date
+) -> None:
     assert cli("collect", "--bucket", "globex")[0] == 0
     code, out, err = cli("collect", "--bucket", "globex", "--bucket", "initech")
     assert code == 0
@@ -203,7 +208,7 @@ def test_a_client_just_collected_is_skipped_unless_forced(cli: Cli, store: Engin
     assert (code, progress_lines(err)) == (0, {"globex": "ok"})
     assert str(history(store, "globex")[0]["computed_at"]) >= str(first[0]["computed_at"])
     # Another day (a backfill) is another piece of work.
-    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    yesterday = (utc_today - dt.timedelta(days=1)).isoformat()
     code, out, err = cli("collect", "--bucket", "globex", "--date", yesterday)
     assert (code, progress_lines(err)) == (0, {"globex": "ok"})
 
@@ -221,7 +226,7 @@ def test_a_failed_client_is_tried_again_at_once(cli: Cli, store: Engine) -> None
 
 
 def test_machines_given_overlapping_work_store_each_client_once(
-    store: Engine, database_url: str, s3: S3Server, config_file: Path
+    store: Engine, database_url: str, s3: S3Server, config_file: Path, utc_today: dt.date
 ) -> None:
     """Four processes at once: the two halves, everything, and a list that
     overlaps both halves. Whoever claims a client first collects it; the
@@ -248,7 +253,7 @@ def test_machines_given_overlapping_work_store_each_client_once(
             or outcome.startswith("skipped: collected less than 5 minutes ago")
             for outcome in outcomes
         ), outcomes
-        assert_whole(store, bucket_id)
+        assert_whole(store, bucket_id, utc_today)
     summaries = [out.split(": ", 1)[1] for _, out, _ in results.values()]
     assert sum(int(summary.split(" processed")[0]) for summary in summaries) == len(SHOP)
     with Session(store) as session:

@@ -7,26 +7,29 @@ fixture, which makes each deferred file as a click would.)"""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 
 from tests.test_pages import open_page
 
-TODAY = dt.date.today()
+
+def _yesterday(today: dt.date) -> dict[str, str]:
+    return {"date": (today - dt.timedelta(days=1)).isoformat()}
 
 
 @pytest.mark.parametrize(
     ("page", "params", "buttons"),
     [
-        ("portfolio", {}, 1),
-        ("client", {"client": "acme-corp"}, 2),
-        ("snapshots", {"date": (TODAY - dt.timedelta(days=1)).isoformat()}, 2),
+        ("portfolio", lambda today: {}, 1),
+        ("client", lambda today: {"client": "acme-corp"}, 2),
+        ("snapshots", _yesterday, 2),
     ],
 )
 def test_downloads_are_made_only_when_clicked(
-    demo: str, page: str, params: dict[str, str], buttons: int
+    demo: str, today: dt.date, page: str, params: Callable[[dt.date], dict[str, str]], buttons: int
 ) -> None:
-    at = open_page(page, **params)
+    at = open_page(page, **params(today))
     found = at.get("download_button")
     assert len(found) == buttons
     for button in found:

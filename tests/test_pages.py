@@ -39,7 +39,6 @@ from usage.series import Granularity, build_series, missing_days
 from usage.validation import DayParams
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TODAY = dt.date.today()
 UNREACHABLE_URL = "postgresql+psycopg://usage@127.0.0.1:9/usage"
 PAGES = ("portfolio", "client", "compare", "snapshots")
 TITLES = ["Portfolio", "Client", "Compare", "Daily snapshot"]
@@ -203,8 +202,8 @@ def _client_history(url: str, bucket: str, start: dt.date, end: dt.date) -> list
         return read_history(session, bucket, start, end, None, visible=None)
 
 
-def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
-    start, end = TODAY - dt.timedelta(days=200), TODAY - dt.timedelta(days=20)
+def test_client_deep_link_opens_exactly_that_view(demo: str, today: dt.date) -> None:
+    start, end = today - dt.timedelta(days=200), today - dt.timedelta(days=20)
     at = open_page(
         "client", bucket="acme-corp", start=start.isoformat(), end=end.isoformat(),
         granularity="week", table="on",
@@ -243,7 +242,7 @@ def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
     assert len(at.dataframe[0].value) == sum(1 for p in series.periods if p.snapshot)
     # Freshness is the client's latest snapshot, after the range here.
     with session_for(demo) as session:
-        latest = read_snapshot_at(session, "acme-corp", TODAY, visible=None)
+        latest = read_snapshot_at(session, "acme-corp", today, visible=None)
     assert latest is not None
     assert any(f"latest snapshot {latest['snapshot_date']}, computed " in text
                for text in texts(at.caption))  # fmt: skip
@@ -251,30 +250,32 @@ def test_client_deep_link_opens_exactly_that_view(demo: str) -> None:
 
 @pytest.mark.parametrize(
     ("preset", "days"),
-    [("30d", 30), ("90d", 90), ("12m", 365), ("ytd", TODAY.timetuple().tm_yday)],
+    [("30d", 30), ("90d", 90), ("12m", 365), ("ytd", None)],  # None: this year's days
 )
-def test_client_preset_updates_the_dates_and_the_url(demo: str, preset: str, days: int) -> None:
+def test_client_preset_updates_the_dates_and_the_url(
+    demo: str, preset: str, days: int | None, today: dt.date
+) -> None:
     at = open_page("client", bucket="globex", start="2024-01-01", end="2024-02-01")
     at.radio(key="client_preset").set_value(preset).run()
     assert not at.exception
     assert url_params(at) == {"bucket": "globex", "preset": preset, "granularity": "day"}
-    start = TODAY - dt.timedelta(days=days - 1)
+    start = today - dt.timedelta(days=(days or today.timetuple().tm_yday) - 1)
     assert at.date_input(key="client_start").value == start
-    assert at.date_input(key="client_end").value == TODAY
-    history = _client_history(demo, "globex", start, TODAY)
-    totals = build_series(history, start, TODAY, Granularity.DAY).records["person"]
+    assert at.date_input(key="client_end").value == today
+    history = _client_history(demo, "globex", start, today)
+    totals = build_series(history, start, today, Granularity.DAY).records["person"]
     assert traces(figure(at, "client_records"))["person"]["y"] == totals
 
 
-def test_client_date_and_granularity_changes_update_the_url(demo: str) -> None:
+def test_client_date_and_granularity_changes_update_the_url(demo: str, today: dt.date) -> None:
     at = open_page("client", bucket="globex", preset="30d")
-    start = TODAY - dt.timedelta(days=45)
+    start = today - dt.timedelta(days=45)
     at.date_input(key="client_start").set_value(start).run()
     at.radio(key="client_granularity").set_value("month").run()
     assert not at.exception
     assert at.radio(key="client_preset").value == "custom"
     assert url_params(at) == {
-        "bucket": "globex", "start": start.isoformat(), "end": TODAY.isoformat(),
+        "bucket": "globex", "start": start.isoformat(), "end": today.isoformat(),
         "granularity": "month"}  # fmt: skip
 
 
@@ -293,13 +294,13 @@ def test_client_lines_mode(demo: str) -> None:
     assert {trace["type"] for trace in figure(at, "client_records")["data"]} == {"scatter"}
 
 
-def test_client_missing_days_are_gaps_and_counted(demo: str) -> None:
+def test_client_missing_days_are_gaps_and_counted(demo: str, today: dt.date) -> None:
     at = open_page("client", bucket="cyberdyne", preset="all")
-    history = _client_history(demo, "cyberdyne", TODAY - dt.timedelta(days=5000), TODAY)
+    history = _client_history(demo, "cyberdyne", today - dt.timedelta(days=5000), today)
     start = dt.date.fromisoformat(history[-1]["snapshot_date"])
     with session_for(demo) as session:
         collected = latest_snapshot_date(session, visible=None)
-    missing = missing_days(history, start, TODAY, collected)
+    missing = missing_days(history, start, today, collected)
     assert missing  # the demo leaves about one day in 30 out
     (warning,) = texts(at.warning)
     assert warning.startswith(f"{len(missing):,} days without a snapshot in this range")
@@ -352,13 +353,15 @@ def test_client_with_nothing_in_the_range(demo: str) -> None:
     assert "client_records" not in {chart.key for chart in at.get("plotly_chart")}
 
 
-def test_client_json_download_is_the_api_answer(demo: str, downloads: dict[str, bytes]) -> None:
+def test_client_json_download_is_the_api_answer(
+    demo: str, downloads: dict[str, bytes], today: dt.date
+) -> None:
     open_page("client", bucket="wayne-foundation", preset="30d")
-    start = TODAY - dt.timedelta(days=29)
-    history = _client_history(demo, "wayne-foundation", start, TODAY)
+    start = today - dt.timedelta(days=29)
+    history = _client_history(demo, "wayne-foundation", start, today)
     expected = history_json(history)
     assert json.loads(expected) == {"snapshots": history, "count": len(history)}
-    name = f"wayne-foundation_{start.isoformat()}_{TODAY.isoformat()}.json"
+    name = f"wayne-foundation_{start.isoformat()}_{today.isoformat()}.json"
     assert downloads[name] == expected.encode()
 
 
@@ -384,8 +387,8 @@ def test_switching_pages_keeps_the_client_and_range(demo: str) -> None:
 # --- Compare
 
 
-def test_compare_shows_both_dates(demo: str) -> None:
-    a, b = TODAY - dt.timedelta(days=200), TODAY - dt.timedelta(days=10)
+def test_compare_shows_both_dates(demo: str, today: dt.date) -> None:
+    a, b = today - dt.timedelta(days=200), today - dt.timedelta(days=10)
     at = open_page("compare", bucket="initech", a=a.isoformat(), b=b.isoformat())
     with session_for(demo) as session:
         before = read_snapshot_at(session, "initech", a, visible=None)
@@ -403,8 +406,8 @@ def test_compare_shows_both_dates(demo: str) -> None:
     days = [before["snapshot_date"], after["snapshot_date"]]
     assert table.columns.tolist() == ["Collection", *days, "Change", "Change %"]
     assert table["Collection"].tolist() == names
-    at.date_input(key="compare_b").set_value(TODAY).run()
-    assert url_params(at)["b"] == TODAY.isoformat()
+    at.date_input(key="compare_b").set_value(today).run()
+    assert url_params(at)["b"] == today.isoformat()
 
 
 @pytest.mark.parametrize(
@@ -439,8 +442,8 @@ def test_compare_before_the_first_snapshot(demo: str) -> None:
 # --- Daily snapshot
 
 
-def test_daily_snapshot_shows_every_client_on_the_date(demo: str) -> None:
-    day = TODAY - dt.timedelta(days=3)
+def test_daily_snapshot_shows_every_client_on_the_date(demo: str, today: dt.date) -> None:
+    day = today - dt.timedelta(days=3)
     at = open_page("snapshots", date=day.isoformat())
     with session_for(demo) as session:
         snapshots = read_day(session, DayParams(snapshot_date=day))
@@ -454,10 +457,13 @@ def test_daily_snapshot_shows_every_client_on_the_date(demo: str) -> None:
 
 
 def test_daily_snapshot_shows_many_clients_a_window_at_a_time(
-    demo: str, downloads: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+    demo: str,
+    downloads: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    today: dt.date,
 ) -> None:
     monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 5)
-    day = TODAY - dt.timedelta(days=3)
+    day = today - dt.timedelta(days=3)
     at = open_page("snapshots", date=day.isoformat())
     with session_for(demo) as session:
         buckets = [snapshot["bucket_id"] for snapshot in read_day(session, DayParams(day))]
@@ -491,11 +497,11 @@ def test_daily_snapshot_shows_many_clients_a_window_at_a_time(
     ("value", "message"),
     [("2024-02-30", "date must be a real calendar date"), ("today", "date must be a date")],
 )
-def test_daily_snapshot_bad_date(demo: str, value: str, message: str) -> None:
+def test_daily_snapshot_bad_date(demo: str, value: str, message: str, today: dt.date) -> None:
     at = open_page("snapshots", date=value)
     (warning,) = texts(at.warning)
     assert warning.startswith(message)
-    assert at.date_input(key="snapshots_date").value == TODAY
+    assert at.date_input(key="snapshots_date").value == today
 
 
 def test_daily_snapshot_on_a_date_without_snapshots(demo: str) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 import usage.serving
-from tests.conftest import BACKENDS, new_demo_url
+from tests.conftest import BACKENDS, DemoByDay
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
 from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts
 from ui import picker
@@ -26,7 +26,6 @@ from usage.people import add_person, remove_person, unassign
 from usage.portfolio import latest_snapshot_date, summarize_portfolio
 from usage.validation import DayParams
 
-TODAY = dt.date.today()
 ADMIN, ANN, BOB, ALI = "boss@example.com", "Ann@Example.com", "bob@example.com", "ali@example.com"
 ANN_BOOK = ["acme-corp", "globex"]
 BOB_BOOK = ["umbrella-health"]
@@ -34,17 +33,26 @@ PAGES = ("portfolio", "client", "compare", "snapshots", "collection")
 DEMO_NAMES = ("Acme Corporation", "Globex Corporation", "Umbrella Health", "Stark Industries")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def people_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The demo portfolio with an admin, an analyst and two managers."""
-    url = new_demo_url(request, tmp_path_factory, TODAY)
+def _add_the_people(url: str) -> None:
     engine = make_engine(url)
     add_people(engine, {
         ADMIN: (Role.ADMIN, []), ALI: (Role.ANALYST, []),
         ANN: (Role.MANAGER, ANN_BOOK), BOB: (Role.MANAGER, BOB_BOOK),
     })  # fmt: skip
     engine.dispose()
-    return url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def people_by_day(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> DemoByDay:
+    return DemoByDay(request, tmp_path_factory, _add_the_people)
+
+
+@pytest.fixture
+def people_url(people_by_day: DemoByDay, today: dt.date) -> str:
+    """The demo portfolio with an admin, an analyst and two managers."""
+    return people_by_day.url(today)
 
 
 @pytest.fixture
@@ -333,7 +341,7 @@ def test_every_page_shows_each_role_its_clients_only(
         )
 
 
-def test_a_manager_is_told_nothing_of_other_clients_dates(store: str) -> None:
+def test_a_manager_is_told_nothing_of_other_clients_dates(store: str, today: dt.date) -> None:
     """Soylent stopped in the spring: its manager is not told how far the
     clients outside their book go."""
     with session_for(store) as session, session.begin():
@@ -341,7 +349,7 @@ def test_a_manager_is_told_nothing_of_other_clients_dates(store: str) -> None:
     try:
         at = open_as(signed_in("sol@example.com"), "client", bucket="soylent")
         shown = everything_shown(at)
-        assert f"snapshots up to {TODAY.isoformat()}" not in shown
+        assert f"snapshots up to {today.isoformat()}" not in shown
         assert "other clients" not in shown
         assert "Soylent Corp" in shown
     finally:

@@ -38,7 +38,6 @@ from usage.portfolio import latest_snapshot_date, read_portfolio_totals, summari
 from usage.transfer import import_snapshots
 from usage.validation import DayParams
 
-TODAY = dt.date.today()
 KOLKATA = ZoneInfo("Asia/Kolkata")
 EVERY_PAGE = ("portfolio", "client", "compare", "snapshots", "collection", "people", "audit")
 
@@ -195,14 +194,16 @@ def test_compare_dates_the_wrong_way_round_are_named_as_labelled(acme: str) -> N
 
 
 def test_daily_snapshot_table_shows_units_and_the_viewers_time(
-    demo: str, monkeypatch: pytest.MonkeyPatch
+    demo: str,
+    monkeypatch: pytest.MonkeyPatch,
+    today: dt.date,
 ) -> None:
     downloads: list[pd.DataFrame] = []
     monkeypatch.setattr("ui.format.viewer_zone", lambda: KOLKATA)
     monkeypatch.setattr(
         "ui.downloads.download_buttons", lambda frame, *args, **kwargs: downloads.append(frame())
     )
-    day = TODAY - dt.timedelta(days=3)
+    day = today - dt.timedelta(days=3)
     at = open_page("snapshots", date=day.isoformat())
     with session_for(demo) as session:
         snapshots = read_day(session, DayParams(snapshot_date=day))
