@@ -533,6 +533,24 @@ def test_an_unreachable_database_gives_a_clear_message(use_database: Any, page: 
     assert list(sidebar_links(at))[:4] == TITLES
 
 
+def test_an_unexpected_error_shows_no_traceback_nor_its_text(
+    demo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug is a generic message in the browser: its text (which may hold a
+    client's data) and its traceback go to the server's log only."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the figures of acme-corp")
+
+    monkeypatch.setattr("ui.data.load_latest_date", broken)
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60).run()
+    (error,) = at.exception
+    assert "acme-corp" not in error.message
+    assert "redacted" in error.message
+    assert list(error.stack_trace) == []
+    assert error.proto.type == ""
+
+
 # --- Text from the data stays text
 
 

@@ -18,7 +18,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ui.engine import get_engine
+from ui.engine import get_engine, shown_errors
 from ui.format import md_text
 from usage.access import LOCAL_ADMIN, Principal
 from usage.audit import Action, Actor, record_once
@@ -193,13 +193,15 @@ def draw_identity(principal: Principal, settings: SignInSettings) -> None:
 def _watch(engine: Engine, principal: Principal, settings: SignInSettings) -> None:
     """Reruns the page as soon as the person's role or book changed, they
     were removed or their sign-in expired, so an open page does not keep
-    showing what they may no longer see."""
+    showing what they may no longer see. It reruns alone, outside the page's
+    frame (``run_page``): a database gone meanwhile is said here too."""
     try:
         identify(_claims(), settings, dt.datetime.now(dt.UTC))
     except SignInRefused:
         st.rerun(scope="app")
-    if load_person(engine, principal.name) != principal:
-        st.rerun(scope="app")
+    with shown_errors():
+        if load_person(engine, principal.name) != principal:
+            st.rerun(scope="app")
 
 
 def draw_exposure_notice(settings: SignInSettings) -> None:
