@@ -647,7 +647,7 @@ def _draw_table(
         )
         searched = ("period", "snapshot date")
     windowed_table(
-        shown, "client_rows", searched=searched, noun=f"{each}s", height=320,
+        shown, "client_rows", searched=searched, noun=f"{each}s", url_of=PAGE, height=320,
         hide_index=True, width="stretch", key="client_snapshots", column_config=config,
     )  # fmt: skip
 

@@ -138,6 +138,7 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
         "collection_rows",
         searched=("Client", "Bucket"),
         noun="clients",
+        url_of=PAGE,
         filtered="Last run",
         hide_index=True,
         width="stretch",

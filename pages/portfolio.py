@@ -37,19 +37,17 @@ from ui.format import (
 )
 from ui.outlook import load_plans
 from ui.params import arriving, publish, read_param
-from usage.errors import InvalidParams
 from usage.models import ClientStatus
 from usage.plans import Plan
 from usage.portfolio import DEFAULT_SORT, SORT_CHOICES, ClientSummary
 from usage.totals import CHANGE_DAYS
-from usage.validation import parse_choice, parse_limit, parse_status
+from usage.validation import MAX_SEARCH, parse_choice, parse_limit, parse_search, parse_status
 
 PAGE = "portfolio"
 PAGE_SIZE = 25
 SPARKLINE_DAYS = 90
 MOVERS = 5
 ALL_STATUSES = "all"
-MAX_SEARCH = 100
 TOTALS_WINDOWS = {"90": "Last 90 days", "365": "Last 12 months"}
 SPARKLINE_COLUMN = f"Trend, {SPARKLINE_DAYS} d"
 CHANGE_COLUMN = f"Change {CHANGE_DAYS} d"
@@ -99,16 +97,10 @@ def _stale_phrase(stale: int, as_of: dt.date) -> str:
     return f"{stale:,} {are} stale: no snapshot on {as_of.isoformat()}, so their latest counts."
 
 
-def _parse_search(raw: str | None) -> str | None:
-    if raw is not None and len(raw) > MAX_SEARCH:
-        raise InvalidParams(f"q must be at most {MAX_SEARCH} characters")
-    return raw
-
-
 def _load_from_url() -> None:
     status = read_param("status", parse_status, None, "all statuses")
     st.session_state.portfolio_status = ALL_STATUSES if status is None else status.value
-    st.session_state.portfolio_q = read_param("q", _parse_search, "", "no search")
+    st.session_state.portfolio_q = read_param("q", parse_search, "", "no search")
     st.session_state.portfolio_sort = read_param(
         "sort",
         lambda raw: parse_choice(raw, SORT_CHOICES, "sort"),

@@ -114,6 +114,7 @@ def render() -> None:
         "snapshots_rows",
         searched=("client", "bucket"),
         noun="clients",
+        url_of=PAGE,
         height=lambda rows: min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (rows + 1) + 3),
         hide_index=True,
         width="stretch",

@@ -153,6 +153,9 @@ def test_the_client_table_unfolds_and_its_search_reruns_it_alone(demo_server: st
             expect(page.get_by_text(re.compile(r"Days 1 to \d+ of \d+ matching"))).to_be_visible(
                 timeout=30_000
             )
+            # The fragment wrote its search to the URL: the view can be shared.
+            year = dt.date.today().year - 1
+            page.wait_for_url(re.compile(rf"[?&]q={year}-01-1(&|$)"), timeout=30_000)
             page.wait_for_timeout(1000)
             sent = _elements_sent(frames)
             # The table's own elements came again; the six charts and the KPIs
@@ -170,6 +173,7 @@ DEEP_LINKS = (
     "/?sort=-records",
     "/client?bucket=acme-corp&preset=12m&granularity=month&mode=share",
     "/client?bucket=globex&preset=all&table=on",
+    "/client?bucket=globex&preset=all&table=on&q=-01-&page=2",
     "/compare?bucket=globex&a=2025-01-01&b=2026-01-01",
     "/snapshots",
     "/collection",

@@ -231,6 +231,19 @@ def test_many_days_show_a_window_of_the_newest_and_a_search_by_date(
     assert len(csv) == 10  # every day in the download
 
 
+def test_a_link_opens_the_same_window_of_days(
+    shop: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
+    params = {"bucket": "other", "start": "2024-03-01", "end": "2024-03-10", "table": "on",
+              "granularity": "day"}  # fmt: skip
+    at = open_client(**params, q="2024-03-0", page="3")
+    assert at.dataframe[0].value["date"].tolist() == ["2024-03-03", "2024-03-02", "2024-03-01"]
+    assert url_params(at) == {**params, "q": "2024-03-0", "page": "3"}
+    at.number_input(key="client_rows_page").set_value(1).run()
+    assert url_params(at) == {**params, "q": "2024-03-0"}
+
+
 def test_the_table_is_folded_until_asked_for(shop: Engine, downloads: dict[str, bytes]) -> None:
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     (box,) = at.expander

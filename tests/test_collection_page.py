@@ -22,7 +22,7 @@ from tests.conftest import new_database_url
 from tests.factories import new_client, snapshot
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
 from tests.signin_support import add_people, signed_in, use_sign_in
-from tests.test_pages import texts
+from tests.test_pages import texts, url_params
 from ui import picker
 from ui.data import DEMO_NOTICE
 from ui.format import md_text
@@ -262,6 +262,43 @@ def test_many_runs_show_a_window_filtered_by_last_run(
     assert texts(at.error) == ["**missing-co**: bucket 'missing-co' does not exist"]
     csv = downloads["collection_runs.csv"].decode().splitlines()
     assert [line.split(",")[0] for line in csv[1:]] == ["empty-co", "globex", "missing-co"]
+
+
+def test_the_window_of_runs_is_in_the_url(store: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filter is in the URL by its word (``failed`` for "✗ failed")."""
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
+    at = open_page()
+    at.selectbox(key="collection_rows_filter").set_value("✗ failed").run()
+    assert url_params(at) == {"filter": "failed"}
+    at.text_input(key="collection_rows_search").input("MISSING").run()
+    assert url_params(at) == {"filter": "failed", "q": "MISSING"}
+    # The link opens the same rows.
+    link = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    use_sign_in(link, signed_in(ADMIN))
+    link.switch_page("pages/collection.py")
+    link.query_params["filter"] = "failed"
+    link.query_params["q"] = "MISSING"
+    link.run()
+    assert link.selectbox(key="collection_rows_filter").value == "✗ failed"
+    assert link.dataframe[0].value["Bucket"].tolist() == ["missing-co"]
+    assert not link.warning
+
+
+def test_an_unknown_filter_in_the_url_shows_every_run(
+    store: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    use_sign_in(at, signed_in(ADMIN))
+    at.switch_page("pages/collection.py")
+    at.query_params["filter"] = "broken"
+    at.run()
+    assert texts(at.warning) == [
+        "filter must be one of: never run, failed; showing every one instead."
+    ]
+    assert at.selectbox(key="collection_rows_filter").value == "Every one"
+    assert at.dataframe[0].value["Bucket"].tolist() == ["empty-co", "globex"]
+    assert "filter" not in url_params(at)
 
 
 def test_collect_now_among_many_clients_searches_and_keeps_the_chosen(

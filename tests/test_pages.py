@@ -32,6 +32,7 @@ from usage.history import read_history
 from usage.portfolio import (
     find_movers,
     latest_snapshot_date,
+    list_client_choices,
     read_portfolio_totals,
     summarize_clients,
 )
@@ -491,6 +492,55 @@ def test_daily_snapshot_shows_many_clients_a_window_at_a_time(
     assert at.dataframe[0].value.empty
     assert f"None of the {count} clients matches." in texts(at.caption)
     assert not at.exception
+
+
+def test_daily_snapshot_window_is_in_the_url(
+    demo: str, monkeypatch: pytest.MonkeyPatch, today: dt.date
+) -> None:
+    """A search and a page of a long table are shared by their link."""
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
+    day = (today - dt.timedelta(days=3)).isoformat()
+    with session_for(demo) as session:
+        names = {c.bucket_id: c.display_name for c in list_client_choices(session, visible=None)}
+        buckets = [snapshot["bucket_id"] for snapshot in read_day(session, DayParams(
+            dt.date.fromisoformat(day)))]  # fmt: skip
+    matches = [bucket for bucket in buckets if "o" in f"{bucket} {names[bucket]}".lower()]
+    assert len(matches) > 3
+    at = open_page("snapshots", date=day, q="O", page="2")
+    assert at.text_input(key="snapshots_rows_search").value == "O"
+    assert at.number_input(key="snapshots_rows_page").value == 2
+    assert at.dataframe[0].value["bucket"].tolist() == matches[3:6]
+    assert url_params(at) == {"date": day, "q": "O", "page": "2"}
+    # Another search: its first page, and the URL says so.
+    at.text_input(key="snapshots_rows_search").input("corp").run()
+    assert url_params(at) == {"date": day, "q": "corp"}
+    at.text_input(key="snapshots_rows_search").input("").run()
+    assert url_params(at) == {"date": day}
+    at.number_input(key="snapshots_rows_page").set_value(4).run()
+    assert url_params(at) == {"date": day, "page": "4"}
+
+
+@pytest.mark.parametrize(
+    ("params", "warning", "page"),
+    [
+        ({"page": "999"}, "page 999 is past the last page of these rows; showing page {last}.", 0),
+        ({"page": "two"}, "page must be an integer from 1 to 1000; showing the first page "
+                          "instead.", 1),
+        ({"q": "x" * 101}, "q must be at most 100 characters; showing no search instead.", 1),
+    ],
+)  # fmt: skip
+def test_daily_snapshot_bad_window_in_the_url(
+    demo: str, monkeypatch: pytest.MonkeyPatch, today: dt.date,
+    params: dict[str, str], warning: str, page: int,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
+    day = (today - dt.timedelta(days=3)).isoformat()
+    with session_for(demo) as session:
+        last = -(-len(read_day(session, DayParams(dt.date.fromisoformat(day)))) // 3)
+    at = open_page("snapshots", date=day, **params)
+    assert texts(at.warning) == [warning.format(last=last)]
+    assert at.number_input(key="snapshots_rows_page").value == (page or last)
+    assert at.text_input(key="snapshots_rows_search").value == ""
 
 
 @pytest.mark.parametrize(

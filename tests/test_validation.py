@@ -7,6 +7,7 @@ import pytest
 from usage.errors import InvalidParams
 from usage.models import ClientStatus
 from usage.validation import (
+    MAX_SEARCH,
     HistoryParams,
     parse_bucket_id,
     parse_clients_params,
@@ -15,6 +16,7 @@ from usage.validation import (
     parse_history_params,
     parse_limit,
     parse_new_client,
+    parse_search,
     parse_status,
 )
 
@@ -199,3 +201,13 @@ def test_new_client_rejected(fields: dict[str, str], message: str) -> None:
     }
     with pytest.raises(InvalidParams, match=f"^{message}"):
         parse_new_client(**{**base, **fields})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("raw", [None, "", "acme", "x" * MAX_SEARCH])
+def test_search_accepted(raw: str | None) -> None:
+    assert parse_search(raw) == raw
+
+
+def test_search_rejected_names_its_parameter() -> None:
+    with pytest.raises(InvalidParams, match=r"^q must be at most 100 characters$"):
+        parse_search("x" * (MAX_SEARCH + 1))

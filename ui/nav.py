@@ -34,7 +34,7 @@ from ui.access import (
 )
 from ui.engine import shown_errors
 from ui.heap import freeze_heap_once
-from ui.params import link_params
+from ui.params import link_params, url_at_start
 from usage.access import Principal
 from usage.preload import dashboard_preload
 
@@ -154,7 +154,7 @@ def run_app(root: Path = PROJECT_ROOT) -> None:
     show_demo_notice()
     token = set_viewer(principal)
     try:
-        with _app_frame():
+        with _app_frame(), url_at_start():
             navigation.run()
     finally:
         reset_viewer(token)

@@ -10,7 +10,9 @@ chosen client and range.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 import streamlit as st
@@ -27,6 +29,28 @@ _LINKS = "_url_links"  # page -> the parameters its sidebar link carries
 # parameter -> the pages that read it: a value chosen on one is kept on all.
 SHARED: dict[str, tuple[str, ...]] = {"bucket": ("client", "compare")}
 
+# The URL as the current run found it (``url_at_start``).
+_opened: ContextVar[Mapping[str, str] | None] = ContextVar("opened_url", default=None)
+
+
+@contextmanager
+def url_at_start() -> Iterator[None]:
+    """Keep the URL as this run found it while the page runs: a part drawn
+    after the page has published its own parameters (a long table's window,
+    ``ui.rows``) still reads what the link said."""
+    token = _opened.set(st.query_params.to_dict())
+    try:
+        yield
+    finally:
+        _opened.reset(token)
+
+
+def opened_param(name: str) -> str | None:
+    """The URL's ``name`` as this run found it; the URL's now outside a whole
+    run (a fragment rerunning alone)."""
+    opened = _opened.get()
+    return (st.query_params if opened is None else opened).get(name)
+
 
 def arriving(page: str, keys: Iterable[str]) -> bool:
     """True when ``page`` must load its widgets (``keys``) from the URL."""
@@ -41,9 +65,10 @@ def read_param(
 ) -> T:
     """The URL's ``name`` parsed by a ``usage.validation`` parser; a bad value
     is reported (the parser's message names the parameter) and replaced by
-    ``default``, described to the reader as ``default_text``."""
+    ``default``, described to the reader as ``default_text``. The URL is the
+    one the run found (``opened_param``)."""
     try:
-        value = parse(st.query_params.get(name))
+        value = parse(opened_param(name))
     except InvalidParams as error:
         warn_param(f"{error.message}; showing {default_text} instead.")
         return default
@@ -78,6 +103,14 @@ def publish(page: str, params: Mapping[str, str | None]) -> None:
             for other in pages:
                 if other != page:
                     links.setdefault(other, {})[name] = clean[name]
+
+
+def amend(page: str, params: Mapping[str, str | None]) -> None:
+    """Add ``params`` to what ``page`` last published, or drop those that are
+    None: for a part of the page drawn after ``publish``, or rerun alone (a
+    fragment), such as a long table's window (``ui.rows``)."""
+    written: dict[str, dict[str, str]] = st.session_state.get(_WRITTEN, {})
+    publish(page, {**written.get(page, {}), **params})
 
 
 def link_params(page: str) -> dict[str, str]:

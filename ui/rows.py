@@ -12,14 +12,55 @@ fragment: choosing another one reruns the table alone, not its page.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from ui.params import amend, opened_param, read_param, warn_param
+from usage.validation import MAX_SEARCH, parse_limit, parse_search
+
 ROWS_SHOWN = 200
 EVERY = "Every one"  # the filter's first option: no filtering
+# The window in its page's URL: the search, the filter's value and the page.
+SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM = "q", "filter", "page"
+_MARK = re.compile(r"^\W+")  # a value's leading mark and space ("✗ ")
+_FROM_URL = "from the URL"  # the page number was read from the URL: keep it
+
+
+def _url_form(value: str) -> str:
+    """A filter's value as the URL carries it: ``failed`` for ``✗ failed``."""
+    return _MARK.sub("", value) or value
+
+
+def _load_from_url(key: str) -> None:
+    """The window's search, filter and page from the URL, when its widgets have
+    no state yet (the page opened, or came back to): a shared link opens the
+    same rows. The filter and the page are checked when drawn (``row_window``),
+    against the values and the pages there are."""
+    st.session_state[f"{key}_search"] = read_param(
+        SEARCH_PARAM, lambda raw: parse_search(raw, SEARCH_PARAM), "", "no search"
+    )
+    st.session_state[f"{key}_filter"] = opened_param(FILTER_PARAM) or EVERY
+    st.session_state[f"{key}_page"] = read_param(
+        PAGE_PARAM, lambda raw: parse_limit(raw, 1, PAGE_PARAM), 1, "the first page"
+    )
+    st.session_state[f"{key}_seen"] = _FROM_URL
+
+
+def _chosen_filter(key: str, values: list[str]) -> None:
+    """The filter's state, one of ``values`` (from the URL: by its URL form)."""
+    wanted = st.session_state.get(f"{key}_filter", EVERY)
+    if wanted in values:
+        return
+    by_url = {_url_form(value): value for value in values[1:]}
+    if wanted in by_url:
+        st.session_state[f"{key}_filter"] = by_url[wanted]
+        return
+    warn_param(f"{FILTER_PARAM} must be one of: {', '.join(by_url)}; showing every one instead.")
+    st.session_state[f"{key}_filter"] = EVERY
 
 
 def row_window(
@@ -28,19 +69,25 @@ def row_window(
     *,
     searched: Sequence[str],
     noun: str,
+    url_of: str,
     filtered: str | None = None,
 ) -> pd.DataFrame:
     """``frame``, or a window of at most ``ROWS_SHOWN`` of its rows when it has
     more, with the widgets that choose it (keys ``{key}_search``,
     ``{key}_filter`` on the column ``filtered``, and ``{key}_page``). The
     search looks for its text, in any case, in the columns ``searched``;
-    ``noun`` names a row in the plural ("clients")."""
+    ``noun`` names a row in the plural ("clients"). The window's search,
+    filter and page are in the URL of the page ``url_of`` (``q``, ``filter``,
+    ``page``), read from it when the widgets have no state yet."""
     if len(frame) <= ROWS_SHOWN:
         return frame
+    if f"{key}_search" not in st.session_state:
+        _load_from_url(key)
     columns = st.columns([2, 1, 1] if filtered else [3, 1])
     search: str = columns[0].text_input(
         f"Find {noun}",
         key=f"{key}_search",
+        max_chars=MAX_SEARCH,
         placeholder=f"Part of {' or '.join(name.lower() for name in searched)}, among "
         f"{len(frame):,} {noun}",
     )
@@ -54,17 +101,34 @@ def row_window(
     value = EVERY
     if filtered:
         values = [EVERY, *sorted(frame[filtered].dropna().astype(str).unique())]
+        _chosen_filter(key, values)
         value = columns[1].selectbox(filtered, values, key=f"{key}_filter")
         if value != EVERY:
             chosen = chosen[chosen[filtered].astype(str) == value]
     pages = max(1, -(-len(chosen) // ROWS_SHOWN))
     page_key, seen_key = f"{key}_page", f"{key}_seen"
     seen = (len(frame), needle, value)
-    if st.session_state.get(seen_key) != seen:  # another search, filter or table: page 1
+    previous = st.session_state.get(seen_key)
+    if previous != seen:  # another search, filter or table: page 1 (a link's own page)
         st.session_state[seen_key] = seen
-        st.session_state[page_key] = 1
+        if previous != _FROM_URL:
+            st.session_state[page_key] = 1
+    asked = int(st.session_state.get(page_key, 1))
+    if asked > pages:  # from the URL: the rows have fewer pages now
+        warn_param(
+            f"{PAGE_PARAM} {asked:,} is past the last page of these rows; showing page {pages:,}."
+        )
+        st.session_state[page_key] = pages
     page: int = columns[-1].number_input(
         f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=page_key
+    )
+    amend(
+        url_of,
+        {
+            SEARCH_PARAM: search.strip() or None,
+            FILTER_PARAM: None if value == EVERY else _url_form(value),
+            PAGE_PARAM: None if page == 1 else str(page),
+        },
     )
     first = (page - 1) * ROWS_SHOWN
     window = chosen.iloc[first : first + ROWS_SHOWN]
@@ -87,6 +151,7 @@ def windowed_table(
     *,
     searched: Sequence[str],
     noun: str,
+    url_of: str,
     filtered: str | None = None,
     height: Callable[[int], int] | int | None = None,
     **table: Any,
@@ -96,7 +161,9 @@ def windowed_table(
     pixels, or of the window's number of rows. A fragment: a search, the
     filter or another page reruns the table alone, not the page and its
     charts."""
-    window = row_window(frame, window_key, searched=searched, noun=noun, filtered=filtered)
+    window = row_window(
+        frame, window_key, searched=searched, noun=noun, url_of=url_of, filtered=filtered
+    )
     if height is not None:
         table["height"] = height(len(window)) if callable(height) else height
     st.dataframe(window, **table)

@@ -23,6 +23,7 @@ _DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INTEGER_PATTERN = re.compile(r"[+-]?[0-9]{1,12}")
 
 MAX_LIMIT = 1000
+MAX_SEARCH = 100  # characters of a search in the dashboard's tables
 HISTORY_DEFAULT_LIMIT = 30
 CLIENTS_DEFAULT_LIMIT = 50
 SNAPSHOTS_DEFAULT_LIMIT = 100
@@ -275,6 +276,13 @@ def parse_new_client(
         client_since=parse_date(client_since, "since") or today or dt.date.today(),
         trial_end_date=parse_date(trial_end_date, "trial_end"),
     )
+
+
+def parse_search(raw: str | None, name: str = "q") -> str | None:
+    """A search's text, at most ``MAX_SEARCH`` characters; None when absent."""
+    if raw is not None and len(raw) > MAX_SEARCH:
+        raise InvalidParams(f"{name} must be at most {MAX_SEARCH} characters")
+    return raw
 
 
 def parse_choice(raw: str | None, choices: Sequence[str], name: str) -> str | None:
