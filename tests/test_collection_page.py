@@ -249,6 +249,24 @@ def test_a_collection_ends_the_demo_notice(engine: Engine, store: None) -> None:
     assert DEMO_NOTICE not in [item.value for item in at.markdown]
 
 
+def test_past_twenty_failures_the_rest_are_counted(engine: Engine, store: None) -> None:
+    """Every failure's error is spelt out below the table up to 20; the rest
+    are counted, their errors in the table and the download."""
+    names = [f"gone-{number:02d}" for number in range(22)]
+    with Session(engine) as session, session.begin():
+        for name in names:
+            new_client(session, name)
+    run_trigger(engine, json.dumps({"bucket_ids": names}).encode(), principal=LOCAL_ADMIN)
+    at = open_page()
+    errors = texts(at.error)
+    assert len(errors) == 20
+    assert all(error.endswith("does not exist") for error in errors)
+    assert (
+        "And 3 more failed runs: their errors are in the table's Error column and in the download."
+    ) in texts(at.caption)
+    assert at.dataframe[0].value["Error"].str.endswith("does not exist").sum() == 23
+
+
 def test_many_runs_show_a_window_filtered_by_last_run(
     store: None, downloads: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
