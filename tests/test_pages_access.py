@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import streamlit as st
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from streamlit.testing.v1 import AppTest
 
+import ui.access
 import usage.serving
 from tests.conftest import BACKENDS, DemoByDay
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
@@ -388,3 +390,26 @@ def test_a_manager_with_an_empty_book_is_told_to_ask_an_admin(store: str) -> Non
     finally:
         with session_for(store) as session, session.begin():
             remove_person(session, "new@example.com", actor=TEST_ACTOR)
+
+
+def test_the_sign_in_watch_says_a_database_gone_after_the_page(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch in the sidebar reads the person again once the page is
+    drawn (and alone every 30 s): a database gone by then is the pages'
+    message, not an error."""
+    real = ui.access.load_person
+    calls: list[str] = []
+
+    def gone_after_the_first(engine: Any, identity: str) -> Any:
+        calls.append(identity)
+        if len(calls) > 1:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real(engine, identity)
+
+    monkeypatch.setattr("ui.access.load_person", gone_after_the_first)
+    at = open_as(signed_in(ANN))  # asserts no exception
+    assert len(calls) == 2  # the viewer, then the watch
+    assert "Acme Corporation" in everything_shown(at)
+    (error,) = texts(at.sidebar.error)
+    assert "The usage database cannot be reached" in error
