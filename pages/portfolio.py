@@ -41,7 +41,13 @@ from usage.models import ClientStatus
 from usage.plans import Plan
 from usage.portfolio import DEFAULT_SORT, SORT_CHOICES, ClientSummary
 from usage.totals import CHANGE_DAYS
-from usage.validation import MAX_SEARCH, parse_choice, parse_limit, parse_search, parse_status
+from usage.validation import (
+    MAX_SEARCH,
+    parse_choice,
+    parse_page,
+    parse_search,
+    parse_status,
+)
 
 PAGE = "portfolio"
 PAGE_SIZE = 25
@@ -107,9 +113,7 @@ def _load_from_url() -> None:
         DEFAULT_SORT,
         SORT_LABELS[DEFAULT_SORT].lower(),
     )
-    st.session_state.portfolio_page = read_param(
-        "page", lambda raw: parse_limit(raw, 1, "page"), 1, "the first page"
-    )
+    st.session_state.portfolio_page = read_param("page", parse_page, 1, "the first page")
 
 
 def _first_page() -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.params import amend, opened_param, read_param, warn_param
-from usage.validation import MAX_SEARCH, parse_limit, parse_search
+from usage.validation import MAX_SEARCH, parse_page, parse_search
 
 ROWS_SHOWN = 200
 EVERY = "Every one"  # the filter's first option: no filtering
@@ -45,7 +45,7 @@ def _load_from_url(key: str) -> None:
     )
     st.session_state[f"{key}_filter"] = opened_param(FILTER_PARAM) or EVERY
     st.session_state[f"{key}_page"] = read_param(
-        PAGE_PARAM, lambda raw: parse_limit(raw, 1, PAGE_PARAM), 1, "the first page"
+        PAGE_PARAM, lambda raw: parse_page(raw, PAGE_PARAM), 1, "the first page"
     )
     st.session_state[f"{key}_seen"] = _FROM_URL
 

@@ -278,6 +278,11 @@ def parse_new_client(
     )
 
 
+def parse_page(raw: str | None, name: str = "page") -> int:
+    """A page number of a paged table, 1 to ``MAX_LIMIT``; 1 when absent."""
+    return parse_limit(raw, 1, name)
+
+
 def parse_search(raw: str | None, name: str = "q") -> str | None:
     """A search's text, at most ``MAX_SEARCH`` characters; None when absent."""
     if raw is not None and len(raw) > MAX_SEARCH:
