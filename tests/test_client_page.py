@@ -242,6 +242,16 @@ def test_a_link_opens_the_same_window_of_days(
     assert url_params(at) == {**params, "q": "2024-03-0", "page": "3"}
     at.number_input(key="client_rows_page").set_value(1).run()
     assert url_params(at) == {**params, "q": "2024-03-0"}
+    # Kept across the page's own changes while the table is drawn,
+    at.date_input(key="client_start").set_value(D(2024, 3, 2)).run()
+    assert url_params(at) == {**params, "start": "2024-03-02", "q": "2024-03-0"}
+    # and gone with the table: a folded table has no window.
+    at.session_state["client_table"] = False
+    at.run()
+    assert not at.dataframe
+    assert url_params(at) == {key: value for key, value in params.items() if key != "table"} | {
+        "start": "2024-03-02"
+    }
 
 
 def test_the_table_is_folded_until_asked_for(shop: Engine, downloads: dict[str, bytes]) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pytest
 from sqlalchemy.orm import Session
+from streamlit.runtime.state.query_params import QueryParams
 from streamlit.testing.v1 import AppTest
 
 import ui.rows
@@ -518,6 +519,49 @@ def test_daily_snapshot_window_is_in_the_url(
     assert url_params(at) == {"date": day}
     at.number_input(key="snapshots_rows_page").set_value(4).run()
     assert url_params(at) == {"date": day, "page": "4"}
+
+
+def test_a_whole_run_writes_the_url_once(
+    demo: str, monkeypatch: pytest.MonkeyPatch, today: dt.date
+) -> None:
+    """The page's parameters and its table's window reach the browser as one
+    URL: not the page's alone first (the window dropped), then the window."""
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
+    day = today - dt.timedelta(days=3)
+    at = open_page("snapshots", date=day.isoformat(), q="O", page="2")
+    written: list[dict[str, Any]] = []
+    from_dict = QueryParams.from_dict
+
+    def spy(self: QueryParams, params: Any) -> None:
+        written.append(dict(params))
+        from_dict(self, params)
+
+    monkeypatch.setattr(QueryParams, "from_dict", spy)
+    before = (day - dt.timedelta(days=1)).isoformat()
+    at.date_input(key="snapshots_date").set_value(day - dt.timedelta(days=1)).run()
+    assert written == [{"date": before, "q": "O", "page": "2"}]
+    assert url_params(at) == {"date": before, "q": "O", "page": "2"}
+
+
+def test_a_link_to_the_page_with_another_window_opens_it(
+    demo: str, monkeypatch: pytest.MonkeyPatch, today: dt.date
+) -> None:
+    """A link to the page it is on, with another search, shows that search
+    (not the one its box held)."""
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
+    day = (today - dt.timedelta(days=3)).isoformat()
+    at = open_page("snapshots", date=day, q="O", page="2")
+    at.query_params["q"] = "corp"
+    del at.query_params["page"]
+    at.run()
+    assert at.text_input(key="snapshots_rows_search").value == "corp"
+    assert at.number_input(key="snapshots_rows_page").value == 1
+    assert url_params(at) == {"date": day, "q": "corp"}
+    # And a link without one shows every row.
+    del at.query_params["q"]
+    at.run()
+    assert at.text_input(key="snapshots_rows_search").value == ""
+    assert url_params(at) == {"date": day}
 
 
 @pytest.mark.parametrize(

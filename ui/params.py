@@ -6,13 +6,18 @@ widgets' values back to the URL after drawing them. The values it writes
 also become the query parameters of its sidebar link, and the shared ones
 (``SHARED``) those of the other pages' links, so switching pages keeps the
 chosen client and range.
+
+A part of a page drawn after it (a long table's window, ``ui.rows``) adds
+its own parameters with ``amend``. In a whole run the URL is written once,
+when the run ends (``url_at_start``): the page's parameters with its parts'.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import streamlit as st
@@ -25,37 +30,81 @@ T = TypeVar("T")
 
 _WRITTEN = "_url_written"  # page -> the parameters it last wrote
 _LINKS = "_url_links"  # page -> the parameters its sidebar link carries
+_AMENDED = "_url_amended"  # page -> the parameters its parts added (``amend``)
 
 # parameter -> the pages that read it: a value chosen on one is kept on all.
 SHARED: dict[str, tuple[str, ...]] = {"bucket": ("client", "compare")}
 
-# The URL as the current run found it (``url_at_start``).
-_opened: ContextVar[Mapping[str, str] | None] = ContextVar("opened_url", default=None)
+
+@dataclass
+class _Run:
+    """A whole run of a page (not a fragment's alone): the URL as the run
+    found it, and the one it leaves."""
+
+    opened: dict[str, str]
+    page: str | None = None  # the page that published in this run
+    leaves: dict[str, str] | None = None  # what it published, written at the end
+    amended: set[str] = field(default_factory=set)  # pages whose parts amended
+
+
+_run: ContextVar[_Run | None] = ContextVar("page_run", default=None)
 
 
 @contextmanager
 def url_at_start() -> Iterator[None]:
-    """Keep the URL as this run found it while the page runs: a part drawn
-    after the page has published its own parameters (a long table's window,
-    ``ui.rows``) still reads what the link said."""
-    token = _opened.set(st.query_params.to_dict())
+    """Around a whole run of a page: keep the URL as the run found it, so that
+    a part drawn after the page has published its own parameters still reads
+    what the link said (``opened_param``), and write the URL the page leaves
+    once, at the end, with what its parts amended."""
+    run = _Run(st.query_params.to_dict())
+    token = _run.set(run)
     try:
         yield
     finally:
-        _opened.reset(token)
+        _run.reset(token)
+        _leave(run)
+
+
+def _leave(run: _Run) -> None:
+    """Write the URL of ``run``'s page, less the parameters of parts that
+    amended it in an earlier run and were not drawn in this one."""
+    if run.page is None or run.leaves is None:
+        return
+    leaves = run.leaves
+    if run.page not in run.amended:
+        gone = st.session_state.get(_AMENDED, {}).pop(run.page, set())
+        if gone & leaves.keys():
+            leaves = {name: value for name, value in leaves.items() if name not in gone}
+            _record(run.page, leaves)
+    _write(leaves)
+
+
+def _write(params: dict[str, str]) -> None:
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
 
 
 def opened_param(name: str) -> str | None:
     """The URL's ``name`` as this run found it; the URL's now outside a whole
     run (a fragment rerunning alone)."""
-    opened = _opened.get()
-    return (st.query_params if opened is None else opened).get(name)
+    run = _run.get()
+    return (st.query_params if run is None else run.opened).get(name)
+
+
+def linked_anew(page: str, names: Collection[str]) -> bool:
+    """True when this whole run was opened on a URL whose ``names`` differ from
+    what ``page`` last wrote: a link to the page that says other values for a
+    part's parameters (``amend``), which the part must load."""
+    run = _run.get()
+    if run is None:
+        return False
+    written = _written(page)
+    return any(run.opened.get(name) != written.get(name) for name in names)
 
 
 def arriving(page: str, keys: Iterable[str]) -> bool:
     """True when ``page`` must load its widgets (``keys``) from the URL."""
-    written: dict[str, dict[str, str]] = st.session_state.get(_WRITTEN, {})
-    if written.get(page) != st.query_params.to_dict():
+    if _written(page) != st.query_params.to_dict():
         return True
     return any(key not in st.session_state for key in keys)
 
@@ -91,26 +140,49 @@ def warn_param(message: str) -> None:
 
 
 def publish(page: str, params: Mapping[str, str | None]) -> None:
-    """Write the page's parameters to the URL and to the sidebar links."""
-    clean = {name: value for name, value in params.items() if value}
-    if st.query_params.to_dict() != clean:
-        st.query_params.from_dict(clean)
-    st.session_state.setdefault(_WRITTEN, {})[page] = clean
+    """Make ``params`` the page's parameters: its sidebar links' at once, the
+    URL's at the end of the run (at once in a fragment's run), with the
+    parameters its parts amended in the last run kept until they amend them
+    again."""
+    amended: dict[str, set[str]] = st.session_state.get(_AMENDED, {})
+    written = _written(page)
+    kept = {name: written[name] for name in amended.get(page, ()) if name in written}
+    # The page's own first, in its order; a kept one it names itself is its own.
+    clean = {name: value for name, value in {**params, **kept, **params}.items() if value}
+    _record(page, clean)
+    run = _run.get()
+    if run is None:
+        _write(clean)
+    else:
+        run.page, run.leaves = page, clean
+
+
+def _record(page: str, params: dict[str, str]) -> None:
+    st.session_state.setdefault(_WRITTEN, {})[page] = params
     links: dict[str, dict[str, str]] = st.session_state.setdefault(_LINKS, {})
-    links[page] = clean
+    links[page] = params
     for name, pages in SHARED.items():
-        if name in clean:
+        if name in params:
             for other in pages:
                 if other != page:
-                    links.setdefault(other, {})[name] = clean[name]
+                    links.setdefault(other, {})[name] = params[name]
+
+
+def _written(page: str) -> dict[str, str]:
+    written: dict[str, dict[str, str]] = st.session_state.get(_WRITTEN, {})
+    return written.get(page, {})
 
 
 def amend(page: str, params: Mapping[str, str | None]) -> None:
-    """Add ``params`` to what ``page`` last published, or drop those that are
-    None: for a part of the page drawn after ``publish``, or rerun alone (a
-    fragment), such as a long table's window (``ui.rows``)."""
-    written: dict[str, dict[str, str]] = st.session_state.get(_WRITTEN, {})
-    publish(page, {**written.get(page, {}), **params})
+    """Add ``params`` to what ``page`` published, or drop those that are None:
+    for a part of the page drawn after ``publish``, or rerun alone (a
+    fragment), such as a long table's window (``ui.rows``). They stay in the
+    page's URL while the part is drawn."""
+    st.session_state.setdefault(_AMENDED, {}).setdefault(page, set()).update(params)
+    run = _run.get()
+    if run is not None:
+        run.amended.add(page)
+    publish(page, {**_written(page), **params})
 
 
 def link_params(page: str) -> dict[str, str]:

@@ -19,13 +19,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.params import amend, opened_param, read_param, warn_param
+from ui.params import amend, linked_anew, opened_param, read_param, warn_param
 from usage.validation import MAX_SEARCH, parse_page, parse_search
 
 ROWS_SHOWN = 200
 EVERY = "Every one"  # the filter's first option: no filtering
 # The window in its page's URL: the search, the filter's value and the page.
 SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM = "q", "filter", "page"
+WINDOW_PARAMS = (SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM)
 _MARK = re.compile(r"^\W+")  # a value's leading mark and space ("✗ ")
 _FROM_URL = "from the URL"  # the page number was read from the URL: keep it
 
@@ -37,9 +38,10 @@ def _url_form(value: str) -> str:
 
 def _load_from_url(key: str) -> None:
     """The window's search, filter and page from the URL, when its widgets have
-    no state yet (the page opened, or came back to): a shared link opens the
-    same rows. The filter and the page are checked when drawn (``row_window``),
-    against the values and the pages there are."""
+    no state yet (the page opened, or came back to) or a link to the page
+    says other ones: a shared link opens the same rows. The filter and the
+    page are checked when drawn (``row_window``), against the values and the
+    pages there are."""
     st.session_state[f"{key}_search"] = read_param(
         SEARCH_PARAM, lambda raw: parse_search(raw, SEARCH_PARAM), "", "no search"
     )
@@ -78,10 +80,11 @@ def row_window(
     search looks for its text, in any case, in the columns ``searched``;
     ``noun`` names a row in the plural ("clients"). The window's search,
     filter and page are in the URL of the page ``url_of`` (``q``, ``filter``,
-    ``page``), read from it when the widgets have no state yet."""
+    ``page``), read from it when the widgets have no state yet or a link
+    says other ones."""
     if len(frame) <= ROWS_SHOWN:
         return frame
-    if f"{key}_search" not in st.session_state:
+    if f"{key}_search" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS):
         _load_from_url(key)
     columns = st.columns([2, 1, 1] if filtered else [3, 1])
     search: str = columns[0].text_input(
