@@ -18,6 +18,7 @@ from ui.data import load_client_choices, run_page, show_empty_database
 from ui.engine import get_engine
 from ui.format import local_time, viewer_zone
 from ui.params import arriving, publish, read_param, warn_param
+from ui.rows import fitted_height
 from usage.alert_events import AlertEventRow
 from usage.validation import (
     ALERT_KINDS,
@@ -33,7 +34,6 @@ PAGE = "alerts"
 KEYS = ("alerts_status", "alerts_kind", "alerts_severity", "alerts_bucket", "alerts_page")
 PAGE_SIZE = 100
 ANY = "any"
-ROW_HEIGHT = 35
 STATUS_LABELS = {
     AlertStatus.OPEN.value: "Open",
     AlertStatus.RESOLVED.value: "Resolved",
@@ -169,7 +169,7 @@ def render() -> None:
         _frame(found.events, zone, dt.date.today()),
         hide_index=True,
         width="stretch",
-        height=ROW_HEIGHT * (len(found.events) + 1) + 3,
+        height=fitted_height(len(found.events)),
         key="alerts_table",
         column_config={
             "What happened": st.column_config.TextColumn(width="large"),

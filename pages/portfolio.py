@@ -37,6 +37,7 @@ from ui.format import (
 )
 from ui.outlook import load_plans
 from ui.params import arriving, publish, read_param
+from ui.rows import fitted_height
 from usage.models import ClientStatus
 from usage.plans import Plan
 from usage.portfolio import DEFAULT_SORT, SORT_CHOICES, ClientSummary
@@ -68,7 +69,6 @@ SPARKLINE_HELP = (
     f"Records over the last {SPARKLINE_DAYS} days, days without a snapshot left out. Green: "
     "the last point is at or above the first; red: below it."
 )
-ROW_HEIGHT = 35
 RECORDS_PLAN_COLUMN = "Records % of plan"
 STORAGE_PLAN_COLUMN = "Storage % of plan"
 PLAN_HELP = (
@@ -301,7 +301,7 @@ def render() -> None:
             _table(rows, sparklines, as_of, plans),
             hide_index=True,
             width="stretch",
-            height=ROW_HEIGHT * (len(rows) + 1) + 3,
+            height=fitted_height(len(rows)),
             key="portfolio_table",
             placeholder=NOTHING,  # a client without any snapshot yet
             column_config={

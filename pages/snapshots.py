@@ -23,7 +23,7 @@ from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
 from ui.format import human_bytes, local_time, md_text, viewer_zone
 from ui.params import arriving, publish, read_param, warn_param
-from ui.rows import windowed_table
+from ui.rows import MOST_HEIGHT, fitted_height, windowed_table
 from usage.snapshots import SnapshotJSON
 from usage.table import day_table, prefix_column_names
 from usage.validation import parse_date
@@ -31,8 +31,6 @@ from usage.validation import parse_date
 PAGE = "snapshots"
 KEYS = ("snapshots_date",)
 TOP_CLIENTS = 20
-ROW_HEIGHT = 35
-MAX_TABLE_HEIGHT = 700
 EARLIEST = dt.date(2000, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 
@@ -115,7 +113,7 @@ def render() -> None:
         searched=("client", "bucket"),
         noun="clients",
         url_of=PAGE,
-        height=lambda rows: min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (rows + 1) + 3),
+        height=lambda rows: fitted_height(rows, MOST_HEIGHT),
         hide_index=True,
         width="stretch",
         key="snapshots_table",

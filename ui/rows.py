@@ -23,12 +23,21 @@ from ui.params import amend, linked_anew, opened_param, read_param, warn_param
 from usage.validation import MAX_SEARCH, parse_page, parse_search
 
 ROWS_SHOWN = 200
+ROW_HEIGHT = 35  # pixels: a row of ``st.dataframe`` at the default theme
+MOST_HEIGHT = 700  # pixels: a taller table scrolls inside itself (about 19 rows)
 EVERY = "Every one"  # the filter's first option: no filtering
 # The window in its page's URL: the search, the filter's value and the page.
 SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM = "q", "filter", "page"
 WINDOW_PARAMS = (SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM)
 _MARK = re.compile(r"^\W+")  # a value's leading mark and space ("✗ ")
 _FROM_URL = "from the URL"  # the page number was read from the URL: keep it
+
+
+def fitted_height(rows: int, most: int | None = None) -> int:
+    """The height of a ``st.dataframe`` that shows its header and ``rows``
+    rows without scrolling, or ``most`` pixels when that is less."""
+    height = ROW_HEIGHT * (rows + 1) + 3
+    return height if most is None else min(most, height)
 
 
 def _url_form(value: str) -> str:
