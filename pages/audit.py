@@ -16,6 +16,7 @@ from ui.access import viewer
 from ui.data import run_page
 from ui.downloads import csv_download
 from ui.engine import get_engine
+from ui.format import local_time, viewer_zone
 from ui.params import arriving, publish, read_param
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
 from usage.errors import InvalidParams
@@ -59,6 +60,17 @@ def _load_from_url(today: dt.date) -> None:
     )
 
 
+def _table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The events as read on screen: the time in the viewer's zone first
+    (UTC beside it), the action by its label; the download keeps the rows as
+    stored."""
+    zone = viewer_zone()
+    table = frame.rename(columns=str.capitalize).rename(columns={"At": "At (UTC)"})
+    table.insert(0, "At", [local_time(dt.datetime.fromisoformat(at), zone) for at in frame["at"]])
+    table["Action"] = [ACTION_LABELS.get(action, action) for action in frame["action"]]
+    return table
+
+
 def render() -> None:
     st.title("Audit")
     if not viewer().is_admin:  # not a route for others; refused here all the same
@@ -99,13 +111,20 @@ def render() -> None:
         st.info("No event matches these filters.", icon=":material/info:")
         return
     shown = f"the newest {AUDIT_DEFAULT_LIMIT:,}" if len(events) == AUDIT_DEFAULT_LIMIT else "all"
-    st.caption(f"{len(events):,} events ({shown}), newest first. Times are UTC.")
+    st.caption(
+        f"{len(events):,} events ({shown}), newest first. From and To are UTC days; "
+        "the times are yours, and UTC beside them and in the download."
+    )
     frame = pd.DataFrame(events)
     st.dataframe(
-        frame.rename(columns=str.capitalize),
+        _table(frame),
         hide_index=True,
         width="stretch",
         key="audit_table",
+        column_config={
+            "At": st.column_config.TextColumn(help="In your browser's time zone."),
+            "Action": st.column_config.TextColumn(help="As the Action filter names it."),
+        },
     )
     name = f"audit_{since.isoformat()}_{until.isoformat()}.csv"
     csv_download("Download CSV", lambda: frame, name, "audit_csv")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
@@ -20,7 +21,7 @@ from tests.conftest import BACKENDS, DemoByDay
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
 from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts
 from ui import picker
-from usage.audit import list_events
+from usage.audit import Action, list_events
 from usage.daily import read_day
 from usage.db import make_engine
 from usage.models import Person, Role
@@ -226,6 +227,26 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     assert set(events["Actor"]) == {ADMIN}
     with session_for(store) as session, session.begin():
         remove_person(session, "cat@example.com", actor=TEST_ACTOR)
+
+
+def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:
+    """Times in the viewer's zone, UTC beside them; actions by their label."""
+    at = use_sign_in(AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60),
+                     signed_in(ADMIN))  # fmt: skip
+    at.context = {"timezone": "America/New_York"}
+    table = open_prepared(at, "audit", {}).dataframe[0].value
+    today = dt.datetime.now(dt.UTC).date()
+    with session_for(store) as session:
+        events = list_events(session, since=today - dt.timedelta(days=29), until=today)
+    assert events
+    assert table.columns.tolist()[:4] == ["At", "At (UTC)", "Actor", "Action"]
+    assert table["At (UTC)"].tolist() == [event["at"] for event in events]
+    new_york = [dt.datetime.fromisoformat(event["at"]).astimezone(ZoneInfo("America/New_York"))
+                for event in events]  # fmt: skip
+    assert table["At"].tolist() == [f"{moment:%Y-%m-%d %H:%M} {moment:%Z}" for moment in new_york]
+    assert all(name in ("EST", "EDT") for name in table["At"].str.split().str[-1])
+    labels = {action.value: action.value.replace("_", " ").capitalize() for action in Action}
+    assert table["Action"].tolist() == [labels[event["action"]] for event in events]
 
 
 def test_among_many_clients_a_book_is_written_as_bucket_ids(
