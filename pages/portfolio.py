@@ -163,6 +163,15 @@ def _table(
             "Status": [row.status for row in rows],
             "Records": [row.total_records for row in rows],
             "Storage": [human_bytes(row.total_bytes) for row in rows],
+            CHANGE_COLUMN: [_change(row, as_of) for row in rows],
+            "Change %": [_change_pct(row, as_of) for row in rows],
+            # The trend of the days with a snapshot: a missing day is left
+            # out, not drawn as zero. The change and the trend beside the
+            # figures, in the table's first screen; the plans' shares after.
+            SPARKLINE_COLUMN: [
+                [value for value in sparklines.get(row.bucket_id, []) if value is not None]
+                for row in rows
+            ],
             RECORDS_PLAN_COLUMN: [
                 _share(row.total_records, plans[row.bucket_id].records)
                 if row.bucket_id in plans
@@ -173,14 +182,6 @@ def _table(
                 _share(row.total_bytes, plans[row.bucket_id].storage_bytes)
                 if row.bucket_id in plans
                 else None
-                for row in rows
-            ],
-            CHANGE_COLUMN: [_change(row, as_of) for row in rows],
-            "Change %": [_change_pct(row, as_of) for row in rows],
-            # The trend of the days with a snapshot: a missing day is left
-            # out, not drawn as zero.
-            SPARKLINE_COLUMN: [
-                [value for value in sparklines.get(row.bucket_id, []) if value is not None]
                 for row in rows
             ],
             "Latest snapshot": [

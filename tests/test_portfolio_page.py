@@ -128,6 +128,16 @@ def test_portfolio_sparklines_are_coloured_by_direction(demo: str) -> None:
     assert "Green" in sparkline["help"]
 
 
+def test_portfolio_table_reads_figures_then_change_and_trend_then_plans(demo: str) -> None:
+    """The change and the trend sit beside the figures, in the table's first
+    screen; the plans' shares (most clients have none) come after them."""
+    table = open_page("portfolio").dataframe[0].value
+    assert table.columns.tolist() == [
+        "Client", "Open", "Status", "Records", "Storage", "Change 30 d", "Change %",
+        "Trend, 90 d", "Records % of plan", "Storage % of plan", "Latest snapshot",
+    ]  # fmt: skip
+
+
 def test_portfolio_client_without_snapshots_shows_a_dash(
     database_url: str, use_database: Any, engine: Engine
 ) -> None:
