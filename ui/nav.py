@@ -64,7 +64,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("portfolio", "pages/portfolio.py", "Portfolio", "", ":material/dashboard:",
              preloaded=(*_CHART_PAGE, _GRID, "NumberInput", "Radio")),
     PageSpec("client", "pages/client.py", "Client", "client", ":material/monitoring:",
-             preloaded=(*_CHART_PAGE, "DateInput", "Radio", "Checkbox", "Button")),
+             preloaded=(*_CHART_PAGE, "DateInput", "Radio", "Checkbox", "Button", "Progress")),
     PageSpec("compare", "pages/compare.py", "Compare", "compare", ":material/compare_arrows:",
              preloaded=(*_CHART_PAGE, _GRID, "DateInput")),
     PageSpec("snapshots", "pages/snapshots.py", "Daily snapshot", "snapshots",
