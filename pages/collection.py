@@ -76,10 +76,11 @@ def _run_label(run: dict[str, Any], demo: bool) -> str:
     return NO_RUN_DEMO if demo and run["bucket_id"] in DEMO_BUCKETS else NO_RUN_IMPORTED
 
 
-def _started(run: dict[str, Any], now: dt.datetime, zone: dt.tzinfo) -> str:
+def _started(run: dict[str, Any], now: dt.datetime, zone: dt.tzinfo) -> str | None:
+    """None before a first run: the table's placeholder, as in its other columns."""
     started = _parse_time(run["started_at"])
     if started is None:
-        return NOTHING
+        return None
     return f"{local_time(started, zone)} ({human_age(started, now)})"
 
 

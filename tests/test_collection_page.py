@@ -204,6 +204,10 @@ def test_took_is_a_dash_with_help_until_a_run_ends(engine: Engine, store: None) 
     table = at.dataframe[0].value.set_index("Bucket")
     assert table["Took (s)"].isna().to_dict() == {
         "empty-co": True, "globex": True, "missing-co": False}  # fmt: skip
+    # Never started: the same placeholder in every column of the run, not a
+    # dash of text in one (which read black beside the others' grey).
+    assert table["Started"].isna().to_dict() == table["Started at (UTC)"].isna().to_dict()
+    assert table["Started"].isna().any()
     assert at.dataframe[0].proto.placeholder == "—"  # not "None"
     columns = json.loads(at.dataframe[0].proto.columns)
     assert "still running, or never run" in columns["Took (s)"]["help"]

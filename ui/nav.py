@@ -50,7 +50,8 @@ class PageSpec:
     # The kinds of element whose front-end code the page asks for with its
     # HTML (``usage.preload``): the chart pages', whose charts and tables
     # reach the browser late in the script. A page of widgets alone lists
-    # none: measured, preloading made the People page slower.
+    # none: measured, preloading made the People page slower. Kept by hand;
+    # tests/test_preload.py fails when a chart page draws a kind not listed.
     preloaded: tuple[str, ...] = ()
 
 
