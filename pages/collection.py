@@ -22,7 +22,7 @@ from ui.engine import get_engine
 from ui.format import NOTHING, human_age, local_time, md_text, viewer_zone
 from ui.params import publish
 from ui.picker import clients_picker
-from ui.rows import MOST_HEIGHT, fitted_height, windowed_table
+from ui.rows import windowed_table
 from usage.access import Visible
 from usage.audit import Actor
 from usage.collect.config import load_config
@@ -141,7 +141,6 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
         noun="clients",
         url_of=PAGE,
         filtered="Last run",
-        height=lambda rows: fitted_height(rows, MOST_HEIGHT),
         hide_index=True,
         width="stretch",
         key="collection_runs",

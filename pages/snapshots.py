@@ -23,7 +23,7 @@ from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
 from ui.format import human_bytes, local_time, md_text, viewer_zone
 from ui.params import arriving, publish, read_param, warn_param
-from ui.rows import MOST_HEIGHT, fitted_height, windowed_table
+from ui.rows import windowed_table
 from usage.snapshots import SnapshotJSON
 from usage.table import day_table, prefix_column_names
 from usage.validation import parse_date
@@ -113,7 +113,6 @@ def render() -> None:
         searched=("client", "bucket"),
         noun="clients",
         url_of=PAGE,
-        height=lambda rows: fitted_height(rows, MOST_HEIGHT),
         hide_index=True,
         width="stretch",
         key="snapshots_table",

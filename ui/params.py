@@ -68,7 +68,7 @@ def url_at_start() -> Iterator[None]:
 def _leave(run: _Run) -> None:
     """Write the URL of ``run``'s page, less the parameters of parts that
     amended it in an earlier run and were not drawn in this one."""
-    if run.page is None or run.leaves is None:
+    if run.page is None or run.leaves is None:  # the page published nothing
         return
     leaves = run.leaves
     if run.page not in run.amended:

@@ -13,7 +13,7 @@ fragment: choosing another one reruns the table alone, not its page.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -165,17 +165,16 @@ def windowed_table(
     noun: str,
     url_of: str,
     filtered: str | None = None,
-    height: Callable[[int], int] | int | None = None,
+    height: int | None = None,
     **table: Any,
 ) -> None:
     """``row_window``'s window of ``frame`` (its widgets keyed by
-    ``window_key``) as a ``st.dataframe`` given ``table``; ``height`` in
-    pixels, or of the window's number of rows. A fragment: a search, the
-    filter or another page reruns the table alone, not the page and its
-    charts."""
+    ``window_key``) as a ``st.dataframe`` given ``table``, ``height`` pixels
+    tall, or (None) as tall as its rows up to ``MOST_HEIGHT``. A fragment: a
+    search, the filter or another page reruns the table alone, not the page
+    and its charts."""
     window = row_window(
         frame, window_key, searched=searched, noun=noun, url_of=url_of, filtered=filtered
     )
-    if height is not None:
-        table["height"] = height(len(window)) if callable(height) else height
+    table["height"] = fitted_height(len(window), MOST_HEIGHT) if height is None else height
     st.dataframe(window, **table)
