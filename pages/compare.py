@@ -20,6 +20,7 @@ from ui.data import (
 )
 from ui.engine import get_engine
 from ui.format import human_bytes, human_count, md_text, signed_count, signed_pct
+from ui.html_table import Column, html_table
 from ui.params import arriving, publish, read_param, warn_param
 from ui.picker import client_picker
 from usage.compare import Movement, compare_snapshots
@@ -146,7 +147,7 @@ def _moves_frame(
 def _show_moves(
     title: str,
     moves: list[Movement],
-    key: str,
+    name: str,
     item: str,
     days: tuple[str, str],
     in_bytes: bool = False,
@@ -156,20 +157,10 @@ def _show_moves(
         st.caption("Nothing on either date.")
         return
     frame = _moves_frame(moves, item, days, in_bytes)
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        key=key,
-        column_config={
-            **{
-                name: st.column_config.TextColumn(alignment="right")
-                for name in frame.columns
-                if name != item
-            },
-            "Change %": st.column_config.TextColumn(help=CHANGE_PCT_HELP, alignment="right"),
-        },
-    )
+    # HTML, not the data grid (``ui.html_table``): a few rows of figures.
+    columns = {name: Column(align="right") for name in frame.columns if name != item}
+    columns["Change %"] = Column(help=CHANGE_PCT_HELP, align="right")
+    html_table(name, frame, columns)
 
 
 def render() -> None:
@@ -217,20 +208,20 @@ def render() -> None:
     _show_moves(
         "Records by collection",
         comparison.collections,
-        "compare_collections_table",
+        "compare_collections",
         "Collection",
         days,
     )
     left, right = st.columns(2)
     with left:
         _show_moves(
-            "Objects by prefix", comparison.prefix_objects, "compare_objects_table", "Prefix", days
+            "Objects by prefix", comparison.prefix_objects, "compare_objects", "Prefix", days
         )
     with right:
         _show_moves(
             "Storage by prefix",
             comparison.prefix_bytes,
-            "compare_bytes_table",
+            "compare_bytes",
             "Prefix",
             days,
             in_bytes=True,

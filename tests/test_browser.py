@@ -98,6 +98,47 @@ def test_deep_link_preset_change_and_sidebar(demo_server: str) -> None:
             browser.close()
 
 
+@pytest.mark.browser
+def test_the_portfolio_table_is_text_and_its_links_open_the_client(demo_server: str) -> None:
+    """The Portfolio's table is HTML (``ui.html_table``): its words are on the
+    page, its trends are drawn images, and a bucket opens its client's page."""
+    if not Path(CHROMIUM).exists():
+        missing(f"no chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_server(demo_server) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(base + "/")
+            table = page.locator("table[data-table=portfolio]")
+            expect(table).to_be_visible(timeout=60_000)
+            page.wait_for_function(SCRIPT_ENDED, timeout=60_000)
+            rows = table.locator("tbody tr")
+            expect(rows).to_have_count(14)
+            headers = table.locator("th").all_inner_texts()
+            assert headers[:3] == ["Client", "Bucket", "Status"]
+            assert "Acme Corporation" in table.inner_text()  # text, found by Ctrl+F
+            trends = table.locator("img")
+            assert trends.count() >= 10
+            drawn = trends.evaluate_all("(images) => images.map((i) => i.naturalWidth)")
+            assert set(drawn) == {100}
+            assert page.get_by_test_id("stDataFrame").count() == 0  # no grid code asked for
+            table.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / "portfolio-table.png"))
+
+            table.get_by_role("link", name="acme-corp", exact=True).click()
+            page.wait_for_url(re.compile(r"/client\?bucket=acme-corp$"), timeout=30_000)
+            expect(page.get_by_role("heading", name="Acme Corporation")).to_be_visible(
+                timeout=60_000
+            )
+            page.wait_for_selector(CHART, timeout=60_000)
+            assert page.locator(EXCEPTION).count() == 0
+        finally:
+            browser.close()
+
+
 def _elements_sent(frames: list[bytes | str]) -> list[str]:
     """The kinds of element in Streamlit's messages (``ForwardMsg``) received;
     ``ref_hash`` for an element sent again by its hash."""

@@ -169,17 +169,16 @@ def _sidebar_links(page: Page) -> list[str]:
 
 
 def _table_buckets(page: Page, rows: int) -> set[str]:
-    """The bucket ids of the portfolio table's rows (from the grid's
-    accessible cells: the table itself is drawn on a canvas)."""
+    """The bucket ids of the portfolio table's rows, each a link to its
+    client's page."""
     from playwright.sync_api import expect
 
-    links = (
-        page.get_by_test_id("stDataFrame")
-        .locator("[role=gridcell]")
-        .filter(has_text=re.compile(r"^/client\?bucket="))
-    )
+    links = page.locator("table[data-table=portfolio] tbody tr td:nth-child(2) a")
     expect(links).to_have_count(rows, timeout=WAIT_MS)
-    return {text.strip().removeprefix("/client?bucket=") for text in links.all_inner_texts()}
+    buckets = {text.strip() for text in links.all_inner_texts()}
+    hrefs = {link.get_attribute("href") for link in links.all()}
+    assert hrefs == {f"client?bucket={bucket}" for bucket in buckets}
+    return buckets
 
 
 def _leaked_names(text: str, server: SignInServer, visible: set[str]) -> list[str]:
@@ -232,6 +231,7 @@ def _check_door(page: Page, server: SignInServer) -> None:
     assert page.get_by_test_id("stPageLink").count() == 0
     assert page.get_by_test_id("stMetric").count() == 0
     assert page.get_by_test_id("stDataFrame").count() == 0
+    assert page.locator("table").count() == 0
     assert page.locator(EXCEPTION).count() == 0
     assert "Sign out" not in text
     status, body = _api(page, "/api/v1/clients")

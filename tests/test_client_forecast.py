@@ -14,7 +14,6 @@ import datetime as dt
 import re
 from typing import Any
 
-import pandas as pd
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -22,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.factories import api_history, days, store
 from tests.factories import snapshot_of_total as snapshot
+from tests.shown_tables import shown_tables
 from tests.test_api_forecast import FIRST, LAST, PLAN, grower_snapshot
 from tests.test_client_page import open_client
 from tests.test_pages import PROJECT_ROOT, figure, texts, url_params, values
@@ -181,10 +181,13 @@ def test_the_portfolio_table_has_the_plan_use(planned: Engine) -> None:
     at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
     at.run()
     assert not at.exception
-    (frame,) = [item.value for item in at.dataframe if "Records % of plan" in item.value]
-    by_client: pd.DataFrame = frame.set_index("Client")
-    assert by_client.loc["Grower", "Records % of plan"] == pytest.approx(69.8)
-    assert by_client.loc["Grower", "Storage % of plan"] == pytest.approx(64.9)
-    assert by_client.loc["Young", "Records % of plan"] == pytest.approx(125.0)
-    assert by_client["Storage % of plan"].isna()["Young"]  # no storage limit
-    assert by_client["Records % of plan"].isna()["Plain"]  # no plan
+    portfolio = shown_tables(at)["portfolio"]
+    by_client = portfolio.frame().set_index("Client")
+    assert by_client.loc["Grower", "Records % of plan"] == "69.8%"
+    assert by_client.loc["Grower", "Storage % of plan"] == "64.9%"
+    assert by_client.loc["Young", "Records % of plan"] == "125.0%"  # over its limit
+    assert by_client.loc["Young", "Storage % of plan"] == "—"  # no storage limit
+    assert by_client.loc["Plain", "Records % of plan"] == "—"  # no plan
+    shares = dict(zip(by_client.index, portfolio.column("Records % of plan"), strict=True))
+    assert shares["Plain"].grey
+    assert not shares["Grower"].grey

@@ -23,6 +23,7 @@ from streamlit.runtime.state.query_params import QueryParams
 from streamlit.testing.v1 import AppTest
 
 import ui.rows
+from tests.shown_tables import shown_tables
 from ui.charts import DROP_TRACE
 from ui.downloads import history_json
 from ui.format import human_age, human_bytes, md_text, plot_text
@@ -125,11 +126,16 @@ def test_portfolio_shows_the_query_results(demo: str) -> None:
         rows = summarize_clients(session, as_of=as_of, limit=25, visible=None)
         totals = read_portfolio_totals(session, as_of - dt.timedelta(days=89), as_of, visible=None)
         movers = find_movers(session, as_of=as_of, limit=5, visible=None)
-    table = at.dataframe[0].value
+    portfolio = shown_tables(at)["portfolio"]
+    table = portfolio.frame()
     assert table["Client"].tolist() == [row.display_name for row in rows]
-    assert table["Records"].tolist() == [row.total_records for row in rows]
+    assert table["Records"].tolist() == [f"{row.total_records:,}" for row in rows]
     assert table["Storage"].tolist() == [human_bytes(row.total_bytes) for row in rows]
-    assert table["Open"].tolist() == [f"/client?bucket={row.bucket_id}" for row in rows]
+    assert table["Bucket"].tolist() == [row.bucket_id for row in rows]
+    # Each bucket links to its client's page, beside this one.
+    assert [cell.href for cell in portfolio.column("Bucket")] == [
+        f"client?bucket={row.bucket_id}" for row in rows
+    ]
     records = traces(figure(at, "portfolio_records"))["records"]
     assert records["x"] == [day.snapshot_date.isoformat() for day in totals]
     assert records["y"] == [day.total_records for day in totals]
@@ -159,11 +165,11 @@ def test_portfolio_widgets_update_the_url(
     widget.set_value(value).run()
     assert not at.exception
     assert url_params(at)[param[0]] == param[1]
-    shown = at.dataframe[0].value["Client"].tolist()
+    table = shown_tables(at)["portfolio"].frame()
     if names is not None:
-        assert shown == names
+        assert table["Client"].tolist() == names
     else:
-        records = at.dataframe[0].value["Records"].tolist()
+        records = [int(shown.replace(",", "")) for shown in table["Records"]]
         assert records == sorted(records, reverse=True)
 
 
@@ -172,7 +178,7 @@ def test_portfolio_deep_link(demo: str) -> None:
     assert at.selectbox(key="portfolio_status").value == "active"
     assert at.text_input(key="portfolio_q").value == "o"
     assert at.selectbox(key="portfolio_sort").value == "-storage"
-    assert set(at.dataframe[0].value["Status"]) == {"active"}
+    assert set(shown_tables(at)["portfolio"].frame()["Status"]) == {"active"}
     assert not at.warning
 
 
@@ -193,7 +199,7 @@ def test_portfolio_bad_url_values_give_a_message_and_the_default(
     (warning,) = texts(at.warning)
     assert warning.startswith(message)
     assert param not in url_params(at)
-    assert len(at.dataframe[0].value) == 14
+    assert len(shown_tables(at)["portfolio"].rows) == 14
 
 
 # --- Client
@@ -404,7 +410,7 @@ def test_compare_shows_both_dates(demo: str, today: dt.date) -> None:
         "x": names, "y": [move.before for move in comparison.collections]}  # fmt: skip
     assert bars[after["snapshot_date"]] == {
         "x": names, "y": [move.after for move in comparison.collections]}  # fmt: skip
-    table = at.dataframe[0].value
+    table = shown_tables(at)["compare_collections"].frame()
     days = [before["snapshot_date"], after["snapshot_date"]]
     assert table.columns.tolist() == ["Collection", *days, "Change", "Change %"]
     assert table["Collection"].tolist() == names

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.factories import new_client, store
 from tests.factories import snapshot_of_total as snapshot
+from tests.shown_tables import shown_tables, svg_of
 from tests.test_pages import open_page, session_for, texts
 from ui.data import DEMO_NOTICE
 from ui.format import (
@@ -32,9 +33,15 @@ from ui.format import (
     signed_pct,
     viewer_zone,
 )
+from ui.html_table import FALLING, RISING
 from usage.daily import read_day
 from usage.models import Setting
-from usage.portfolio import latest_snapshot_date, read_portfolio_totals, summarize_clients
+from usage.portfolio import (
+    latest_snapshot_date,
+    read_portfolio_totals,
+    read_sparklines,
+    summarize_clients,
+)
 from usage.transfer import import_snapshots
 from usage.validation import DayParams
 
@@ -43,19 +50,12 @@ EVERY_PAGE = ("portfolio", "client", "compare", "snapshots", "collection", "peop
 
 
 # A read-only table's element does not carry its key: the pages' tables in order.
-TABLES = {"portfolio_table": 0, "snapshots_table": 0, "compare_collections_table": 0,
-          "compare_objects_table": 1, "compare_bytes_table": 2}  # fmt: skip
+TABLES = {"snapshots_table": 0}
 
 
 def table(at: AppTest, key: str) -> Any:
     """The page's table made with ``key=key``."""
     return at.dataframe[TABLES[key]]
-
-
-def column_config(at: AppTest, key: str) -> dict[str, dict[str, Any]]:
-    """A table's column configuration, by column name, as sent to the browser."""
-    columns: dict[str, dict[str, Any]] = json.loads(table(at, key).proto.columns)
-    return columns
 
 
 # --- Portfolio
@@ -68,7 +68,8 @@ def test_portfolio_change_says_new_and_stale_instead_of_none_or_zero(demo: str) 
         assert as_of is not None
         rows = {row.bucket_id: row for row in summarize_clients(session, as_of=as_of, limit=25,
                                                                  visible=None)}  # fmt: skip
-    shown_table = table(at, "portfolio_table").value.set_index("Client")
+    portfolio = shown_tables(at)["portfolio"]
+    shown_table = portfolio.frame().set_index("Client")
     # Wonka Events started 18 days ago: nothing 30 days back to compare with.
     assert rows["wonka-events"].baseline_records is None
     assert shown_table.loc["Wonka Events", ["Change 30 d", "Change %"]].tolist() == ["new", "new"]
@@ -88,9 +89,8 @@ def test_portfolio_change_says_new_and_stale_instead_of_none_or_zero(demo: str) 
     # The demo has no sharp drop: said in words, not "None."
     assert "No client fell in the last 30 days." in texts(at.caption)
     assert "None." not in texts(at.caption)
-    config = column_config(at, "portfolio_table")
-    assert "**new**" in config["Change 30 d"]["help"]
-    assert "**no data since**" in config["Change %"]["help"]
+    assert "new: no snapshot that far back" in portfolio.helps["Change 30 d"]
+    assert "no data since a date" in portfolio.helps["Change %"]
 
 
 def test_portfolio_kpis_charts_and_csv_give_one_total(
@@ -121,19 +121,38 @@ def test_portfolio_kpis_charts_and_csv_give_one_total(
 
 
 def test_portfolio_sparklines_are_coloured_by_direction(demo: str) -> None:
+    """Each client's last 90 days, days without a snapshot left out: green
+    where the last point is at or above the first, red below."""
     at = open_page("portfolio")
-    sparkline = column_config(at, "portfolio_table")["Trend, 90 d"]
-    # "auto": green where the last point is at or above the first, red below.
-    assert sparkline["type_config"] == {"type": "line_chart", "color": "auto"}
-    assert "Green" in sparkline["help"]
+    portfolio = shown_tables(at)["portfolio"]
+    buckets = [cell.text for cell in portfolio.column("Bucket")]
+    with session_for(demo) as session:
+        as_of = latest_snapshot_date(session, visible=None)
+        assert as_of is not None
+        start = as_of - dt.timedelta(days=89)
+        lines = read_sparklines(session, tuple(buckets), start, as_of, visible=None)
+    colours = set()
+    for bucket, cell in zip(buckets, portfolio.column("Trend, 90 d"), strict=True):
+        days = [value for value in lines.get(bucket, []) if value is not None]
+        if len(days) < 2:
+            assert (cell.text, cell.grey) == ("—", True)
+            continue
+        svg = svg_of(cell)
+        colour = RISING if days[-1] >= days[0] else FALLING
+        colours.add(colour)
+        assert f'stroke="{colour}"' in svg
+        assert svg.count(",") == len(days)  # a point a day with a snapshot
+        assert cell.alt == f"from {days[0]:,} to {days[-1]:,}"
+    assert colours  # drawn (the demo's clients all grew: red is tested in test_html_table)
+    assert "Green" in portfolio.helps["Trend, 90 d"]
 
 
 def test_portfolio_table_reads_figures_then_change_and_trend_then_plans(demo: str) -> None:
     """The change and the trend sit beside the figures, in the table's first
     screen; the plans' shares (most clients have none) come after them."""
-    table = open_page("portfolio").dataframe[0].value
-    assert table.columns.tolist() == [
-        "Client", "Open", "Status", "Records", "Storage", "Change 30 d", "Change %",
+    table = shown_tables(open_page("portfolio"))["portfolio"]
+    assert table.headers == [
+        "Client", "Bucket", "Status", "Records", "Storage", "Change 30 d", "Change %",
         "Trend, 90 d", "Records % of plan", "Storage % of plan", "Latest snapshot",
     ]  # fmt: skip
 
@@ -146,10 +165,14 @@ def test_portfolio_client_without_snapshots_shows_a_dash(
     store(engine, "old-co", [snapshot(dt.date(2024, 1, 1), 100)])
     use_database(database_url)
     at = open_page("portfolio")
-    fresh = at.dataframe[0].value.set_index("Client").loc["Fresh Co"]
-    assert fresh["Change 30 d"] == "—"
-    assert pd.isna(fresh["Records"])
-    assert at.dataframe[0].proto.placeholder == "—"  # shown instead of "None"
+    portfolio = shown_tables(at)["portfolio"]
+    (fresh,) = [row for row in portfolio.rows if row[0].text == "Fresh Co"]
+    shown = dict(zip(portfolio.headers, fresh, strict=True))
+    assert shown["Change 30 d"].text == "—"
+    # No snapshot: the grey placeholder, not "None", "nan" or 0.
+    for header in ("Records", "Storage", "Trend, 90 d", "Latest snapshot"):
+        assert (shown[header].text, shown[header].grey) == ("—", True), header
+    assert not shown["Client"].grey
 
 
 # --- Compare
@@ -169,18 +192,23 @@ def acme(database_url: str, use_database: Any, engine: Engine) -> str:
 
 def test_compare_names_columns_by_date_and_says_new_and_gone(acme: str) -> None:
     at = open_page("compare", bucket="acme", a="2024-01-10", b="2024-02-10")
-    collections = table(at, "compare_collections_table").value.set_index("Collection")
+    shown = shown_tables(at)
+    collections = shown["compare_collections"].frame().set_index("Collection")
     assert collections.columns.tolist() == ["2024-01-10", "2024-02-10", "Change", "Change %"]
     assert collections.loc["event"].tolist() == ["—", "400", "+400", "new"]
     assert collections.loc["ticket", "Change %"] == signed_pct(-550 * 100 / 600)
-    objects = table(at, "compare_objects_table").value.set_index("Prefix")
+    objects = shown["compare_objects"].frame().set_index("Prefix")
     assert objects.loc["exports/", "Change %"] == "new"
     assert objects.loc["images/", "Change %"] == "gone"
-    storage = table(at, "compare_bytes_table").value.set_index("Prefix")
+    storage = shown["compare_bytes"].frame().set_index("Prefix")
     assert storage.loc["images/"].tolist() == [human_bytes(4_000), "—", "−4.0 kB", "gone"]
-    help_text = column_config(at, "compare_collections_table")["Change %"]["help"]
-    assert "**new**" in help_text
-    assert "**gone**" in help_text
+    help_text = shown["compare_collections"].helps["Change %"]
+    assert "new: " in help_text
+    assert "gone: " in help_text
+    # Figures on the right, the missing one grey.
+    (event,) = [row for row in shown["compare_collections"].rows if row[0].text == "event"]
+    assert [cell.classes for cell in event] == [(), ("right", "none"), ("right",), ("right",),
+                                                ("right",)]  # fmt: skip
     deltas = "\n".join(str(metric.delta) for metric in at.metric)
     assert "None" not in deltas
     assert "(—)" not in deltas  # no percentage where there is none
@@ -188,7 +216,7 @@ def test_compare_names_columns_by_date_and_says_new_and_gone(acme: str) -> None:
 
 def test_compare_same_snapshot_on_both_dates_keeps_the_columns_apart(acme: str) -> None:
     at = open_page("compare", bucket="acme", a="2024-01-20", b="2024-01-30")
-    frame = table(at, "compare_collections_table").value
+    frame = shown_tables(at)["compare_collections"].frame()
     assert frame.columns.tolist()[1:3] == ["2024-01-10 (A)", "2024-01-10 (B)"]
 
 

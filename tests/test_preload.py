@@ -75,11 +75,13 @@ def test_the_installed_streamlit_has_the_kinds_the_pages_preload() -> None:
 def test_the_chart_pages_preload_and_the_others_do_not() -> None:
     portfolio = page_preload("")
     assert b"PlotlyChart." in portfolio
-    assert b"DataFrame." in portfolio
+    assert b"Html." in portfolio
+    assert b"DataFrame." not in portfolio  # its table is HTML: no grid to load
     assert page_preload("/") == portfolio
     client = page_preload("/client")
     assert b"DateInput." in client
     assert b"PlotlyChart." in client
+    assert b"DataFrame." in page_preload("/snapshots")
     assert page_preload("/client/") == client
     assert page_preload("/people") == b""  # widgets alone: measured slower
     assert page_preload("/no-such-page") == b""
@@ -104,7 +106,7 @@ FRONT_END = {
     "selectbox": "Selectbox", "text_input": "TextInput", "number_input": "NumberInput",
     "date_input": "DateInput", "radio": "Radio", "toggle": "Checkbox", "checkbox": "Checkbox",
     "button": "Button", "download_button": "DownloadButton", "page_link": "PageLink",
-    "progress": "Progress",
+    "progress": "Progress", "html": "Html",
 }  # fmt: skip
 IN_MAIN_BUNDLE = {"main", "sidebar", "flex_container", "column", "expander", "title", "header",
                   "subheader", "markdown", "caption", "divider", "alert", "info", "warning",

@@ -57,17 +57,18 @@ class PageSpec:
 
 # Streamlit's names for the front-end code of the elements the pages draw.
 _CHART_PAGE = ("PlotlyChart", "Metric", "Selectbox", "TextInput", "PageLink", "DownloadButton")
-# The data grid's: not on the Client page, whose table is folded until asked for.
+# The data grid's: not on the Client page, whose table is folded until asked for,
+# nor on the Portfolio and Compare, whose tables are HTML (``ui.html_table``).
 _GRID = "DataFrame"
 
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("portfolio", "pages/portfolio.py", "Portfolio", "", ":material/dashboard:",
-             preloaded=(*_CHART_PAGE, _GRID, "NumberInput", "Radio")),
+             preloaded=(*_CHART_PAGE, "Html", "NumberInput", "Radio")),
     PageSpec("client", "pages/client.py", "Client", "client", ":material/monitoring:",
              preloaded=(*_CHART_PAGE, "DateInput", "Radio", "Checkbox", "Button", "Progress")),
     PageSpec("compare", "pages/compare.py", "Compare", "compare", ":material/compare_arrows:",
-             preloaded=(*_CHART_PAGE, _GRID, "DateInput")),
+             preloaded=(*_CHART_PAGE, "Html", "DateInput")),
     PageSpec("snapshots", "pages/snapshots.py", "Daily snapshot", "snapshots",
              ":material/calendar_today:",
              preloaded=(*_CHART_PAGE, _GRID, "DateInput", "NumberInput")),
