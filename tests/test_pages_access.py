@@ -5,6 +5,7 @@ a manager's book everywhere, the admin's own pages, and sign-in off."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 import ui.access
 import usage.serving
 from tests.conftest import BACKENDS, DemoByDay
+from tests.shown_tables import shown_tables
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
 from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts
 from ui import picker
@@ -85,6 +87,7 @@ def shown_text(at: AppTest) -> str:
 def assert_nothing_leaks(at: AppTest) -> None:
     assert not at.get("page_link")
     assert not at.dataframe
+    assert not at.get("html")  # the HTML tables (ui.html_table)
     assert not at.get("plotly_chart")
     assert not at.metric
     text = shown_text(at)
@@ -154,7 +157,7 @@ def test_a_manager_sees_their_book_on_every_page(store: str) -> None:
         book = summarize_portfolio(session, as_of=as_of, visible=frozenset(ANN_BOOK))
         every = summarize_portfolio(session, as_of=as_of, visible=None)
     assert book.total_records < every.total_records
-    assert sorted(at.dataframe[0].value["Open"].str.removeprefix("/client?bucket=")) == ANN_BOOK
+    assert sorted(cell.text for cell in shown_tables(at)["portfolio"].column("Bucket")) == ANN_BOOK
     metrics = {metric.label: metric.value for metric in at.metric}
     assert metrics["Clients"] == "2"
     assert metrics["Records"] == f"{book.total_records:,}"
@@ -219,7 +222,9 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     assert texts(at.success) == ["cat@example.com added."]
     assert "cat@example.com" in at.dataframe[0].value["Email"].tolist()
     cat = open_as(signed_in("cat@example.com"))
-    assert cat.dataframe[0].value["Open"].tolist() == ["/client?bucket=stark-industries"]
+    assert [cell.href for cell in shown_tables(cat)["portfolio"].column("Bucket")] == [
+        "client?bucket=stark-industries"
+    ]
 
     audit = open_as(admin, "audit", action="person_added", actor="boss")
     events = audit.dataframe[0].value
@@ -293,7 +298,7 @@ def test_a_removed_person_is_refused_on_their_next_run(store: str) -> None:
         add_person(session, "dan@example.com", Role.ANALYST, [], actor=TEST_ACTOR)
     user = signed_in("dan@example.com")
     at = open_as(user)
-    assert at.dataframe
+    assert "portfolio" in shown_tables(at)
     with session_for(store) as session, session.begin():
         remove_person(session, "dan@example.com", actor=TEST_ACTOR)
     time.sleep(2.1)  # ui.access.PRINCIPAL_TTL_SECONDS
@@ -342,6 +347,7 @@ ALL_NAMES = {
 def everything_shown(at: AppTest) -> str:
     """The page's text, its tables and its figures, as one string."""
     frames = [frame.value.to_csv() for frame in at.dataframe]
+    frames += [html.unescape(element.proto.body) for element in at.get("html")]  # ui.html_table
     figures = [str(chart.proto.spec) for chart in at.get("plotly_chart")]
     options = [str(box.options) for box in at.selectbox]
     return "\n".join([shown_text(at), *frames, *figures, *options])
