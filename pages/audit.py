@@ -17,6 +17,7 @@ from ui.data import run_page
 from ui.downloads import csv_download
 from ui.engine import get_engine
 from ui.format import local_time, viewer_zone
+from ui.html_table import Column, html_table
 from ui.params import arriving, publish, read_param
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
 from usage.errors import InvalidParams
@@ -58,6 +59,15 @@ def _load_from_url(today: dt.date) -> None:
         ALL_ACTIONS,
         "all actions",
     )
+
+
+# HTML, not the data grid (``ui.html_table``): the events read as a log,
+# newest first, and the page needs none of the grid's code.
+COLUMNS = {
+    "At": Column(help="In your browser's time zone."),
+    "Action": Column(help="As the Action filter names it."),
+    "Detail": Column(wrap=True),
+}
 
 
 def _table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,16 +126,7 @@ def render() -> None:
         "the times are yours, and UTC beside them and in the download."
     )
     frame = pd.DataFrame(events)
-    st.dataframe(
-        _table(frame),
-        hide_index=True,
-        width="stretch",
-        key="audit_table",
-        column_config={
-            "At": st.column_config.TextColumn(help="In your browser's time zone."),
-            "Action": st.column_config.TextColumn(help="As the Action filter names it."),
-        },
-    )
+    html_table("audit", _table(frame), COLUMNS)
     name = f"audit_{since.isoformat()}_{until.isoformat()}.csv"
     csv_download("Download CSV", lambda: frame, name, "audit_csv")
 

@@ -16,6 +16,7 @@ from ui.access import client_address, load_person, viewer
 from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
 from ui.format import md_text
+from ui.html_table import Column, html_table
 from ui.params import publish
 from ui.picker import book_input, book_keys
 from usage import people
@@ -54,6 +55,11 @@ def _change(done: str, work: Callable[[Session], object], forget: tuple[str, ...
         st.session_state.pop(key, None)
     load_person.clear()  # the person's rights show at once, here and on their pages
     st.rerun()
+
+
+# HTML, not the data grid (``ui.html_table``): a page of a few people needs
+# none of the grid's code.
+COLUMNS = {"Book": Column(wrap=True), "Clients in book": Column("number")}
 
 
 def _table(rows: list[people.PersonInfo]) -> pd.DataFrame:
@@ -137,7 +143,7 @@ def render() -> None:
         rows = people.list_people(session)
     choices = load_client_choices(engine, viewer().visible)
     if rows:
-        st.dataframe(_table(rows), hide_index=True, width="stretch", key="people_table")
+        html_table("people", _table(rows), COLUMNS)
     else:
         st.info("Nobody has been added yet.", icon=":material/info:")
     _add_form(choices)

@@ -333,7 +333,8 @@ def test_an_admin_sees_every_client_and_the_admin_pages(
         page.get_by_test_id("stSidebar").get_by_text(title, exact=True).click()
         page.wait_for_url(re.compile(rf"/{title.lower()}"), timeout=WAIT_MS)
         expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=WAIT_MS)
-        expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=WAIT_MS)
+        table = page.locator(f"table[data-table={title.lower()}]")
+        expect(table).to_be_visible(timeout=WAIT_MS)
         assert page.locator(EXCEPTION).count() == 0
 
 

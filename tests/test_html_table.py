@@ -86,3 +86,9 @@ def test_values_are_text_never_markup() -> None:
     assert "<img src=x" not in shown
     assert table.rows[0][1].href == 'client?bucket=a"b'  # the quote escaped, not closing
     assert 'href="client?bucket=a&quot;b"' in shown
+
+
+def test_a_wrapped_column_wraps_its_long_text_and_the_others_do_not() -> None:
+    frame = pd.DataFrame({"Email": ["ann@example.com"], "Book": [", ".join(["acme"] * 200)]})
+    (table,) = read_tables(table_html("t", frame, {"Book": Column(wrap=True)})).values()
+    assert [cell.classes for cell in table.rows[0]] == [(), ("wrap",)]

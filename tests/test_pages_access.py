@@ -211,7 +211,7 @@ def test_an_analyst_reads_every_client_and_acts_on_nothing(store: str) -> None:
 def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     admin = signed_in(ADMIN)
     at = open_as(admin, "people")
-    table = at.dataframe[0].value
+    table = shown_tables(at)["people"].frame()
     assert table.set_index("Email").loc["ann@example.com", "Book"] == ", ".join(ANN_BOOK)
     at.text_input(key="people_add_email").input("Cat@Example.com")
     at.selectbox(key="people_add_role").set_value("manager")
@@ -220,14 +220,14 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     at.run()
     assert not at.exception
     assert texts(at.success) == ["cat@example.com added."]
-    assert "cat@example.com" in at.dataframe[0].value["Email"].tolist()
+    assert "cat@example.com" in shown_tables(at)["people"].frame()["Email"].tolist()
     cat = open_as(signed_in("cat@example.com"))
     assert [cell.href for cell in shown_tables(cat)["portfolio"].column("Bucket")] == [
         "client?bucket=stark-industries"
     ]
 
     audit = open_as(admin, "audit", action="person_added", actor="boss")
-    events = audit.dataframe[0].value
+    events = shown_tables(audit)["audit"].frame()
     assert events["Target"].tolist()[0] == "cat@example.com"
     assert set(events["Actor"]) == {ADMIN}
     with session_for(store) as session, session.begin():
@@ -239,7 +239,7 @@ def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:
     at = use_sign_in(AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60),
                      signed_in(ADMIN))  # fmt: skip
     at.context = {"timezone": "America/New_York"}
-    table = open_prepared(at, "audit", {}).dataframe[0].value
+    table = shown_tables(open_prepared(at, "audit", {}))["audit"].frame()
     today = dt.datetime.now(dt.UTC).date()
     with session_for(store) as session:
         events = list_events(session, since=today - dt.timedelta(days=29), until=today)
@@ -267,7 +267,7 @@ def test_among_many_clients_a_book_is_written_as_bucket_ids(
     at.text_area(key="people_add_book_text").input("stark-industries\nno-such-client")
     at.button[0].click().run()
     assert texts(at.error) == ["bucket 'no-such-client' is not a known client"]
-    assert "cat@example.com" not in at.dataframe[0].value["Email"].tolist()
+    assert "cat@example.com" not in shown_tables(at)["people"].frame()["Email"].tolist()
     # What was typed is kept, to mend.
     assert at.text_input(key="people_add_email").value == "cat@example.com"
     assert at.text_area(key="people_add_book_text").value == "stark-industries\nno-such-client"
@@ -277,7 +277,7 @@ def test_among_many_clients_a_book_is_written_as_bucket_ids(
     # Added: the form starts again empty.
     assert at.text_input(key="people_add_email").value == ""
     assert at.text_area(key="people_add_book_text").value == ""
-    table = at.dataframe[0].value.set_index("Email")
+    table = shown_tables(at)["people"].frame().set_index("Email")
     assert table.loc["cat@example.com", "Book"] == "globex, stark-industries"
     with session_for(store) as session, session.begin():
         remove_person(session, "cat@example.com", actor=TEST_ACTOR)

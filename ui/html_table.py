@@ -43,6 +43,7 @@ table.usage-table td{padding:.3rem .6rem;border-bottom:1px solid rgba(128,128,12
 table.usage-table tbody tr:hover{background:rgba(128,128,128,.08)}
 table.usage-table .right{text-align:right;font-variant-numeric:tabular-nums}
 table.usage-table .none{opacity:.45}
+table.usage-table td.wrap{white-space:normal;min-width:16rem}
 table.usage-table th[title]{text-decoration:underline dotted rgba(128,128,128,.7);cursor:help}
 table.usage-table .bar{display:inline-block;width:4rem;height:.4rem;margin-right:.5rem;
  border-radius:.2rem;background:rgba(128,128,128,.25);vertical-align:middle;overflow:hidden}
@@ -69,6 +70,7 @@ class Column:
     help: str = ""  # the header's tooltip
     align: Literal["left", "right"] | None = None
     href: Callable[[str], str] | None = None
+    wrap: bool = False  # long text (a list of clients) wraps instead of widening the table
 
 
 def _missing(value: Any) -> bool:
@@ -105,6 +107,8 @@ def _on_the_right(column: Column) -> bool:
 
 def _cell(value: Any, column: Column) -> str:
     classes = ["right"] if _on_the_right(column) else []
+    if column.wrap:
+        classes.append("wrap")
     if column.kind == "trend":
         values = [float(v) for v in (value or []) if not _missing(v)]
         if len(values) < 2:
