@@ -17,8 +17,8 @@ from ui.alerts import KIND_LABELS, SEVERITY_LABELS, client_url, load_alert_event
 from ui.data import load_client_choices, run_page, show_empty_database
 from ui.engine import get_engine
 from ui.format import local_time, viewer_zone
+from ui.html_table import Column, Link, html_table
 from ui.params import arriving, publish, read_param, warn_param
-from ui.rows import fitted_height
 from usage.alert_events import AlertEventRow
 from usage.validation import (
     ALERT_KINDS,
@@ -81,13 +81,25 @@ def _chosen(value: str) -> str | None:
     return None if value == ANY else value
 
 
+def _columns(zone: dt.tzinfo) -> dict[str, Column]:
+    """HTML, not the data grid (``ui.html_table``): a page of events, newest
+    first, needs none of the grid's code."""
+    return {
+        "Bucket": Column("link", help="The client's page, on the days around the event"),
+        "What happened": Column(wrap=True),
+        "Opened": Column(help=f"In your time zone ({zone})"),
+        "Last seen": Column(help="The last evaluation that still found it, in your time zone"),
+        "Resolved": Column(help="— while the event is open"),
+    }
+
+
 def _frame(events: list[AlertEventRow], zone: dt.tzinfo, today: dt.date) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Severity": [SEVERITY_LABELS.get(event.severity, event.severity) for event in events],
             "Kind": [KIND_LABELS.get(event.kind, event.kind) for event in events],
             "Client": [event.display_name for event in events],
-            "Open": [client_url(event, today) for event in events],
+            "Bucket": [Link(event.bucket_id, client_url(event, today)) for event in events],
             "What happened": [event.summary.replace("`", "") for event in events],
             "Opened": [local_time(event.opened_at, zone) for event in events],
             "Last seen": [local_time(event.last_seen_at, zone) for event in events],
@@ -165,25 +177,7 @@ def render() -> None:
         f"first. {HELP}"
     )
     zone = viewer_zone()
-    st.dataframe(
-        _frame(found.events, zone, dt.date.today()),
-        hide_index=True,
-        width="stretch",
-        height=fitted_height(len(found.events)),
-        key="alerts_table",
-        column_config={
-            "What happened": st.column_config.TextColumn(width="large"),
-            "Opened": st.column_config.TextColumn(help=f"In your time zone ({zone})"),
-            "Last seen": st.column_config.TextColumn(
-                help="The last evaluation that still found it, in your time zone"
-            ),
-            "Resolved": st.column_config.TextColumn(help="Empty while the event is open"),
-            "Open": st.column_config.LinkColumn(
-                "Bucket", display_text=r"bucket=([^&]*)",
-                help="The client's page, on the days around the event",
-            ),
-        },
-    )  # fmt: skip
+    html_table("alerts", _frame(found.events, zone, dt.date.today()), _columns(zone))
 
 
 run_page(render)

@@ -158,7 +158,7 @@ def _show_moves(
         return
     frame = _moves_frame(moves, item, days, in_bytes)
     # HTML, not the data grid (``ui.html_table``): a few rows of figures.
-    columns = {name: Column(align="right") for name in frame.columns if name != item}
+    columns = {column: Column(align="right") for column in frame.columns if column != item}
     columns["Change %"] = Column(help=CHANGE_PCT_HELP, align="right")
     html_table(name, frame, columns)
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
 from tests.factories import add_days, new_client
+from tests.shown_tables import shown_tables
 from tests.signin_support import add_people, signed_in, use_sign_in
 from tests.test_alert_events import NOW, add_event
 from tests.test_pages import PROJECT_ROOT, open_page, open_prepared, texts, url_params
@@ -153,34 +154,41 @@ def test_alerts_page_shows_the_filtered_events_in_the_viewers_zone(
             session, EventFilters(AlertStatus.ALL, "drop", bucket_id="acme-corp"), None, 100
         ).events
     assert [e.id for e in found] == [events["acme_drop"], events["acme_old"]]
-    frame = at.dataframe[0].value
+    table = shown_tables(at)["alerts"]
+    frame = table.frame()
     assert frame["What happened"].tolist() == [DROP, "an old drop"]
     assert frame["Severity"].tolist() == ["High", "High"]
     assert frame["Kind"].tolist() == ["Possible data loss", "Possible data loss"]
     assert frame["Opened"].tolist() == [local_time(e.opened_at, KOLKATA) for e in found]
     assert frame["Opened"].iloc[0].endswith(" IST")
     assert frame["Resolved"].tolist() == ["—", local_time(NOW - 30 * HOUR, KOLKATA)]
-    assert frame["Open"].tolist() == [client_url(e, today) for e in found]
-    assert frame["Open"].iloc[0] == (
-        "/client?bucket=acme-corp&start=2026-10-12&end=2026-11-26&granularity=day"
-    )
+    assert table.column("Resolved")[0].grey  # still open
+    assert frame["Bucket"].tolist() == ["acme-corp", "acme-corp"]
+    links = [cell.href for cell in table.column("Bucket")]
+    assert links == [client_url(e, today) for e in found]
+    assert links[0] == "client?bucket=acme-corp&start=2026-10-12&end=2026-11-26&granularity=day"
+
+
+def _happened(at: AppTest) -> list[str]:
+    happened: list[str] = shown_tables(at)["alerts"].frame()["What happened"].tolist()
+    return happened
 
 
 def test_alerts_page_defaults_to_open_events_and_writes_filters_to_the_url(
     events: dict[str, int],
 ) -> None:
     at = open_page("alerts")
-    shown = set(at.dataframe[0].value["What happened"])
+    shown = set(_happened(at))
     assert shown == {DROP, LIMIT, "globex stopped", "globex grew"}
     assert "status" not in url_params(at)
     at.selectbox(key="alerts_severity").set_value("high").run()
     assert url_params(at) == {"severity": "high"}
-    assert set(at.dataframe[0].value["What happened"]) == {DROP, "globex stopped"}
+    assert set(_happened(at)) == {DROP, "globex stopped"}
     at.selectbox(key="alerts_status").set_value("resolved").run()
     assert url_params(at) == {"severity": "high", "status": "resolved"}
-    assert at.dataframe[0].value["What happened"].tolist() == ["an old drop"]
+    assert _happened(at) == ["an old drop"]
     at.selectbox(key="alerts_kind").set_value("growth").run()
-    assert not at.dataframe
+    assert "alerts" not in shown_tables(at)
     assert texts(at.info) == ["No alert matches these filters."]
 
 
@@ -201,7 +209,7 @@ def test_alerts_page_bad_url_values_give_a_message_and_the_default(
     (warning,) = texts(at.warning)
     assert warning.startswith(message)
     assert param not in url_params(at)
-    assert len(at.dataframe[0].value) == 4  # the open events of every client
+    assert len(shown_tables(at)["alerts"].rows) == 4  # the open events of every client
 
 
 def test_a_manager_sees_only_the_events_of_their_book(
@@ -217,11 +225,12 @@ def test_a_manager_sees_only_the_events_of_their_book(
     assert texts(alerts.warning) == [
         "bucket 'acme-corp' is not a known client; showing every client."]  # fmt: skip
     assert alerts.selectbox(key="alerts_bucket").options == ["Every client", "Globex"]
-    assert alerts.dataframe[0].value["Client"].tolist() == ["Globex", "Globex"]
+    assert shown_tables(alerts)["alerts"].frame()["Client"].tolist() == ["Globex", "Globex"]
 
 
 def test_signed_out_the_alerts_page_is_the_door(events: dict[str, int]) -> None:
     at = open_as(None, "alerts", status="all")
     assert [title.value for title in at.title] == ["Usage analytics"]
     assert not at.dataframe
+    assert not at.get("html")
     assert not at.get("page_link")

@@ -217,6 +217,7 @@ DEEP_LINKS = (
     "/client?bucket=globex&preset=all&table=on&q=-01-&page=2",
     "/compare?bucket=globex&a=2025-01-01&b=2026-01-01",
     "/snapshots",
+    "/alerts?status=all",
     "/collection",
     "/people",
     "/audit",

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from tests.shown_tables import read_tables, svg_of
-from ui.html_table import FALLING, RISING, Column, table_html
+from ui.html_table import FALLING, RISING, Column, Link, table_html
 
 COLUMNS = {
-    "Bucket": Column("link", href=lambda bucket: f"client?bucket={bucket}"),
+    "Bucket": Column("link"),
     "Records": Column("number", help="The **latest** snapshot's records."),
     "Share": Column("share"),
     "Trend": Column("trend"),
@@ -24,8 +24,8 @@ def _shown(frame: pd.DataFrame) -> str:
 
 def _frame(**columns: list[object]) -> pd.DataFrame:
     base: dict[str, list[object]] = {
-        "Client": ["Acme"], "Bucket": ["acme"], "Records": [1234567], "Share": [42.25],
-        "Trend": [[1, 3, 2]], "Change": ["+5"],
+        "Client": ["Acme"], "Bucket": [Link("acme", "client?bucket=acme")],
+        "Records": [1234567], "Share": [42.25], "Trend": [[1, 3, 2]], "Change": ["+5"],
     }  # fmt: skip
     return pd.DataFrame({**base, **columns})
 
@@ -80,7 +80,7 @@ def test_a_share_above_its_limit_fills_the_bar_and_says_how_much() -> None:
 
 def test_values_are_text_never_markup() -> None:
     hostile = '<img src=x onerror="alert(1)">'
-    shown = _shown(_frame(Client=[hostile], Bucket=['a"b']))
+    shown = _shown(_frame(Client=[hostile], Bucket=[Link('a"b', 'client?bucket=a"b')]))
     (table,) = read_tables(shown).values()
     assert table.rows[0][0].text == hostile
     assert "<img src=x" not in shown

@@ -80,8 +80,10 @@ def client_params(event: AlertEventRow, today: dt.date) -> dict[str, str]:
 
 
 def client_url(event: AlertEventRow, today: dt.date) -> str:
+    """The event's days on the Client page, relative to a page of the
+    dashboard (the server may sit under a path)."""
     query = "&".join(f"{name}={value}" for name, value in client_params(event, today).items())
-    return f"/client?{query}"
+    return f"client?{query}"
 
 
 def draw_needs_attention() -> None:

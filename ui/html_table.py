@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -52,14 +52,20 @@ table.usage-table img{display:block}
 </style>"""
 
 
+class Link(NamedTuple):
+    """A cell of a ``link`` column."""
+
+    text: str
+    href: str  # relative to the page, so that a server under a path still works
+
+
 @dataclass(frozen=True)
 class Column:
     """How a column's values are shown.
 
     - ``text``: as they are (``align="right"`` for figures given as text);
     - ``number``: an integer with thousands separators, on the right;
-    - ``link``: the value shown as a link to ``href(value)`` (the value itself
-      when no ``href`` is given);
+    - ``link``: a ``Link``, its text linking to its address;
     - ``share``: a percentage (0-100, more is allowed) as a bar and ``%.1f%%``;
     - ``trend``: a list of numbers as a small line, green when the last is at
       or above the first, red below; its first and last values are its text
@@ -69,7 +75,6 @@ class Column:
     kind: Kind = "text"
     help: str = ""  # the header's tooltip
     align: Literal["left", "right"] | None = None
-    href: Callable[[str], str] | None = None
     wrap: bool = False  # long text (a list of clients) wraps instead of widening the table
 
 
@@ -131,9 +136,8 @@ def _cell(value: Any, column: Column) -> str:
             f"</span>{share:.1f}%</td>"
         )
     elif column.kind == "link":
-        text = str(value)
-        url = column.href(text) if column.href else text
-        return f'<td><a href="{html.escape(url)}">{html.escape(text)}</a></td>'
+        link = Link(*value)
+        return f'<td><a href="{html.escape(link.href)}">{html.escape(link.text)}</a></td>'
     else:
         shown = str(value)
         if shown == NOTHING:  # a page's own placeholder (``ui.format``): grey too
