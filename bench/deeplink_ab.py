@@ -4,7 +4,8 @@ turn: what a change costs or saves, measured in the same minutes.
     python -m bench.deeplink_ab portfolio /tmp/before . [--runs 8] [--database-url URL]
 
 Each tree (a checkout, e.g. ``git worktree add /tmp/before <commit>``) is
-served by its own ``streamlit run app.py`` on the same database; the floor is
+served by its own ``streamlit run app.py`` on the same database
+(``tests.live_server.running_server`` from that checkout); the floor is
 ``bench.deeplink``'s, drawing the charts found on the first tree's page. After
 a first open of each (the server's data cache warm), every round opens each
 tree's page and then the floor, each in a new browser context, and times it
@@ -20,59 +21,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
-
-from playwright.sync_api import Browser
 
 from bench._common import load, save_results
 from bench.deeplink import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    DRAWN,
     _discover,
-    _new_page,
+    _open,
     _pick_clients,
     floor_server,
     links,
 )
-from tests.live_server import free_port, stop_process, wait_until_healthy
+from tests.live_server import running_server
 
 DEFAULT_DATABASE = "sqlite:////tmp/usage-bench/usage-10000.sqlite3"
-
-
-@contextlib.contextmanager
-def tree_server(tree: Path, database_url: str) -> Iterator[str]:
-    """``streamlit run app.py`` from ``tree``, on ``database_url``."""
-    port = free_port()
-    args = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-            "--server.address", "127.0.0.1", "--server.headless", "true",
-            "--server.fileWatcherType", "none"]  # fmt: skip
-    env = {**os.environ, "USAGE_DATABASE_URL": database_url}
-    process = subprocess.Popen(args, cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(process, base, 120)
-        yield base
-    finally:
-        stop_process(process)
-
-
-def _drawn(browser: Browser, url: str, charts: int) -> float:
-    page = _new_page(browser)
-    started = time.perf_counter()
-    page.goto(url)
-    page.wait_for_function(DRAWN, arg=charts, timeout=180_000, polling=20)
-    seconds = time.perf_counter() - started
-    page.context.close()
-    return seconds
+SERVER_ARGS = ["--server.fileWatcherType", "none"]  # as bench.deeplink serves the product
 
 
 def compare(label: str, trees: list[Path], database_url: str, runs: int) -> dict[str, object]:
@@ -87,7 +53,9 @@ def compare(label: str, trees: list[Path], database_url: str, runs: int) -> dict
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         specs_file = Path(folder) / "floor-specs.json"
         specs_file.write_text("{}")
-        bases = [stack.enter_context(tree_server(tree, database_url)) for tree in trees]
+        bases = [stack.enter_context(running_server(database_url, extra_args=SERVER_ARGS,
+                                                    timeout=120, root=tree))
+                 for tree in trees]  # fmt: skip
         floor = stack.enter_context(floor_server(specs_file))
         browser = stack.enter_context(sync_playwright()).chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS
@@ -97,13 +65,13 @@ def compare(label: str, trees: list[Path], database_url: str, runs: int) -> dict
             _discover(browser, base + link, len(specs))
         specs_file.write_text(json.dumps({"ab": specs}))
         floor_link = f"{floor}/?spec=ab"
-        _drawn(browser, floor_link, len(specs))  # the floor's first open
+        _open(browser, floor_link, len(specs))  # the floor's first open
         urls = {str(tree): base + link for tree, base in zip(trees, bases, strict=True)}
         urls["floor"] = floor_link
         times: dict[str, list[float]] = {who: [] for who in urls}
         for _ in range(runs):
             for who, url in urls.items():
-                times[who].append(round(_drawn(browser, url, len(specs)), 2))
+                times[who].append(round(_open(browser, url, len(specs))[2], 2))
         browser.close()
     floor_median = statistics.median(times["floor"])
     result: dict[str, object] = {"link": name, "path": link, "runs": runs, "load": load()}

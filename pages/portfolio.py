@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -37,6 +36,7 @@ from ui.format import (
     signed_pct,
 )
 from ui.html_table import Column, Link, html_table
+from ui.nav import page_href
 from ui.outlook import load_plans
 from ui.params import arriving, publish, read_param
 from usage.models import ClientStatus
@@ -92,11 +92,6 @@ SORT_LABELS = {
     "status": "Status, A to Z", "-status": "Status, Z to A",
 }  # fmt: skip
 assert set(SORT_LABELS) == set(SORT_CHOICES)
-
-
-def _client_link(bucket_id: str) -> str:
-    """The client's page, relative to this one (the server may sit under a path)."""
-    return "client?" + urlencode({"bucket": bucket_id})
 
 
 # The table is HTML, not the data grid (``ui.html_table``: 25 rows need
@@ -177,7 +172,9 @@ def _table(
     return pd.DataFrame(
         {
             "Client": [row.display_name for row in rows],
-            "Bucket": [Link(row.bucket_id, _client_link(row.bucket_id)) for row in rows],
+            "Bucket": [
+                Link(row.bucket_id, page_href("client", {"bucket": row.bucket_id})) for row in rows
+            ],
             "Status": [row.status for row in rows],
             "Records": [row.total_records for row in rows],
             "Storage": [human_bytes(row.total_bytes) for row in rows],

@@ -68,8 +68,10 @@ def running_server(
     extra_args: Sequence[str] = (),
     log: Path | None = None,
     port: int | None = None,
+    root: Path = PROJECT_ROOT,
 ) -> Iterator[str]:
-    """Serve the app on ``database_url``; yields the base URL.
+    """Serve the app of the checkout at ``root`` on ``database_url``; yields
+    the base URL.
 
     ``command`` is ``streamlit`` (``streamlit run app.py``) or ``uvicorn``
     (``uvicorn app:app --workers N``), with ``extra_args`` after; the
@@ -89,7 +91,7 @@ def running_server(
     with contextlib.ExitStack() as files:
         output = files.enter_context(log.open("wb")) if log is not None else subprocess.PIPE
         process = subprocess.Popen(
-            [*args, *extra_args], cwd=PROJECT_ROOT, env=env, stdout=output,
+            [*args, *extra_args], cwd=root, env=env, stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"

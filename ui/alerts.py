@@ -13,6 +13,7 @@ from ui.access import viewer
 from ui.data import DATA_TTL_SECONDS
 from ui.engine import get_engine
 from ui.format import md_text
+from ui.nav import page_href
 from usage.access import Visible
 from usage.alert_events import (
     AlertEventRow,
@@ -80,10 +81,8 @@ def client_params(event: AlertEventRow, today: dt.date) -> dict[str, str]:
 
 
 def client_url(event: AlertEventRow, today: dt.date) -> str:
-    """The event's days on the Client page, relative to a page of the
-    dashboard (the server may sit under a path)."""
-    query = "&".join(f"{name}={value}" for name, value in client_params(event, today).items())
-    return f"client?{query}"
+    """The event's days on the Client page, as a plain link."""
+    return page_href("client", client_params(event, today))
 
 
 def draw_needs_attention() -> None:

@@ -14,11 +14,12 @@ Two traps of the ``pages/`` folder beside the entry script (Streamlit 1.67):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -102,6 +103,15 @@ def build_pages(root: Path, principal: Principal) -> dict[str, StreamlitPage]:
             default=spec.url_path == "",
         )
     return pages
+
+
+_URL_PATHS = {spec.name: spec.url_path for spec in PAGES}
+
+
+def page_href(name: str, params: Mapping[str, str]) -> str:
+    """A plain link to the page ``name`` with ``params`` (an HTML table's
+    cell), relative to the dashboard's pages: the server may sit under a path."""
+    return f"{_URL_PATHS[name]}?{urlencode(params)}"
 
 
 # Each page's preloaded kinds by its URL path: looked up on every page request.
