@@ -34,6 +34,7 @@ from ui.format import (
     signed_pct,
     viewer_zone,
 )
+from ui.html_table import Column
 from ui.outlook import load_forecast, load_plans
 from ui.params import arriving, publish, read_param, read_switch, warn_param
 from ui.picker import client_picker
@@ -84,6 +85,7 @@ LATEST = dt.date(2100, 12, 31)
 # Statuses whose clients are collected every day: a missing newest day is news.
 COLLECTED_STATUSES = ("active", "trial")
 LISTED_GAPS = 5  # the latest runs of missing days a warning lists
+TABLE_HEIGHT = 320  # pixels: the snapshots' table scrolls inside itself below it
 _PRESET_CHANGED = "_client_preset_changed"
 
 
@@ -607,8 +609,8 @@ def _snapshot_table(
         f"newest first{shows}. The CSV holds the same rows in raw numbers (bytes, times in "
         "UTC); the JSON is the API's history for the range, every snapshot by day."
     )
-    # Folded unless asked for (``table=on`` in the URL): a table drawn is the
-    # data grid's 1.6 MB of code for the browser to run before the charts draw.
+    # Folded unless asked for (``table=on`` in the URL): 200 rows of a
+    # dozen columns for the browser to draw before the page is whole.
     box = st.expander("Table", key="client_table", on_change="rerun")
     if box.open:
         with box:
@@ -634,21 +636,18 @@ def _draw_table(
     )
     numbers = [*collection_names(row.snapshot for row in rows if row.snapshot),
                "total records", "objects"]  # fmt: skip
-    config = {name: st.column_config.NumberColumn(format="localized") for name in numbers}
+    columns = {name: Column("number") for name in numbers}
+    columns["storage"] = Column(align="right", help="The CSV has the exact bytes.")
     searched: tuple[str, ...] = ("date",)
     if each != "day":
         shown["period"] = [period.extent for period in rows]
-        config["partial"] = st.column_config.CheckboxColumn(
-            help=f"The range holds only part of this {each}"
-        )
-        # Wide enough for a partial period's days.
-        config["period"] = st.column_config.TextColumn(
-            width="large" if each == "week" else "medium"
-        )
+        shown["partial"] = ["yes" if partial else "" for partial in frame["partial"]]
+        columns["partial"] = Column(help=f"The range holds only part of this {each}")
         searched = ("period", "snapshot date")
     windowed_table(
-        shown, "client_rows", searched=searched, noun=f"{each}s", url_of=PAGE, height=320,
-        hide_index=True, width="stretch", key="client_snapshots", column_config=config,
+        shown, "client_rows", name="client_snapshots", columns=columns, searched=searched,
+        noun=f"{each}s", url_of=PAGE, height=TABLE_HEIGHT,
+        sort_keys={"storage": frame["storage bytes"], computed: frame["computed at"]},
     )  # fmt: skip
 
 

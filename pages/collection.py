@@ -19,7 +19,8 @@ from ui.access import client_address, viewer
 from ui.data import load_client_choices, load_is_demo, run_page, show_empty_database
 from ui.downloads import csv_download
 from ui.engine import get_engine
-from ui.format import NOTHING, human_age, local_time, md_text, viewer_zone
+from ui.format import human_age, local_time, md_text, viewer_zone
+from ui.html_table import Column
 from ui.params import publish
 from ui.picker import clients_picker
 from ui.rows import windowed_table
@@ -137,23 +138,23 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
     windowed_table(
         frame,
         "collection_rows",
+        name="collection_runs",
+        columns={
+            "Started": Column(help=STARTED_HELP),
+            "Took (s)": Column("number", help=TOOK_HELP, digits=2),
+            "Snapshot date": Column(help="The day the last run collected."),
+            "Source": Column(help=SOURCE_HELP),
+            "Latest snapshot": Column(
+                help="The client's newest snapshot, collected, imported or from the demo."
+            ),
+            "Error": Column(wrap=True),
+        },
         searched=("Client", "Bucket"),
         noun="clients",
         url_of=PAGE,
         filtered="Last run",
-        hide_index=True,
-        width="stretch",
-        key="collection_runs",
-        placeholder=NOTHING,
-        column_config={
-            "Started": st.column_config.TextColumn(help=STARTED_HELP),
-            "Took (s)": st.column_config.NumberColumn(format="%.2f", help=TOOK_HELP),
-            "Snapshot date": st.column_config.TextColumn(help="The day the last run collected."),
-            "Source": st.column_config.TextColumn(help=SOURCE_HELP),
-            "Latest snapshot": st.column_config.TextColumn(
-                help="The client's newest snapshot, collected, imported or from the demo."
-            ),
-        },
+        # The local times sort by their moment: the UTC column's text.
+        sort_keys={"Started": frame["Started at (UTC)"]},
     )
     csv_download("Download CSV", lambda: frame, "collection_runs.csv", "collection_csv")
     failed = [run for run in runs if run["run_status"] == "failed"]

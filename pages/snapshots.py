@@ -22,6 +22,7 @@ from ui.data import (
 from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
 from ui.format import human_bytes, local_time, md_text, viewer_zone
+from ui.html_table import Column
 from ui.params import arriving, publish, read_param, warn_param
 from ui.rows import windowed_table
 from usage.snapshots import SnapshotJSON
@@ -31,6 +32,7 @@ from usage.validation import parse_date
 PAGE = "snapshots"
 KEYS = ("snapshots_date",)
 TOP_CLIENTS = 20
+NOT_COUNTS = ("bucket", "client", "storage", "computed at")  # the table's other columns count
 EARLIEST = dt.date(2000, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 
@@ -110,25 +112,16 @@ def render() -> None:
     windowed_table(
         shown,
         "snapshots_rows",
+        name="snapshots_table",
+        columns={
+            **{name: Column("number") for name in shown.columns if name not in NOT_COUNTS},
+            "storage": Column(align="right", help="The CSV download has the exact bytes."),
+            "computed at": Column(help="In your time zone; the downloads have it in UTC."),
+        },
         searched=("client", "bucket"),
         noun="clients",
         url_of=PAGE,
-        hide_index=True,
-        width="stretch",
-        key="snapshots_table",
-        column_config={
-            **{
-                name: st.column_config.NumberColumn(format="localized")
-                for name in shown.columns
-                if name not in ("bucket", "client", "storage", "computed at")
-            },
-            "storage": st.column_config.TextColumn(
-                alignment="right", help="The CSV download has the exact bytes."
-            ),
-            "computed at": st.column_config.TextColumn(
-                help="In your time zone; the downloads have it in UTC."
-            ),
-        },
+        sort_keys={"storage": frame["storage bytes"], "computed at": frame["computed at"]},
     )
     stem = f"snapshots_{day.isoformat()}"
     download_buttons(lambda: frame, lambda: day_json(snapshots), stem, key="snapshots")

@@ -177,15 +177,28 @@ def test_the_client_table_unfolds_and_its_search_reruns_it_alone(demo_server: st
             page.goto(base + "/client?bucket=acme-corp&preset=all")
             page.wait_for_selector(CHART, timeout=60_000)
             page.wait_for_function(SCRIPT_ENDED, timeout=60_000)  # every element is in
-            table = page.get_by_test_id("stExpander")
-            expect(table).to_contain_text("Table")
-            assert page.get_by_test_id("stDataFrame").count() == 0  # folded, not sent
-            assert "dataframe" not in _elements_sent(frames)
+            box = page.get_by_test_id("stExpander")
+            expect(box).to_contain_text("Table")
+            rows = page.locator("table[data-table=client_snapshots]")
+            assert rows.count() == 0  # folded, not sent
+            assert "html" not in _elements_sent(frames)
 
-            table.get_by_text("Table", exact=True).click()
+            box.get_by_text("Table", exact=True).click()
             page.wait_for_url(re.compile(r"table=on"), timeout=30_000)
-            expect(page.get_by_test_id("stDataFrame")).to_be_visible(timeout=60_000)
+            expect(rows).to_be_visible(timeout=60_000)
             expect(page.get_by_text(re.compile(r"Days 1 to 200 of 1,\d{3}\."))).to_be_visible()
+            expect(rows.locator("tbody tr")).to_have_count(200)
+            assert page.get_by_test_id("stDataFrame").count() == 0  # no grid code asked for
+            # 200 rows scroll inside a frame of 320 pixels, under a header that stays.
+            scroller = page.locator("div.usage-table-frame:has(table[data-table=client_snapshots])")
+            height = scroller.evaluate("(frame) => [frame.clientHeight, frame.scrollHeight]")
+            assert height[0] <= 320 < height[1], height
+            scroller.evaluate("(frame) => { frame.scrollTop = frame.scrollHeight; }")
+            page.wait_for_timeout(200)
+            head, frame_box = rows.locator("th").first.bounding_box(), scroller.bounding_box()
+            assert head is not None
+            assert frame_box is not None
+            assert abs(head["y"] - frame_box["y"]) < 2, (head, frame_box)
 
             frames.clear()
             search = page.get_by_label("Find days")
@@ -201,8 +214,17 @@ def test_the_client_table_unfolds_and_its_search_reruns_it_alone(demo_server: st
             sent = _elements_sent(frames)
             # The table's own elements came again; the six charts and the KPIs
             # did not, not even by their hash.
-            assert "dataframe" in sent, sent
+            assert "html" in sent, sent
             assert not {"plotly_chart", "ref_hash", "metric"} & set(sent), sent
+            dates = rows.locator("tbody tr td:first-child")
+            expect(dates.first).to_have_text(f"{year}-01-19")  # newest first, as listed
+
+            # The Sort orders the rows, oldest first now, and is in the URL too.
+            page.get_by_role("combobox", name="Sort by").click()
+            page.get_by_role("option", name="date ↑", exact=True).click()
+            page.wait_for_url(re.compile(r"[?&]sort=date(&|$)"), timeout=30_000)
+            expect(dates.first).to_have_text(f"{year}-01-10", timeout=30_000)
+            assert dates.all_inner_texts() == [f"{year}-01-{day}" for day in range(10, 20)]
             assert page.locator(CHART).count() >= 6
             assert page.locator(EXCEPTION).count() == 0
             page.screenshot(path=str(SCREENSHOTS / "client-table-search.png"))

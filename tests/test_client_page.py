@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 import ui.rows
 from tests.factories import api_history, days, store
 from tests.factories import snapshot_of_total as snapshot
+from tests.shown_tables import shown_tables
 from tests.test_pages import PROJECT_ROOT, figure, sidebar_links, texts, url_params, values
 from ui.format import human_bytes
 from usage.series import Granularity, rollup
@@ -41,6 +42,11 @@ def shop(engine: Engine, database_url: str, use_database: Any) -> Engine:
     store(engine, "newco", [], name="Newco", status="trial")
     use_database(database_url)
     return engine
+
+
+def days_shown(at: AppTest) -> Any:
+    """The snapshots' table as shown: each cell's text, by header."""
+    return shown_tables(at)["client_snapshots"].frame()
 
 
 def open_client(*, timezone: str | None = None, **params: str) -> AppTest:
@@ -197,12 +203,12 @@ def test_the_table_and_csv_follow_the_granularity(
 ) -> None:
     at = open_client(bucket="acme", start="2024-03-01", end="2024-03-12", granularity="week",
                      table="on")  # fmt: skip
-    table = at.dataframe[0].value
+    table = days_shown(at)
     assert table["period"].tolist() == [
         "week of 4 Mar 2024", "week of 26 Feb 2024 (partial: 1 Mar to 3 Mar 2024)"]  # fmt: skip
-    assert table["partial"].tolist() == [False, True]
+    assert table["partial"].tolist() == ["", "yes"]
     assert table["snapshot date"].tolist() == ["2024-03-09", "2024-03-03"]
-    assert table["total records"].tolist() == [1009, 1003]
+    assert table["total records"].tolist() == ["1,009", "1,003"]
     assert any("each shows the week's last snapshot" in text for text in texts(at.caption))
     csv = _csv(downloads, "acme_2024-03-01_2024-03-12_by_week.csv")
     assert csv[["period", "from", "to", "partial", "snapshot date", "total records"]].to_dict(
@@ -221,12 +227,12 @@ def test_many_days_show_a_window_of_the_newest_and_a_search_by_date(
 ) -> None:
     monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10", table="on")
-    assert at.dataframe[0].value["date"].tolist() == ["2024-03-10", "2024-03-09", "2024-03-08"]
+    assert days_shown(at)["date"].tolist() == ["2024-03-10", "2024-03-09", "2024-03-08"]
     assert "Days 1 to 3 of 10." in " ".join(texts(at.caption))
     at.text_input(key="client_rows_search").input("2024-03-0").run()
-    assert at.dataframe[0].value["date"].tolist() == ["2024-03-09", "2024-03-08", "2024-03-07"]
+    assert days_shown(at)["date"].tolist() == ["2024-03-09", "2024-03-08", "2024-03-07"]
     at.number_input(key="client_rows_page").set_value(3).run()
-    assert at.dataframe[0].value["date"].tolist() == ["2024-03-03", "2024-03-02", "2024-03-01"]
+    assert days_shown(at)["date"].tolist() == ["2024-03-03", "2024-03-02", "2024-03-01"]
     csv = _csv(downloads, "other_2024-03-01_2024-03-10.csv")
     assert len(csv) == 10  # every day in the download
 
@@ -238,7 +244,7 @@ def test_a_link_opens_the_same_window_of_days(
     params = {"bucket": "other", "start": "2024-03-01", "end": "2024-03-10", "table": "on",
               "granularity": "day"}  # fmt: skip
     at = open_client(**params, q="2024-03-0", page="3")
-    assert at.dataframe[0].value["date"].tolist() == ["2024-03-03", "2024-03-02", "2024-03-01"]
+    assert days_shown(at)["date"].tolist() == ["2024-03-03", "2024-03-02", "2024-03-01"]
     assert url_params(at) == {**params, "q": "2024-03-0", "page": "3"}
     at.number_input(key="client_rows_page").set_value(1).run()
     assert url_params(at) == {**params, "q": "2024-03-0"}
@@ -248,7 +254,7 @@ def test_a_link_opens_the_same_window_of_days(
     # and gone with the table: a folded table has no window.
     at.session_state["client_table"] = False
     at.run()
-    assert not at.dataframe
+    assert "client_snapshots" not in shown_tables(at)
     assert url_params(at) == {key: value for key, value in params.items() if key != "table"} | {
         "start": "2024-03-02"
     }
@@ -258,7 +264,7 @@ def test_the_table_is_folded_until_asked_for(shop: Engine, downloads: dict[str, 
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     (box,) = at.expander
     assert box.label == "Table"
-    assert not at.dataframe  # not sent: the grid's code is not asked of the browser
+    assert "client_snapshots" not in shown_tables(at)  # folded: not sent
     assert "table" not in url_params(at)
     assert "10 rows, one per day with a snapshot, newest first." in " ".join(texts(at.caption))
     assert len(_csv(downloads, "other_2024-03-01_2024-03-10.csv")) == 10  # downloads as before
@@ -268,13 +274,13 @@ def test_unfolding_the_table_is_kept_in_the_url_and_across_ranges(shop: Engine) 
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     at.session_state["client_table"] = True  # the viewer unfolds it
     at.run()
-    assert at.dataframe[0].value["date"].tolist()[:2] == ["2024-03-10", "2024-03-09"]
+    assert days_shown(at)["date"].tolist()[:2] == ["2024-03-10", "2024-03-09"]
     assert url_params(at)["table"] == "on"
     at.date_input(key="client_start").set_value(D(2024, 3, 5)).run()
-    assert len(at.dataframe[0].value) == 6
+    assert len(days_shown(at)) == 6
     at.session_state["client_table"] = False  # and folds it again
     at.run()
-    assert not at.dataframe
+    assert "client_snapshots" not in shown_tables(at)
     assert "table" not in url_params(at)
 
 
@@ -283,7 +289,7 @@ def test_a_bad_table_value_says_so_and_folds_it(shop: Engine) -> None:
     (warning,) = texts(at.warning)
     assert warning.startswith("table must be one of")
     assert warning.endswith("showing the table folded instead.")
-    assert not at.dataframe
+    assert "client_snapshots" not in shown_tables(at)
     assert "table" not in url_params(at)
 
 
@@ -291,13 +297,14 @@ def test_an_empty_range_keeps_the_table_unfolded_for_the_next(shop: Engine) -> N
     at = open_client(bucket="gone", start="2024-01-01", end="2024-01-05")
     at.session_state["client_table"] = True
     at.run()
-    assert len(at.dataframe[0].value) == 5
+    assert len(days_shown(at)) == 5
     at.date_input(key="client_start").set_value(D(2024, 3, 1))
     at.date_input(key="client_end").set_value(D(2024, 3, 10)).run()
-    assert not at.dataframe  # no table for an empty range, but the choice is kept
+    assert "client_snapshots" not in shown_tables(at)  # no table for an empty range,
+    # but the choice is kept
     assert url_params(at)["table"] == "on"
     at.button(key="client_show_all").click().run()
-    assert at.dataframe[0].value["date"].tolist()[0] == "2024-01-05"
+    assert days_shown(at)["date"].tolist()[0] == "2024-01-05"
 
 
 def test_by_day_the_table_and_csv_are_the_apis_history(
@@ -306,15 +313,15 @@ def test_by_day_the_table_and_csv_are_the_apis_history(
     start, end = D(2024, 3, 1), D(2024, 3, 12)
     at = open_client(bucket="acme", start=start.isoformat(), end=end.isoformat(), table="on")
     history = api_history(shop, "acme", start_date=start, end_date=end)
-    table = at.dataframe[0].value
+    table = days_shown(at)
     csv = _csv(downloads, "acme_2024-03-01_2024-03-12.csv")
     assert table["date"].tolist() == csv["date"].tolist() == [s["snapshot_date"] for s in history]
     for name in [*history[0]["records"]]:
         column = "total records" if name == "total" else name
         expected = [s["records"][name] for s in history]
-        assert table[column].tolist() == expected
+        assert table[column].tolist() == [f"{value:,}" for value in expected]
         assert csv[column].astype(int).tolist() == expected
-    assert table["objects"].tolist() == [s["storage"]["object_count"] for s in history]
+    assert table["objects"].tolist() == [f"{s['storage']['object_count']:,}" for s in history]
     sizes = [s["storage"]["total_bytes"] for s in history]
     assert table["storage"].tolist() == [human_bytes(size) for size in sizes]
     assert "storage bytes" not in table
@@ -346,7 +353,7 @@ def test_times_are_in_the_viewers_zone_and_utc_in_the_csv(
 ) -> None:
     at = open_client(bucket="acme", start="2024-03-06", end="2024-03-09", timezone=timezone,
                      table="on")  # fmt: skip
-    assert at.dataframe[0].value[column].tolist()[0] == shown
+    assert days_shown(at)[column].tolist()[0] == shown
     assert any(f"computed {shown}" in text for text in texts(at.caption))
     csv = _csv(downloads, "acme_2024-03-06_2024-03-09.csv")
     assert csv["computed at"].tolist()[0].startswith("2024-03-09T02:00:00")

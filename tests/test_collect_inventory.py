@@ -22,6 +22,7 @@ from tests.collect_support import expected_usage, make_records_database
 from tests.factories import api_history, new_client
 from tests.inventory_reports import Report, Row, current_rows, write_report
 from tests.s3_server import PROJECT_ROOT, ObjectGroup, S3Server, running_s3
+from tests.shown_tables import shown_tables
 from usage.collect.config import (
     CollectConfig,
     InventoryFallback,
@@ -542,9 +543,11 @@ def test_the_collection_page_shows_each_runs_source(
         at.switch_page("pages/collection.py")
         at.run()
         assert not at.exception, [item.value for item in at.exception]
-        table = at.dataframe[0].value.set_index("Bucket")
-        sources = {bucket: value if isinstance(value, str) else None  # NaN where None
-                   for bucket, value in table["Source"].items()}  # fmt: skip
+        shown = shown_tables(at)["collection_runs"]
+        table = shown.frame().set_index("Bucket")
+        sources = {cell.text: None if source.grey else source.text  # the grey dash: none
+                   for cell, source in zip(shown.column("Bucket"), shown.column("Source"),
+                                           strict=True)}  # fmt: skip
         assert sources == {"acme": "inventory", "plain": None, "small": None}
         assert table["Last run"].to_dict()["small"] == "✗ failed"
     finally:

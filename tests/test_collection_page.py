@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
@@ -21,6 +23,7 @@ from tests.collect_support import BUCKETS, make_records_database, write_config_f
 from tests.conftest import new_database_url
 from tests.factories import new_client, snapshot
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
+from tests.shown_tables import shown_tables
 from tests.signin_support import add_people, signed_in, use_sign_in
 from tests.test_pages import texts, url_params
 from ui import picker
@@ -83,6 +86,11 @@ def store(
     st.cache_resource.clear()
 
 
+def runs_shown(at: AppTest) -> Any:
+    """The runs' table as shown: each cell's text, by header."""
+    return shown_tables(at)["collection_runs"].frame()
+
+
 def open_page(email: str | None = ADMIN) -> AppTest:
     """The page signed in as ``email``; None: sign-in off (the local admin)."""
     at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
@@ -102,7 +110,7 @@ def test_the_page_shows_each_clients_last_run(
     assert at.title[0].value == "Collection"
     with Session(engine) as session:
         runs = list_runs(session, visible=None)
-    table = at.dataframe[0].value
+    table = runs_shown(at)
     assert table["Bucket"].tolist() == [run["bucket_id"] for run in runs]
     assert table["Last run"].tolist() == ["— never run", "— never run", "✗ failed"]
     assert table["Error"].tolist() == ["", "", "bucket 'missing-co' does not exist"]
@@ -121,7 +129,7 @@ def test_the_page_shows_each_clients_last_run(
 )
 def test_collect_now_is_for_admins_only(store: None, email: str, buckets: list[str]) -> None:
     at = open_page(email)
-    assert at.dataframe[0].value["Bucket"].tolist() == buckets
+    assert runs_shown(at)["Bucket"].tolist() == buckets
     assert "collection_collect" not in [button.key for button in at.button]
     assert not at.multiselect
     assert "Collect now" not in [header.value for header in at.subheader]
@@ -135,7 +143,7 @@ def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, store: None) ->
     assert [item.value for item in at.success] == [
         "Collected 1 clients in " + _took(at) + ", 0 failed."
     ]
-    table = at.dataframe[0].value
+    table = runs_shown(at)
     assert table.set_index("Bucket")["Last run"].to_dict() == {
         "empty-co": "— never run", "globex": "✓ succeeded", "missing-co": "✗ failed"
     }  # fmt: skip
@@ -201,19 +209,24 @@ def test_before_any_click_the_page_says_which_setting_is_missing(
 
 def test_took_is_a_dash_with_help_until_a_run_ends(engine: Engine, store: None) -> None:
     at = open_page()
-    table = at.dataframe[0].value.set_index("Bucket")
-    assert table["Took (s)"].isna().to_dict() == {
+    shown = shown_tables(at)["collection_runs"]
+    buckets = [cell.text for cell in shown.column("Bucket")]
+    took = dict(zip(buckets, shown.column("Took (s)"), strict=True))
+    assert {bucket: cell.grey for bucket, cell in took.items()} == {
         "empty-co": True, "globex": True, "missing-co": False}  # fmt: skip
+    assert took["empty-co"].text == "—"  # the grey placeholder, not "None" or "nan"
+    assert re.fullmatch(r"\d+\.\d\d", took["missing-co"].text)  # seconds, two decimals
     # Never started: the same placeholder in every column of the run, not a
     # dash of text in one (which read black beside the others' grey).
-    assert table["Started"].isna().to_dict() == table["Started at (UTC)"].isna().to_dict()
-    assert table["Started"].isna().any()
-    assert at.dataframe[0].proto.placeholder == "—"  # not "None"
-    columns = json.loads(at.dataframe[0].proto.columns)
-    assert "still running, or never run" in columns["Took (s)"]["help"]
-    started = str(table.loc["missing-co", "Started"])
-    assert started.endswith(" UTC (0 min ago)")  # AppTest has no browser zone: UTC
-    assert str(table.loc["missing-co", "Started at (UTC)"]).startswith(started[:10])
+    started = [cell.grey for cell in shown.column("Started")]
+    assert started == [cell.grey for cell in shown.column("Started at (UTC)")]
+    assert started == [True, True, False]
+    assert "still running, or never run" in shown.helps["Took (s)"]
+    assert "**" not in shown.helps["Took (s)"]  # a tooltip is plain text
+    table = shown.frame().set_index("Bucket")
+    started_text = str(table.loc["missing-co", "Started"])
+    assert started_text.endswith(" UTC (0 min ago)")  # AppTest has no browser zone: UTC
+    assert str(table.loc["missing-co", "Started at (UTC)"]).startswith(started_text[:10])
 
 
 def test_snapshots_without_a_run_say_where_they_came_from(engine: Engine, store: None) -> None:
@@ -226,7 +239,7 @@ def test_snapshots_without_a_run_say_where_they_came_from(engine: Engine, store:
         own_client = new_client(session, "own-co")
         replace_snapshot(session, own_client, snapshot(dt.date(2024, 1, 2)))
     at = open_page()
-    table = at.dataframe[0].value.set_index("Bucket")
+    table = runs_shown(at).set_index("Bucket")
     assert table["Last run"].to_dict() == {
         "acme-corp": "— no run (demo data)", "empty-co": "— never run",
         "globex": "— never run", "missing-co": "✗ failed", "own-co": "— no run (imported)",
@@ -268,7 +281,7 @@ def test_past_twenty_failures_the_rest_are_counted(engine: Engine, store: None) 
     assert (
         "And 3 more failed runs: their errors are in the table's Error column and in the download."
     ) in texts(at.caption)
-    assert at.dataframe[0].value["Error"].str.endswith("does not exist").sum() == 23
+    assert runs_shown(at)["Error"].str.endswith("does not exist").sum() == 23
 
 
 def test_many_runs_show_a_window_filtered_by_last_run(
@@ -276,14 +289,24 @@ def test_many_runs_show_a_window_filtered_by_last_run(
 ) -> None:
     monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
     at = open_page()
-    assert at.dataframe[0].value["Bucket"].tolist() == ["empty-co", "globex"]
+    assert runs_shown(at)["Bucket"].tolist() == ["empty-co", "globex"]
     assert "Clients 1 to 2 of 3." in " ".join(texts(at.caption))
     at.selectbox(key="collection_rows_filter").set_value("✗ failed").run()
-    assert at.dataframe[0].value["Bucket"].tolist() == ["missing-co"]
+    assert runs_shown(at)["Bucket"].tolist() == ["missing-co"]
     # Failures are spelt out below the table too, whatever its window.
     assert texts(at.error) == ["**missing-co**: bucket 'missing-co' does not exist"]
     csv = downloads["collection_runs.csv"].decode().splitlines()
     assert [line.split(",")[0] for line in csv[1:]] == ["empty-co", "globex", "missing-co"]
+
+
+def open_link(**params: str) -> AppTest:
+    """The page opened by a link with ``params``, by an admin."""
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    use_sign_in(at, signed_in(ADMIN))
+    at.switch_page("pages/collection.py")
+    for name, value in params.items():
+        at.query_params[name] = value
+    return at.run()
 
 
 def test_the_window_of_runs_is_in_the_url(store: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,14 +318,9 @@ def test_the_window_of_runs_is_in_the_url(store: None, monkeypatch: pytest.Monke
     at.text_input(key="collection_rows_search").input("MISSING").run()
     assert url_params(at) == {"filter": "failed", "q": "MISSING"}
     # The link opens the same rows.
-    link = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
-    use_sign_in(link, signed_in(ADMIN))
-    link.switch_page("pages/collection.py")
-    link.query_params["filter"] = "failed"
-    link.query_params["q"] = "MISSING"
-    link.run()
+    link = open_link(filter="failed", q="MISSING")
     assert link.selectbox(key="collection_rows_filter").value == "✗ failed"
-    assert link.dataframe[0].value["Bucket"].tolist() == ["missing-co"]
+    assert runs_shown(link)["Bucket"].tolist() == ["missing-co"]
     assert not link.warning
 
 
@@ -310,17 +328,58 @@ def test_an_unknown_filter_in_the_url_shows_every_run(
     store: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
-    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
-    use_sign_in(at, signed_in(ADMIN))
-    at.switch_page("pages/collection.py")
-    at.query_params["filter"] = "broken"
-    at.run()
+    at = open_link(filter="broken")
     assert texts(at.warning) == [
         "filter must be one of: never run, failed; showing every one instead."
     ]
     assert at.selectbox(key="collection_rows_filter").value == "Every one"
-    assert at.dataframe[0].value["Bucket"].tolist() == ["empty-co", "globex"]
+    assert runs_shown(at)["Bucket"].tolist() == ["empty-co", "globex"]
     assert "filter" not in url_params(at)
+
+
+def test_the_sort_orders_every_run_before_the_window_and_is_in_the_url(
+    store: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grid's click sorted the rows shown alone; the Sort orders them all."""
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
+    at = open_page()
+    at.selectbox(key="collection_rows_sort").set_value("-Bucket").run()
+    assert runs_shown(at)["Bucket"].tolist() == ["missing-co", "globex"]  # not b, a
+    assert url_params(at) == {"sort": "-Bucket"}
+    assert "collection_rows_sort" in [box.key for box in at.selectbox]
+    # The only run that took a time comes first, the two without one after.
+    at.selectbox(key="collection_rows_sort").set_value("Took (s)").run()
+    assert runs_shown(at)["Bucket"].tolist() == ["missing-co", "empty-co"]
+    at.number_input(key="collection_rows_page").set_value(2).run()
+    assert runs_shown(at)["Bucket"].tolist() == ["globex"]
+    assert url_params(at) == {"sort": "Took (s)", "page": "2"}
+    # The link opens the same rows.
+    link = open_link(sort="Took (s)", page="2")
+    assert link.selectbox(key="collection_rows_sort").value == "Took (s)"
+    assert runs_shown(link)["Bucket"].tolist() == ["globex"]
+    assert not link.warning
+
+
+def test_a_short_table_has_the_sort_alone(store: None) -> None:
+    at = open_page()  # three runs: no window
+    assert not at.number_input
+    at.selectbox(key="collection_rows_sort").set_value("-Client").run()
+    assert runs_shown(at)["Bucket"].tolist() == ["missing-co", "globex", "empty-co"]
+    at.selectbox(key="collection_rows_sort").set_value("-Last run").run()
+    assert runs_shown(at)["Last run"].tolist() == ["✗ failed", "— never run", "— never run"]
+    assert url_params(at) == {"sort": "-Last run"}
+
+
+def test_an_unknown_sort_in_the_url_shows_the_rows_as_listed(store: None) -> None:
+    at = open_link(sort="-Size")
+    (warning,) = texts(at.warning)
+    assert warning.startswith("sort must be a column of the table (Bucket, Client, ")
+    assert warning.endswith(
+        "with a leading '-' to sort it in descending order; showing the rows as listed instead."
+    )
+    assert at.selectbox(key="collection_rows_sort").value == ""
+    assert runs_shown(at)["Bucket"].tolist() == ["empty-co", "globex", "missing-co"]
+    assert "sort" not in url_params(at)
 
 
 def test_collect_now_among_many_clients_searches_and_keeps_the_chosen(
@@ -352,4 +411,4 @@ def test_collect_now_refreshes_the_clients_offered(engine: Engine, store: None) 
     at.button(key="collection_collect").click().run()
     assert not at.exception
     assert "Newco (newco)" in at.multiselect(key="collection_buckets").options
-    assert "newco" in at.dataframe[0].value["Bucket"].tolist()
+    assert "newco" in runs_shown(at)["Bucket"].tolist()

@@ -247,7 +247,9 @@ def test_client_deep_link_opens_exactly_that_view(demo: str, today: dt.date) -> 
     assert storage.value == human_bytes(history[0]["storage"]["total_bytes"])
     assert objects.value == f"{history[0]['storage']['object_count']:,}"
     # One row per week with a snapshot.
-    assert len(at.dataframe[0].value) == sum(1 for p in series.periods if p.snapshot)
+    assert len(shown_tables(at)["client_snapshots"].rows) == sum(
+        1 for p in series.periods if p.snapshot
+    )
     # Freshness is the client's latest snapshot, after the range here.
     with session_for(demo) as session:
         latest = read_snapshot_at(session, "acme-corp", today, visible=None)
@@ -450,12 +452,17 @@ def test_compare_before_the_first_snapshot(demo: str) -> None:
 # --- Daily snapshot
 
 
+def day_rows(at: AppTest) -> Any:
+    """The Daily snapshot's table as shown: each cell's text, by header."""
+    return shown_tables(at)["snapshots_table"].frame()
+
+
 def test_daily_snapshot_shows_every_client_on_the_date(demo: str, today: dt.date) -> None:
     day = today - dt.timedelta(days=3)
     at = open_page("snapshots", date=day.isoformat())
     with session_for(demo) as session:
         snapshots = read_day(session, DayParams(snapshot_date=day))
-    table = at.dataframe[0].value
+    table = day_rows(at)
     assert table["bucket"].tolist() == [snapshot["bucket_id"] for snapshot in snapshots]
     largest = sorted(snapshots, key=lambda snapshot: -snapshot["records"]["total"])[:20]
     bars = traces(figure(at, "snapshots_top"))["records"]
@@ -477,13 +484,13 @@ def test_daily_snapshot_shows_many_clients_a_window_at_a_time(
         buckets = [snapshot["bucket_id"] for snapshot in read_day(session, DayParams(day))]
     count = len(buckets)
     assert 10 < count <= 15
-    assert at.dataframe[0].value["bucket"].tolist() == buckets[:5]
+    assert day_rows(at)["bucket"].tolist() == buckets[:5]
     assert f"Clients 1 to 5 of {count}." in " ".join(texts(at.caption))
     # Every client in the download, whatever the window.
     csv = downloads[f"snapshots_{day.isoformat()}.csv"].decode()
     assert [line.split(",")[0] for line in csv.splitlines()[1:]] == buckets
     at.number_input(key="snapshots_rows_page").set_value(3).run()
-    assert at.dataframe[0].value["bucket"].tolist() == buckets[10:]
+    assert day_rows(at)["bucket"].tolist() == buckets[10:]
     assert f"Clients 11 to {count} of {count}." in " ".join(texts(at.caption))
     # A search narrows the rows (names and buckets, any case) and starts again at
     # page 1, though its matches fill more than one page.
@@ -493,11 +500,36 @@ def test_daily_snapshot_shows_many_clients_a_window_at_a_time(
     at.number_input(key="snapshots_rows_page").set_value(2).run()
     at.text_input(key="snapshots_rows_search").input("O").run()
     assert at.number_input(key="snapshots_rows_page").value == 1
-    assert at.dataframe[0].value["bucket"].tolist() == matches[:5]
+    assert day_rows(at)["bucket"].tolist() == matches[:5]
     assert f"Clients 1 to 5 of {len(matches)} matching, of {count}." in " ".join(texts(at.caption))
     at.text_input(key="snapshots_rows_search").input("nobody-like-this").run()
-    assert at.dataframe[0].value.empty
+    assert "snapshots_table" not in shown_tables(at)  # no rows: no table
     assert f"None of the {count} clients matches." in texts(at.caption)
+    assert not at.exception
+
+
+def test_daily_snapshot_sorts_every_client_by_storage_in_bytes(
+    demo: str, monkeypatch: pytest.MonkeyPatch, today: dt.date
+) -> None:
+    """Storage is shown in units and sorted by its bytes, over every client,
+    not the window's alone."""
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 5)
+    day = today - dt.timedelta(days=3)
+    at = open_page("snapshots", date=day.isoformat())
+    at.selectbox(key="snapshots_rows_sort").set_value("-storage").run()
+    with session_for(demo) as session:
+        snapshots = read_day(session, DayParams(day))
+    largest = sorted(snapshots, key=lambda snapshot: -snapshot["storage"]["total_bytes"])
+    table = day_rows(at)
+    assert table["bucket"].tolist() == [snapshot["bucket_id"] for snapshot in largest[:5]]
+    assert table["storage"].tolist() == [
+        human_bytes(snapshot["storage"]["total_bytes"]) for snapshot in largest[:5]]  # fmt: skip
+    assert table["total records"].tolist() == [
+        f"{snapshot['records']['total']:,}" for snapshot in largest[:5]]  # fmt: skip
+    assert url_params(at) == {"date": day.isoformat(), "sort": "-storage"}
+    at.selectbox(key="snapshots_rows_sort").set_value("total records").run()
+    smallest = sorted(snapshots, key=lambda snapshot: snapshot["records"]["total"])
+    assert day_rows(at)["bucket"].tolist() == [s["bucket_id"] for s in smallest[:5]]
     assert not at.exception
 
 
@@ -516,7 +548,7 @@ def test_daily_snapshot_window_is_in_the_url(
     at = open_page("snapshots", date=day, q="O", page="2")
     assert at.text_input(key="snapshots_rows_search").value == "O"
     assert at.number_input(key="snapshots_rows_page").value == 2
-    assert at.dataframe[0].value["bucket"].tolist() == matches[3:6]
+    assert day_rows(at)["bucket"].tolist() == matches[3:6]
     assert url_params(at) == {"date": day, "q": "O", "page": "2"}
     # Another search: its first page, and the URL says so.
     at.text_input(key="snapshots_rows_search").input("corp").run()

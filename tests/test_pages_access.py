@@ -183,11 +183,12 @@ def test_a_manager_sees_their_book_on_every_page(store: str) -> None:
     day = open_as(user, "snapshots")
     with session_for(store) as session:
         snapshots = read_day(session, DayParams(snapshot_date=as_of), only=frozenset(ANN_BOOK))
-    assert day.dataframe[0].value["bucket"].tolist() == [s["bucket_id"] for s in snapshots]
-    assert set(day.dataframe[0].value["bucket"]) <= set(ANN_BOOK)
+    day_buckets = shown_tables(day)["snapshots_table"].frame()["bucket"].tolist()
+    assert day_buckets == [s["bucket_id"] for s in snapshots]
+    assert set(day_buckets) <= set(ANN_BOOK)
 
     runs = open_as(user, "collection")
-    assert sorted(runs.dataframe[0].value["Bucket"]) == ANN_BOOK
+    assert sorted(shown_tables(runs)["collection_runs"].frame()["Bucket"]) == ANN_BOOK
     assert "collection_collect" not in [button.key for button in runs.button]
 
 
@@ -204,7 +205,7 @@ def test_an_analyst_reads_every_client_and_acts_on_nothing(store: str) -> None:
     at = open_as(signed_in(ALI))
     assert {metric.label: metric.value for metric in at.metric}["Clients"] == "14"
     runs = open_as(signed_in(ALI), "collection")
-    assert len(runs.dataframe[0].value) == 14
+    assert len(shown_tables(runs)["collection_runs"].rows) == 14
     assert "collection_collect" not in [button.key for button in runs.button]
 
 

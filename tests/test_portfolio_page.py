@@ -18,7 +18,6 @@ import pytest
 import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-from streamlit.testing.v1 import AppTest
 
 from tests.factories import new_client, store
 from tests.factories import snapshot_of_total as snapshot
@@ -47,15 +46,6 @@ from usage.validation import DayParams
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 EVERY_PAGE = ("portfolio", "client", "compare", "snapshots", "collection", "people", "audit")
-
-
-# A read-only table's element does not carry its key: the pages' tables in order.
-TABLES = {"snapshots_table": 0}
-
-
-def table(at: AppTest, key: str) -> Any:
-    """The page's table made with ``key=key``."""
-    return at.dataframe[TABLES[key]]
 
 
 # --- Portfolio
@@ -245,7 +235,7 @@ def test_daily_snapshot_table_shows_units_and_the_viewers_time(
     at = open_page("snapshots", date=day.isoformat())
     with session_for(demo) as session:
         snapshots = read_day(session, DayParams(snapshot_date=day))
-    frame = table(at, "snapshots_table").value
+    frame = shown_tables(at)["snapshots_table"].frame()
     assert "storage bytes" not in frame.columns
     # Storage by prefix stays in the CSV: on the page every number is in units.
     assert not [column for column in frame.columns if column.endswith((" bytes", " objects"))]

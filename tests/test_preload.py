@@ -81,7 +81,10 @@ def test_the_chart_pages_preload_and_the_others_do_not() -> None:
     client = page_preload("/client")
     assert b"DateInput." in client
     assert b"PlotlyChart." in client
-    assert b"DataFrame." in page_preload("/snapshots")
+    snapshots = page_preload("/snapshots")
+    assert b"Html." in snapshots
+    # No page draws the grid (its tables are HTML): none loads its code.
+    assert all(b"DataFrame." not in page_preload(f"/{spec.url_path}") for spec in PAGES)
     assert page_preload("/client/") == client
     assert page_preload("/people") == b""  # widgets alone: measured slower
     assert page_preload("/no-such-page") == b""
@@ -124,9 +127,9 @@ def _elements(node: Any) -> Iterator[Any]:
     [
         ("portfolio", {}, set()),
         ("client", {"bucket": "acme-corp"}, set()),  # a client with a plan: its bars
-        # The snapshots' table is folded until asked for: its grid is not preloaded.
+        # The snapshots' table is folded until asked for: its code is not preloaded.
         ("client", {"bucket": "acme-corp", "preset": "all", "table": "on"},
-         {"DataFrame", "NumberInput"}),
+         {"Html", "NumberInput"}),
         ("compare", {"bucket": "acme-corp"}, set()),
         ("snapshots", {}, set()),
     ],

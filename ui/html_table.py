@@ -1,10 +1,11 @@
-"""A short table drawn as HTML (``st.html``) instead of the data grid.
+"""A table drawn as HTML (``st.html``) instead of the data grid.
 
 The data grid (``st.dataframe``) draws on a canvas with 1.7 MB of its own
 front-end code (the grid, Apache Arrow, numbro), which the browser fetches,
 compiles and runs before the page is whole: measured on the Portfolio page,
 its 25-row table cost 0.7-0.8 s of a deep link, as much as leaving the table
-out altogether. A page of a few dozen rows needs none of the grid's powers;
+out altogether. A table of a few dozen rows, or a window of 200 of a long
+one (``ui.rows``, which sorts every row itself), needs none of the grid's powers;
 an HTML table is text the browser draws at once, and its words can be
 selected and found with the browser's search, its links are links (a middle
 click opens a tab) and a screen reader reads it as a table.
@@ -35,6 +36,9 @@ FALLING = "#ff4b4b"
 TREND_SIZE = (100, 24)  # pixels: the grid's small line-chart cell
 _STYLE = """<style>
 .usage-table-frame{overflow-x:auto}
+.usage-table-frame.scroll{overflow-y:auto}
+.usage-table-frame.scroll thead th{position:sticky;top:0;z-index:1;
+ background:rgba(128,128,128,.14);backdrop-filter:blur(10px)}
 table.usage-table{border-collapse:collapse;width:100%;font-size:.875rem;line-height:1.4}
 table.usage-table th{text-align:left;font-weight:600;padding:.45rem .6rem;
  border-bottom:1px solid rgba(128,128,128,.4);white-space:nowrap}
@@ -64,7 +68,8 @@ class Column:
     """How a column's values are shown.
 
     - ``text``: as they are (``align="right"`` for figures given as text);
-    - ``number``: an integer with thousands separators, on the right;
+    - ``number``: a number with thousands separators and ``digits`` decimals
+      (none: an integer), on the right;
     - ``link``: a ``Link``, its text linking to its address;
     - ``share``: a percentage (0-100, more is allowed) as a bar and ``%.1f%%``;
     - ``trend``: a list of numbers as a small line, green when the last is at
@@ -76,6 +81,7 @@ class Column:
     help: str = ""  # the header's tooltip
     align: Literal["left", "right"] | None = None
     wrap: bool = False  # long text (a list of clients) wraps instead of widening the table
+    digits: int = 0  # a ``number``'s decimals
 
 
 def _missing(value: Any) -> bool:
@@ -127,7 +133,7 @@ def _cell(value: Any, column: Column) -> str:
         classes.append("none")
         shown = NOTHING
     elif column.kind == "number":
-        shown = f"{int(value):,}"
+        shown = f"{float(value):,.{column.digits}f}" if column.digits else f"{int(value):,}"
     elif column.kind == "share":
         share = float(value)
         width = min(max(share, 0.0), 100.0)
@@ -146,9 +152,13 @@ def _cell(value: Any, column: Column) -> str:
     return f"<td{attribute}>{html.escape(shown)}</td>"
 
 
-def table_html(name: str, frame: pd.DataFrame, columns: Mapping[str, Column]) -> str:
+def table_html(
+    name: str, frame: pd.DataFrame, columns: Mapping[str, Column], height: int | None = None
+) -> str:
     """The table of ``frame`` (its columns in order; ``columns`` says how to
-    show those that are not plain text), marked ``data-table="<name>"``."""
+    show those that are not plain text), marked ``data-table="<name>"``; at
+    most ``height`` pixels tall when given, scrolling inside itself below a
+    header that stays."""
     specs = [columns.get(column, Column()) for column in frame.columns]
     heads = []
     for column, spec in zip(frame.columns, specs, strict=True):
@@ -161,13 +171,16 @@ def table_html(name: str, frame: pd.DataFrame, columns: Mapping[str, Column]) ->
         + "</tr>"
         for row in frame.itertuples(index=False, name=None)
     ]  # fmt: skip
+    frame_attributes = "" if height is None else f' scroll" style="max-height:{int(height)}px'
     return (
-        f'{_STYLE}<div class="usage-table-frame"><table class="usage-table" '
+        f'{_STYLE}<div class="usage-table-frame{frame_attributes}"><table class="usage-table" '
         f'data-table="{html.escape(name)}"><thead><tr>{"".join(heads)}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
-def html_table(name: str, frame: pd.DataFrame, columns: Mapping[str, Column]) -> None:
+def html_table(
+    name: str, frame: pd.DataFrame, columns: Mapping[str, Column], height: int | None = None
+) -> None:
     """Draw ``frame`` as an HTML table (see ``table_html``)."""
-    st.html(table_html(name, frame, columns))
+    st.html(table_html(name, frame, columns, height))

@@ -58,9 +58,6 @@ class PageSpec:
 
 # Streamlit's names for the front-end code of the elements the pages draw.
 _CHART_PAGE = ("PlotlyChart", "Metric", "Selectbox", "TextInput", "PageLink", "DownloadButton")
-# The data grid's: not on the Client page, whose table is folded until asked for,
-# nor on the Portfolio and Compare, whose tables are HTML (``ui.html_table``).
-_GRID = "DataFrame"
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -72,7 +69,7 @@ PAGES: tuple[PageSpec, ...] = (
              preloaded=(*_CHART_PAGE, "Html", "DateInput")),
     PageSpec("snapshots", "pages/snapshots.py", "Daily snapshot", "snapshots",
              ":material/calendar_today:",
-             preloaded=(*_CHART_PAGE, _GRID, "DateInput", "NumberInput")),
+             preloaded=(*_CHART_PAGE, "Html", "DateInput", "NumberInput")),
     PageSpec("alerts", "pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
     PageSpec("collection", "pages/collection.py", "Collection", "collection",
              ":material/sync:"),

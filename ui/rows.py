@@ -1,4 +1,4 @@
-"""Long tables a window of rows at a time.
+"""Long tables a window of rows at a time, drawn as HTML, sorted here.
 
 A table sends all its rows to the browser on every run: the Daily snapshot's
 10,000 clients were 2 MB a run, the Collection page's 1.3 MB, and the browser
@@ -6,38 +6,43 @@ decoded them all before the page was drawn, where a bare page drawing the same
 charts takes a second or two. Above ``ROWS_SHOWN`` rows a table shows
 ``ROWS_SHOWN`` of them at a time: a search box (and, where a table has one, a
 column to filter on) narrows them down, a page number steps through them, and
-the downloads keep every row. ``windowed_table`` draws the window as a
-fragment: choosing another one reruns the table alone, not its page.
+the downloads keep every row.
+
+The window is an HTML table (``ui.html_table``), not the data grid, whose
+code cost the browser more than the rows did; the grid's click on a header
+sorted the window's rows alone. Here a Sort choice orders every row before
+the window is cut, by a column's raw values where the page shows them in
+units (``sort_keys``), missing values last. The search, filter, sort and page
+are in the page's URL (``q``, ``filter``, ``sort``, ``page``), so a view can be
+shared. ``windowed_table`` draws the window as a fragment: choosing another
+one reruns the table alone, not its page.
 """
 
 from __future__ import annotations
 
+import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from ui.format import NOTHING
+from ui.html_table import Column, html_table
 from ui.params import amend, linked_anew, opened_param, read_param, warn_param
-from usage.validation import MAX_SEARCH, parse_page, parse_search
+from usage.errors import InvalidParams
+from usage.validation import MAX_SEARCH, parse_page, parse_search, parse_sort
 
 ROWS_SHOWN = 200
-ROW_HEIGHT = 35  # pixels: a row of ``st.dataframe`` at the default theme
-MOST_HEIGHT = 700  # pixels: a taller table scrolls inside itself (about 19 rows)
+MOST_HEIGHT = 700  # pixels: a taller table scrolls inside itself (about 22 rows)
 EVERY = "Every one"  # the filter's first option: no filtering
-# The window in its page's URL: the search, the filter's value and the page.
-SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM = "q", "filter", "page"
-WINDOW_PARAMS = (SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM)
+AS_LISTED = ""  # the sort's first option: the rows in the page's own order
+# The window in its page's URL: the search, the filter's value, the sort and the page.
+SEARCH_PARAM, FILTER_PARAM, SORT_PARAM, PAGE_PARAM = "q", "filter", "sort", "page"
+WINDOW_PARAMS = (SEARCH_PARAM, FILTER_PARAM, SORT_PARAM, PAGE_PARAM)
 _MARK = re.compile(r"^\W+")  # a value's leading mark and space ("✗ ")
 _FROM_URL = "from the URL"  # the page number was read from the URL: keep it
-
-
-def fitted_height(rows: int, most: int | None = None) -> int:
-    """The height of a ``st.dataframe`` that shows its header and ``rows``
-    rows without scrolling, or ``most`` pixels when that is less."""
-    height = ROW_HEIGHT * (rows + 1) + 3
-    return height if most is None else min(most, height)
 
 
 def _url_form(value: str) -> str:
@@ -45,16 +50,65 @@ def _url_form(value: str) -> str:
     return _MARK.sub("", value) or value
 
 
+def sort_options(columns: Sequence[str]) -> list[str]:
+    """The Sort choice's options as the URL carries them: ``AS_LISTED``, then
+    each column ascending (its name) and descending (``-`` and its name)."""
+    return [AS_LISTED, *(option for column in columns for option in (column, f"-{column}"))]
+
+
+def sort_label(option: str) -> str:
+    """How the Sort choice shows an option: ``Took (s) ↓`` for ``-Took (s)``."""
+    if option == AS_LISTED:
+        return "As listed"
+    return f"{option[1:]} ↓" if option.startswith("-") else f"{option} ↑"
+
+
+def _blank(value: Any) -> bool:
+    if value is None or (isinstance(value, str) and value.strip() in ("", NOTHING)):
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def sorted_rows(
+    frame: pd.DataFrame, sort: str, sort_keys: Mapping[str, pd.Series] | None = None
+) -> pd.DataFrame:
+    """``frame``'s rows in the order ``sort`` (a ``sort_options`` option)
+    says: by the column's values, or by its raw values in ``sort_keys`` (a
+    Series indexed as ``frame``) where the page shows it in units. Numbers
+    sort as numbers, anything else as text in any case; missing values (None,
+    blank, ``—``) come last in either direction, and ties keep the listed
+    order."""
+    if sort == AS_LISTED or frame.empty:
+        return frame
+    column = sort.removeprefix("-")
+    keys = sort_keys or {}
+    values = (keys[column] if column in keys else frame[column]).loc[frame.index]
+    present = ~values.map(_blank).astype(bool)
+    kept = values[present]
+    order: pd.Series[Any]
+    if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in kept):
+        order = kept.astype(float)
+    else:
+        order = kept.astype(str).str.casefold()
+    ranked = order.sort_values(ascending=not sort.startswith("-"), kind="stable").index
+    return frame.loc[[*ranked, *values.index[~present]]]
+
+
 def _load_from_url(key: str) -> None:
-    """The window's search, filter and page from the URL, when its widgets have
-    no state yet (the page opened, or came back to) or a link to the page
-    says other ones: a shared link opens the same rows. The filter and the
-    page are checked when drawn (``row_window``), against the values and the
-    pages there are."""
+    """The window's search, filter, sort and page from the URL, when its
+    widgets have no state yet (the page opened, or came back to) or a link to
+    the page says other ones: a shared link opens the same rows. The filter
+    and the sort are checked when drawn (``_chosen_filter``, ``_chosen_sort``),
+    against the values and columns there are, and the page against the pages
+    there are."""
     st.session_state[f"{key}_search"] = read_param(
         SEARCH_PARAM, lambda raw: parse_search(raw, SEARCH_PARAM), "", "no search"
     )
     st.session_state[f"{key}_filter"] = opened_param(FILTER_PARAM) or EVERY
+    st.session_state[f"{key}_sort"] = opened_param(SORT_PARAM) or AS_LISTED
     st.session_state[f"{key}_page"] = read_param(
         PAGE_PARAM, lambda raw: parse_page(raw, PAGE_PARAM), 1, "the first page"
     )
@@ -74,6 +128,31 @@ def _chosen_filter(key: str, values: list[str]) -> None:
     st.session_state[f"{key}_filter"] = EVERY
 
 
+def _chosen_sort(key: str, columns: Sequence[str]) -> None:
+    """The sort's state, a column of the table (from the URL: checked here)."""
+    wanted = st.session_state.get(f"{key}_sort", AS_LISTED)
+    if wanted == AS_LISTED:
+        return
+    try:
+        parse_sort(wanted, columns, SORT_PARAM)
+    except InvalidParams as error:
+        warn_param(f"{error.message}; showing the rows as listed instead.")
+        st.session_state[f"{key}_sort"] = AS_LISTED
+
+
+def _sort_choice(key: str, frame: pd.DataFrame, place: Any) -> str:
+    columns = [str(column) for column in frame.columns]
+    _chosen_sort(key, columns)
+    sort: str = place.selectbox(
+        "Sort by",
+        sort_options(columns),
+        format_func=sort_label,
+        key=f"{key}_sort",
+        help="Sorts every row, not only those shown; a column's missing values come last.",
+    )
+    return sort
+
+
 def row_window(
     frame: pd.DataFrame,
     key: str,
@@ -82,20 +161,27 @@ def row_window(
     noun: str,
     url_of: str,
     filtered: str | None = None,
+    sort_keys: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
-    """``frame``, or a window of at most ``ROWS_SHOWN`` of its rows when it has
-    more, with the widgets that choose it (keys ``{key}_search``,
+    """``frame`` sorted as chosen, and cut to a window of at most
+    ``ROWS_SHOWN`` rows when it has more, with the widgets that choose them
+    (keys ``{key}_sort``, and above ``ROWS_SHOWN`` rows ``{key}_search``,
     ``{key}_filter`` on the column ``filtered``, and ``{key}_page``). The
     search looks for its text, in any case, in the columns ``searched``;
-    ``noun`` names a row in the plural ("clients"). The window's search,
-    filter and page are in the URL of the page ``url_of`` (``q``, ``filter``,
-    ``page``), read from it when the widgets have no state yet or a link
-    says other ones."""
-    if len(frame) <= ROWS_SHOWN:
+    ``noun`` names a row in the plural ("clients"); ``sort_keys`` has the raw
+    values of columns shown in units (``sorted_rows``). The choices are in
+    the URL of the page ``url_of`` (``q``, ``filter``, ``sort``, ``page``),
+    read from it when the widgets have no state yet or a link says other
+    ones."""
+    if len(frame) <= 1:
         return frame
-    if f"{key}_search" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS):
+    if f"{key}_sort" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS):
         _load_from_url(key)
-    columns = st.columns([2, 1, 1] if filtered else [3, 1])
+    if len(frame) <= ROWS_SHOWN:
+        sort = _sort_choice(key, frame, st.columns([1, 3])[0])
+        amend(url_of, {SORT_PARAM: sort or None})
+        return sorted_rows(frame, sort, sort_keys)
+    columns = st.columns([3, 2, 2, 1] if filtered else [3, 2, 1])
     search: str = columns[0].text_input(
         f"Find {noun}",
         key=f"{key}_search",
@@ -117,11 +203,13 @@ def row_window(
         value = columns[1].selectbox(filtered, values, key=f"{key}_filter")
         if value != EVERY:
             chosen = chosen[chosen[filtered].astype(str) == value]
+    sort = _sort_choice(key, frame, columns[-2])
+    chosen = sorted_rows(chosen, sort, sort_keys)
     pages = max(1, -(-len(chosen) // ROWS_SHOWN))
     page_key, seen_key = f"{key}_page", f"{key}_seen"
-    seen = (len(frame), needle, value)
+    seen = (len(frame), needle, value, sort)
     previous = st.session_state.get(seen_key)
-    if previous != seen:  # another search, filter or table: page 1 (a link's own page)
+    if previous != seen:  # another search, filter, sort or table: page 1 (a link's own page)
         st.session_state[seen_key] = seen
         if previous != _FROM_URL:
             st.session_state[page_key] = 1
@@ -139,6 +227,7 @@ def row_window(
         {
             SEARCH_PARAM: search.strip() or None,
             FILTER_PARAM: None if value == EVERY else _url_form(value),
+            SORT_PARAM: sort or None,
             PAGE_PARAM: None if page == 1 else str(page),
         },
     )
@@ -150,8 +239,7 @@ def row_window(
         matching = f" matching, of {len(frame):,}" if len(chosen) < len(frame) else ""
         st.caption(
             f"{noun.capitalize()} {first + 1:,} to {first + len(window):,} of "
-            f"{len(chosen):,}{matching}. Sorting a column sorts these rows; the download "
-            "has every row."
+            f"{len(chosen):,}{matching}. The Sort orders every row; the download has every row."
         )
     return window
 
@@ -161,20 +249,32 @@ def windowed_table(
     frame: pd.DataFrame,
     window_key: str,
     *,
+    name: str,
+    columns: Mapping[str, Column],
     searched: Sequence[str],
     noun: str,
     url_of: str,
     filtered: str | None = None,
-    height: int | None = None,
-    **table: Any,
+    sort_keys: Mapping[str, Iterable[Any]] | None = None,
+    height: int = MOST_HEIGHT,
 ) -> None:
     """``row_window``'s window of ``frame`` (its widgets keyed by
-    ``window_key``) as a ``st.dataframe`` given ``table``, ``height`` pixels
-    tall, or (None) as tall as its rows up to ``MOST_HEIGHT``. A fragment: a
-    search, the filter or another page reruns the table alone, not the page
-    and its charts."""
+    ``window_key``) as the HTML table ``name`` (``ui.html_table``, its
+    columns shown as ``columns`` say), scrolling inside itself above
+    ``height`` pixels. ``sort_keys`` has, row for row, the raw values of
+    columns shown in units (bytes for a size shown as "1.2 GB"). A fragment: a
+    search, the filter, the sort or another page reruns the table alone, not
+    the page and its charts."""
+    keys = {column: pd.Series(list(values), index=frame.index)
+            for column, values in (sort_keys or {}).items()}  # fmt: skip
     window = row_window(
-        frame, window_key, searched=searched, noun=noun, url_of=url_of, filtered=filtered
+        frame,
+        window_key,
+        searched=searched,
+        noun=noun,
+        url_of=url_of,
+        filtered=filtered,
+        sort_keys=keys,
     )
-    table["height"] = fitted_height(len(window), MOST_HEIGHT) if height is None else height
-    st.dataframe(window, **table)
+    if not window.empty:
+        html_table(name, window, columns, height=height)

@@ -290,6 +290,19 @@ def parse_search(raw: str | None, name: str = "q") -> str | None:
     return raw
 
 
+def parse_sort(raw: str | None, columns: Sequence[str], name: str = "sort") -> str | None:
+    """A table's sort: one of ``columns``, ascending, or ``-`` and one of them,
+    descending; None when absent."""
+    if raw is None:
+        return None
+    if raw.removeprefix("-") not in columns:
+        raise InvalidParams(
+            f"{name} must be a column of the table ({', '.join(columns)}), with a leading '-' "
+            "to sort it in descending order"
+        )
+    return raw
+
+
 def parse_choice(raw: str | None, choices: Sequence[str], name: str) -> str | None:
     """One of ``choices`` exactly; None when absent."""
     if raw is None:
