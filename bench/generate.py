@@ -3,6 +3,7 @@
     python -m bench.generate                      # 10,000 clients x 1,095 days, both backends
     python -m bench.generate --clients 100        # the small portfolio
     python -m bench.generate --backend sqlite --sqlite /tmp/x.sqlite3 --replace
+    python -m bench.generate --people-only        # add the people and audit trail alone
 
 The schema is made by ``usage.db.upgrade_schema``; the rows then go in by the
 bulk paths: ``sqlite3.executemany`` in large transactions with the journal
@@ -15,6 +16,11 @@ rows are consistent by construction). Both end with ``ANALYZE``.
 Every number is a function of the seed, the client and the day: each client
 has a size, a growth rate, a mix of the six standard collections, 0 to 3 extra
 collections (some appearing part way through) and 2 to 4 storage prefixes.
+
+The People and Audit pages need people: ``add_people`` adds ``PEOPLE`` of
+them through the product's own ``usage.people.add_person`` (an admin, analysts
+and managers with books of ``BOOK_SIZE`` clients), which audits each, and
+sign-ins up to ``AUDIT_EVENTS`` events in all: the Audit page's 1,000.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from bench._common import (
     BENCH_DIR,
@@ -43,8 +51,10 @@ from bench._common import (
     save_results,
     sqlite_url,
 )
+from usage.audit import Action, Actor, record
 from usage.db import make_engine, upgrade_schema
-from usage.models import ROOT_PREFIX
+from usage.models import ROOT_PREFIX, Client, Person, Role
+from usage.people import add_person
 from usage.snapshots import encode_bodies
 from usage.totals import rebuild
 
@@ -56,6 +66,9 @@ _WORDS = ("Acme", "Blue", "Cedar", "Delta", "Echo", "Falcon", "Granite", "Harbor
           "Juniper", "Kestrel", "Lumen", "Maple", "North", "Orchid", "Pioneer", "Quartz",
           "River", "Summit", "Tidal", "Unity", "Vista", "Willow", "Zenith")  # fmt: skip
 _KINDS = ("Foundation", "Trust", "Society", "Club", "Charity", "Association", "Group", "Ltd")
+PEOPLE = 60  # one admin, 9 analysts, 50 managers
+BOOK_SIZE = 40  # a manager's clients
+AUDIT_EVENTS = 1_000
 SNAPSHOT_INDEX = "ix_snapshots_snapshot_date"
 CREATE_SNAPSHOT_INDEX = f"CREATE INDEX {SNAPSHOT_INDEX} ON snapshots (snapshot_date, client_id)"
 # Clients per transaction (SQLite) or per COPY (PostgreSQL).
@@ -315,6 +328,36 @@ def load_postgres(url: str, clients: int, days: list[str], seed: int) -> LoadSta
     return stats
 
 
+def add_people(url: str, seed: int) -> int:
+    """``PEOPLE`` people and an audit trail of ``AUDIT_EVENTS`` events, by the
+    product's own functions; the number of events. A data set that has people
+    already is left as it is."""
+    engine = make_engine(url)
+    rng = np.random.default_rng(seed)
+    actor = Actor("bench.generate")
+    try:
+        with Session(engine) as session, session.begin():
+            if session.scalar(select(func.count()).select_from(Person)):
+                return 0
+            buckets = session.scalars(select(Client.bucket_id).order_by(Client.id)).all()
+            emails = []
+            for number in range(PEOPLE):
+                role = Role.ADMIN if number == 0 else Role.ANALYST if number < 10 else Role.MANAGER
+                email = f"{role.value}{number:02d}@example.com"
+                book: list[str] = []
+                if role is Role.MANAGER:
+                    book = [str(b) for b in rng.choice(buckets, BOOK_SIZE, replace=False)]
+                add_person(session, email, role, book, actor=actor)
+                emails.append(email)
+            events = PEOPLE + (PEOPLE - 10)  # added, and a book each for the managers
+            for number in range(AUDIT_EVENTS - events):
+                who = Actor(emails[number % PEOPLE], f"10.0.{number % 250}.{number % 200 + 1}")
+                record(session, who, Action.SIGN_IN, who.name)
+            return AUDIT_EVENTS
+    finally:
+        engine.dispose()
+
+
 def day_strings(end: dt.date, count: int) -> list[str]:
     return [(end - dt.timedelta(days=count - 1 - n)).isoformat() for n in range(count)]
 
@@ -332,26 +375,35 @@ def main() -> None:
                         " on the server of $USAGE_BENCH_POSTGRES_URL or"
                         " $USAGE_TEST_POSTGRES_URL)")  # fmt: skip
     parser.add_argument("--replace", action="store_true", help="drop an existing data set")
+    parser.add_argument("--people-only", action="store_true",
+                        help="add the people and audit trail to the data sets alone")  # fmt: skip
     args = parser.parse_args()
+    path = args.sqlite or Path(sqlite_url(args.clients).removeprefix("sqlite:///"))
+    url: str = args.postgres or postgres_url(args.clients) or ""
+    if "postgresql" in chosen_backends(args) and not url:
+        sys.exit("no PostgreSQL server: pass --postgres or set USAGE_BENCH_POSTGRES_URL")
+    if args.people_only:
+        for backend in chosen_backends(args):
+            added = add_people(f"sqlite:///{path}" if backend == "sqlite" else url, args.seed)
+            print(f"  {backend}: {added:,} audit events added")
+        return
 
     days = day_strings(args.end_date, args.days)
     print(f"{args.clients:,} clients x {len(days):,} days, {days[0]} to {days[-1]} ({load()})")
     results = []
     if "sqlite" in chosen_backends(args):
-        path = args.sqlite or Path(sqlite_url(args.clients).removeprefix("sqlite:///"))
         if path.exists() and not args.replace:
             sys.exit(f"{path} exists: pass --replace to load it again")
         for stale in path.parent.glob(f"{path.name}*"):
             stale.unlink()
         path.parent.mkdir(parents=True, exist_ok=True)
         results.append(load_sqlite(path, args.clients, days, args.seed).report())
+        add_people(f"sqlite:///{path}", args.seed)
         print(f"  sqlite: {path} is {path.stat().st_size / 2**30:.2f} GiB")
     if "postgresql" in chosen_backends(args):
-        url = args.postgres or postgres_url(args.clients)
-        if url is None:
-            sys.exit("no PostgreSQL server: pass --postgres or set USAGE_BENCH_POSTGRES_URL")
         _create_postgres_database(url, args.replace)
         results.append(load_postgres(url, args.clients, days, args.seed).report())
+        add_people(url, args.seed)
     for result in results:
         print(result)
     save_results(f"generate-{args.clients}", results)

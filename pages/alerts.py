@@ -17,7 +17,7 @@ from ui.alerts import KIND_LABELS, SEVERITY_LABELS, client_url, load_alert_event
 from ui.data import load_client_choices, run_page, show_empty_database
 from ui.engine import get_engine
 from ui.format import local_time, viewer_zone
-from ui.html_table import Column, Link, html_table
+from ui.html_table import MOST_HEIGHT, Column, Link, html_table
 from ui.params import arriving, publish, read_param, warn_param
 from usage.alert_events import AlertEventRow
 from usage.validation import (
@@ -177,7 +177,9 @@ def render() -> None:
         f"first. {HELP}"
     )
     zone = viewer_zone()
-    html_table("alerts", _frame(found.events, zone, dt.date.today()), _columns(zone))
+    html_table(
+        "alerts", _frame(found.events, zone, dt.date.today()), _columns(zone), height=MOST_HEIGHT
+    )
 
 
 run_page(render)

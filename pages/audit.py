@@ -17,7 +17,7 @@ from ui.data import run_page
 from ui.downloads import csv_download
 from ui.engine import get_engine
 from ui.format import local_time, viewer_zone
-from ui.html_table import Column, html_table
+from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import arriving, publish, read_param
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
 from usage.errors import InvalidParams
@@ -62,7 +62,8 @@ def _load_from_url(today: dt.date) -> None:
 
 
 # HTML, not the data grid (``ui.html_table``): the events read as a log,
-# newest first, and the page needs none of the grid's code.
+# newest first, and the page needs none of the grid's code. Up to 1,000 of
+# them scroll inside the table (``MOST_HEIGHT``), under a header that stays.
 COLUMNS = {
     "At": Column(help="In your browser's time zone."),
     "Action": Column(help="As the Action filter names it."),
@@ -126,7 +127,7 @@ def render() -> None:
         "the times are yours, and UTC beside them and in the download."
     )
     frame = pd.DataFrame(events)
-    html_table("audit", _table(frame), COLUMNS)
+    html_table("audit", _table(frame), COLUMNS, height=MOST_HEIGHT)
     name = f"audit_{since.isoformat()}_{until.isoformat()}.csv"
     csv_download("Download CSV", lambda: frame, name, "audit_csv")
 

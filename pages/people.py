@@ -16,7 +16,7 @@ from ui.access import client_address, load_person, viewer
 from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
 from ui.format import md_text
-from ui.html_table import Column, html_table
+from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import publish
 from ui.picker import book_input, book_keys
 from usage import people
@@ -143,7 +143,7 @@ def render() -> None:
         rows = people.list_people(session)
     choices = load_client_choices(engine, viewer().visible)
     if rows:
-        html_table("people", _table(rows), COLUMNS)
+        html_table("people", _table(rows), COLUMNS, height=MOST_HEIGHT)
     else:
         st.info("Nobody has been added yet.", icon=":material/info:")
     _add_form(choices)

@@ -4,6 +4,7 @@ sees them: each cell's text, and its link, image or grey placeholder."""
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -32,6 +33,7 @@ class ShownTable:
     headers: list[str] = field(default_factory=list)
     helps: dict[str, str] = field(default_factory=dict)  # a header's tooltip
     rows: list[list[Cell]] = field(default_factory=list)
+    most_height: int | None = None  # pixels: taller, it scrolls inside its frame
 
     def frame(self) -> Any:  # a DataFrame; looked into as freely as AppTest's tables
         """The cells' texts, by header."""
@@ -50,11 +52,16 @@ class _Reader(HTMLParser):
         self._table: ShownTable | None = None
         self._header: list[str] | None = None  # the open header: [text, tooltip]
         self._cell: Cell | None = None
+        self._frame_height: int | None = None  # of the table's frame, read before it
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = {name: value or "" for name, value in attrs}
-        if tag == "table" and "data-table" in found:
-            self._table = ShownTable(found["data-table"])
+        if tag == "div" and "usage-table-frame" in found.get("class", "").split():
+            height = re.fullmatch(r"max-height:(\d+)px", found.get("style", ""))
+            scrolls = "scroll" in found["class"].split()
+            self._frame_height = int(height.group(1)) if height and scrolls else None
+        elif tag == "table" and "data-table" in found:
+            self._table = ShownTable(found["data-table"], most_height=self._frame_height)
             self.tables.append(self._table)
         elif self._table is None:
             return

@@ -22,6 +22,7 @@ from tests.test_alert_events import NOW, add_event
 from tests.test_pages import PROJECT_ROOT, open_page, open_prepared, texts, url_params
 from ui.alerts import NEEDS_ATTENTION, client_params, client_url
 from ui.format import local_time
+from ui.html_table import MOST_HEIGHT
 from usage.alert_events import EventFilters, list_alert_events
 from usage.models import Role
 from usage.validation import AlertStatus
@@ -155,6 +156,7 @@ def test_alerts_page_shows_the_filtered_events_in_the_viewers_zone(
         ).events
     assert [e.id for e in found] == [events["acme_drop"], events["acme_old"]]
     table = shown_tables(at)["alerts"]
+    assert table.most_height == MOST_HEIGHT  # a page of 100 events scrolls inside the table
     frame = table.frame()
     assert frame["What happened"].tolist() == [DROP, "an old drop"]
     assert frame["Severity"].tolist() == ["High", "High"]

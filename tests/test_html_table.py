@@ -92,3 +92,17 @@ def test_a_wrapped_column_wraps_its_long_text_and_the_others_do_not() -> None:
     frame = pd.DataFrame({"Email": ["ann@example.com"], "Book": [", ".join(["acme"] * 200)]})
     (table,) = read_tables(table_html("t", frame, {"Book": Column(wrap=True)})).values()
     assert [cell.classes for cell in table.rows[0]] == [(), ("wrap",)]
+
+
+def test_a_number_with_decimals_keeps_them() -> None:
+    frame = pd.DataFrame({"Took (s)": [1234.5, 0.126, None]})
+    columns = {"Took (s)": Column("number", digits=2)}
+    (shown,) = read_tables(table_html("t", frame, columns)).values()
+    assert [cell.text for cell in shown.column("Took (s)")] == ["1,234.50", "0.13", "—"]
+
+
+def test_a_table_given_a_height_scrolls_inside_it_and_one_without_does_not() -> None:
+    (tall,) = read_tables(table_html("t", _frame(), COLUMNS, height=700)).values()
+    assert tall.most_height == 700
+    (short,) = read_tables(_shown(_frame())).values()
+    assert short.most_height is None

@@ -23,6 +23,7 @@ from tests.shown_tables import shown_tables
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
 from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts
 from ui import picker
+from ui.html_table import MOST_HEIGHT
 from usage.audit import Action, list_events
 from usage.daily import read_day
 from usage.db import make_engine
@@ -212,6 +213,7 @@ def test_an_analyst_reads_every_client_and_acts_on_nothing(store: str) -> None:
 def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     admin = signed_in(ADMIN)
     at = open_as(admin, "people")
+    assert shown_tables(at)["people"].most_height == MOST_HEIGHT  # many people scroll inside
     table = shown_tables(at)["people"].frame()
     assert table.set_index("Email").loc["ann@example.com", "Book"] == ", ".join(ANN_BOOK)
     at.text_input(key="people_add_email").input("Cat@Example.com")
@@ -228,6 +230,7 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     ]
 
     audit = open_as(admin, "audit", action="person_added", actor="boss")
+    assert shown_tables(audit)["audit"].most_height == MOST_HEIGHT  # up to 1,000 events
     events = shown_tables(audit)["audit"].frame()
     assert events["Target"].tolist()[0] == "cat@example.com"
     assert set(events["Actor"]) == {ADMIN}

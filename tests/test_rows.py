@@ -68,3 +68,8 @@ def test_a_sort_from_outside_names_a_column() -> None:
         "sort must be a column of the table (Bucket, Took (s)), with a leading '-' to sort it "
         "in descending order"
     )
+
+
+def test_rows_with_the_same_label_are_each_kept_once() -> None:
+    twice = FRAME.set_axis([1, 1, 2, 2, 3])
+    assert order("bucket", twice) == ["A-co", "b-co", "c-co", "d-co", "e-co"]

@@ -34,6 +34,7 @@ Kind = Literal["text", "number", "link", "share", "trend"]
 RISING = "#21c354"  # Streamlit's green and red, as the grid's "auto" line colours
 FALLING = "#ff4b4b"
 TREND_SIZE = (100, 24)  # pixels: the grid's small line-chart cell
+MOST_HEIGHT = 700  # pixels: a taller table scrolls inside itself (about 22 rows)
 _STYLE = """<style>
 .usage-table-frame{overflow-x:auto}
 .usage-table-frame.scroll{overflow-y:auto}

@@ -29,13 +29,12 @@ import pandas as pd
 import streamlit as st
 
 from ui.format import NOTHING
-from ui.html_table import Column, html_table
+from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import amend, linked_anew, opened_param, read_param, warn_param
 from usage.errors import InvalidParams
 from usage.validation import MAX_SEARCH, parse_page, parse_search, parse_sort
 
 ROWS_SHOWN = 200
-MOST_HEIGHT = 700  # pixels: a taller table scrolls inside itself (about 22 rows)
 EVERY = "Every one"  # the filter's first option: no filtering
 AS_LISTED = ""  # the sort's first option: the rows in the page's own order
 # The window in its page's URL: the search, the filter's value, the sort and the page.
@@ -85,7 +84,8 @@ def sorted_rows(
         return frame
     column = sort.removeprefix("-")
     keys = sort_keys or {}
-    values = (keys[column] if column in keys else frame[column]).loc[frame.index]
+    values = keys[column].loc[frame.index] if column in keys else frame[column]
+    values = pd.Series(values.to_numpy(), index=pd.RangeIndex(len(frame)))  # by position
     present = ~values.map(_blank).astype(bool)
     kept = values[present]
     order: pd.Series[Any]
@@ -94,7 +94,7 @@ def sorted_rows(
     else:
         order = kept.astype(str).str.casefold()
     ranked = order.sort_values(ascending=not sort.startswith("-"), kind="stable").index
-    return frame.loc[[*ranked, *values.index[~present]]]
+    return frame.iloc[[*ranked, *values.index[~present]]]
 
 
 def _load_from_url(key: str) -> None:
