@@ -53,7 +53,7 @@ from bench._common import (
 )
 from usage.audit import Action, Actor, record
 from usage.db import make_engine, upgrade_schema
-from usage.models import ROOT_PREFIX, Client, Person, Role
+from usage.models import ROOT_PREFIX, AuditEvent, Client, Person, Role
 from usage.people import add_person
 from usage.snapshots import encode_bodies
 from usage.totals import rebuild
@@ -328,32 +328,39 @@ def load_postgres(url: str, clients: int, days: list[str], seed: int) -> LoadSta
     return stats
 
 
-def add_people(url: str, seed: int) -> int:
+def add_people(session: Session, seed: int) -> int:
     """``PEOPLE`` people and an audit trail of ``AUDIT_EVENTS`` events, by the
-    product's own functions; the number of events. A data set that has people
+    product's own functions; the events added. A data set that has people
     already is left as it is."""
-    engine = make_engine(url)
+    if session.scalar(select(func.count()).select_from(Person)):
+        return 0
+    events = select(func.count()).select_from(AuditEvent)
+    before = session.scalar(events) or 0
     rng = np.random.default_rng(seed)
     actor = Actor("bench.generate")
+    buckets = session.scalars(select(Client.bucket_id).order_by(Client.id)).all()
+    emails = []
+    for number in range(PEOPLE):
+        role = Role.ADMIN if number == 0 else Role.ANALYST if number < 10 else Role.MANAGER
+        email = f"{role.value}{number:02d}@example.com"
+        book: list[str] = []
+        if role is Role.MANAGER:
+            size = min(BOOK_SIZE, len(buckets))
+            book = [str(bucket) for bucket in rng.choice(buckets, size, replace=False)]
+        add_person(session, email, role, book, actor=actor)
+        emails.append(email)
+    audited = session.scalar(events) or 0
+    for number in range(max(0, AUDIT_EVENTS - audited)):
+        who = Actor(emails[number % PEOPLE], f"10.0.{number % 250}.{number % 200 + 1}")
+        record(session, who, Action.SIGN_IN, who.name)
+    return (session.scalar(events) or 0) - before
+
+
+def _add_people_to(url: str, seed: int) -> int:
+    engine = make_engine(url)
     try:
         with Session(engine) as session, session.begin():
-            if session.scalar(select(func.count()).select_from(Person)):
-                return 0
-            buckets = session.scalars(select(Client.bucket_id).order_by(Client.id)).all()
-            emails = []
-            for number in range(PEOPLE):
-                role = Role.ADMIN if number == 0 else Role.ANALYST if number < 10 else Role.MANAGER
-                email = f"{role.value}{number:02d}@example.com"
-                book: list[str] = []
-                if role is Role.MANAGER:
-                    book = [str(b) for b in rng.choice(buckets, BOOK_SIZE, replace=False)]
-                add_person(session, email, role, book, actor=actor)
-                emails.append(email)
-            events = PEOPLE + (PEOPLE - 10)  # added, and a book each for the managers
-            for number in range(AUDIT_EVENTS - events):
-                who = Actor(emails[number % PEOPLE], f"10.0.{number % 250}.{number % 200 + 1}")
-                record(session, who, Action.SIGN_IN, who.name)
-            return AUDIT_EVENTS
+            return add_people(session, seed)
     finally:
         engine.dispose()
 
@@ -383,8 +390,10 @@ def main() -> None:
     if "postgresql" in chosen_backends(args) and not url:
         sys.exit("no PostgreSQL server: pass --postgres or set USAGE_BENCH_POSTGRES_URL")
     if args.people_only:
+        if "sqlite" in chosen_backends(args) and not path.exists():
+            sys.exit(f"{path} does not exist: generate the data set first")
         for backend in chosen_backends(args):
-            added = add_people(f"sqlite:///{path}" if backend == "sqlite" else url, args.seed)
+            added = _add_people_to(f"sqlite:///{path}" if backend == "sqlite" else url, args.seed)
             print(f"  {backend}: {added:,} audit events added")
         return
 
@@ -398,12 +407,12 @@ def main() -> None:
             stale.unlink()
         path.parent.mkdir(parents=True, exist_ok=True)
         results.append(load_sqlite(path, args.clients, days, args.seed).report())
-        add_people(f"sqlite:///{path}", args.seed)
+        _add_people_to(f"sqlite:///{path}", args.seed)
         print(f"  sqlite: {path} is {path.stat().st_size / 2**30:.2f} GiB")
     if "postgresql" in chosen_backends(args):
         _create_postgres_database(url, args.replace)
         results.append(load_postgres(url, args.clients, days, args.seed).report())
-        add_people(url, args.seed)
+        _add_people_to(url, args.seed)
     for result in results:
         print(result)
     save_results(f"generate-{args.clients}", results)

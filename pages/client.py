@@ -86,6 +86,9 @@ LATEST = dt.date(2100, 12, 31)
 COLLECTED_STATUSES = ("active", "trial")
 LISTED_GAPS = 5  # the latest runs of missing days a warning lists
 TABLE_HEIGHT = 320  # pixels: the snapshots' table scrolls inside itself below it
+# The snapshots' table's columns that are not counts, less the computed time
+# (named with the viewer's zone).
+TEXT_COLUMNS = ("date", "period", "partial", "snapshot date", "storage")
 _PRESET_CHANGED = "_client_preset_changed"
 
 
@@ -634,20 +637,22 @@ def _draw_table(
         storage=[human_bytes(size) for size in frame["storage bytes"]],
         **{computed: [local_time(_utc(stamp), zone) for stamp in frame["computed at"]]},
     )
-    numbers = [*collection_names(row.snapshot for row in rows if row.snapshot),
-               "total records", "objects"]  # fmt: skip
-    columns = {name: Column("number") for name in numbers}
-    columns["storage"] = Column(align="right", help="The CSV has the exact bytes.")
     searched: tuple[str, ...] = ("date",)
+    sort_keys = {"storage": frame["storage bytes"], computed: frame["computed at"]}
     if each != "day":
         shown["period"] = [period.extent for period in rows]
         shown["partial"] = ["yes" if partial else "" for partial in frame["partial"]]
-        columns["partial"] = Column(help=f"The range holds only part of this {each}")
         searched = ("period", "snapshot date")
+        # A period by its first day ("week of 4 Mar" before "week of 11 Mar").
+        sort_keys |= {"period": frame["from"], "partial": frame["partial"].astype(int)}
+    # Every other column counts (records of a collection, objects).
+    texts = (*TEXT_COLUMNS, computed)
+    columns = {name: Column("number") for name in shown.columns if name not in texts}
+    columns["storage"] = Column(align="right", help="The CSV has the exact bytes.")
+    columns["partial"] = Column(help=f"The range holds only part of this {each}")
     windowed_table(
         shown, "client_rows", name="client_snapshots", columns=columns, searched=searched,
-        noun=f"{each}s", url_of=PAGE, height=TABLE_HEIGHT,
-        sort_keys={"storage": frame["storage bytes"], computed: frame["computed at"]},
+        noun=f"{each}s", url_of=PAGE, height=TABLE_HEIGHT, sort_keys=sort_keys,
     )  # fmt: skip
 
 

@@ -57,8 +57,8 @@ def _change(done: str, work: Callable[[Session], object], forget: tuple[str, ...
     st.rerun()
 
 
-# HTML, not the data grid (``ui.html_table``): a page of a few people needs
-# none of the grid's code.
+# HTML, not the data grid (``ui.html_table``): a list of people needs none of
+# the grid's code; a long one scrolls inside the table.
 COLUMNS = {"Book": Column(wrap=True), "Clients in book": Column("number")}
 
 

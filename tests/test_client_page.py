@@ -260,6 +260,29 @@ def test_a_link_opens_the_same_window_of_days(
     }
 
 
+def test_periods_sort_by_their_days_and_a_sort_gone_with_the_granularity_goes_quietly(
+    shop: Engine,
+) -> None:
+    """By week, "period" sorts by the weeks' first days, not their labels'
+    text ("week of 12 Feb" before "week of 5 Feb"); by day there is no
+    period column: the rows as listed, and no warning about a URL nobody
+    typed."""
+    mondays = [D(2024, 2, 5), D(2024, 2, 12), D(2024, 2, 26)]
+    store(shop, "span", [snapshot(day, 100 + day.day) for day in mondays])
+    at = open_client(bucket="span", start="2024-02-05", end="2024-03-03", granularity="week",
+                     table="on")  # fmt: skip
+    at.selectbox(key="client_rows_sort").set_value("period").run()
+    assert days_shown(at)["snapshot date"].tolist() == ["2024-02-05", "2024-02-12", "2024-02-26"]
+    at.selectbox(key="client_rows_sort").set_value("-period").run()
+    assert days_shown(at)["snapshot date"].tolist() == ["2024-02-26", "2024-02-12", "2024-02-05"]
+    assert url_params(at)["sort"] == "-period"
+    at.radio(key="client_granularity").set_value("day").run()
+    assert not [text for text in texts(at.warning) if "sort" in text]  # the range's own stay
+    assert at.selectbox(key="client_rows_sort").value == ""
+    assert days_shown(at)["date"].tolist() == ["2024-02-26", "2024-02-12", "2024-02-05"]
+    assert "sort" not in url_params(at)
+
+
 def test_the_table_is_folded_until_asked_for(shop: Engine, downloads: dict[str, bytes]) -> None:
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     (box,) = at.expander

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
@@ -35,7 +35,7 @@ from usage.collect.runs import list_runs
 from usage.collect.trigger import run_trigger
 from usage.demo import DEMO_SETTING
 from usage.history import read_history
-from usage.models import Role, Setting
+from usage.models import CollectionRun, Role, Setting
 from usage.snapshots import replace_snapshot
 
 NOW = dt.datetime.now(dt.UTC)
@@ -337,6 +337,26 @@ def test_an_unknown_filter_in_the_url_shows_every_run(
     assert "filter" not in url_params(at)
 
 
+def test_a_filter_value_gone_from_the_table_goes_quietly(
+    engine: Engine, store: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader chose "failed"; its last failed run is gone: every run
+    again, and no warning about a URL nobody typed."""
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
+    at = open_page()
+    at.selectbox(key="collection_rows_filter").set_value("✗ failed").run()
+    assert runs_shown(at)["Bucket"].tolist() == ["missing-co"]
+    with Session(engine) as session, session.begin():
+        session.execute(delete(CollectionRun))
+        new_client(session, "newco")  # four clients: still a window of two
+    st.cache_resource.clear()  # the runs are read again (a 5-second cache)
+    at.run()
+    assert not at.warning
+    assert at.selectbox(key="collection_rows_filter").value == "Every one"
+    assert runs_shown(at)["Bucket"].tolist() == ["empty-co", "globex"]
+    assert "filter" not in url_params(at)
+
+
 def test_the_sort_orders_every_run_before_the_window_and_is_in_the_url(
     store: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -346,7 +366,6 @@ def test_the_sort_orders_every_run_before_the_window_and_is_in_the_url(
     at.selectbox(key="collection_rows_sort").set_value("-Bucket").run()
     assert runs_shown(at)["Bucket"].tolist() == ["missing-co", "globex"]  # not b, a
     assert url_params(at) == {"sort": "-Bucket"}
-    assert "collection_rows_sort" in [box.key for box in at.selectbox]
     # The only run that took a time comes first, the two without one after.
     at.selectbox(key="collection_rows_sort").set_value("Took (s)").run()
     assert runs_shown(at)["Bucket"].tolist() == ["missing-co", "empty-co"]
@@ -368,6 +387,19 @@ def test_a_short_table_has_the_sort_alone(store: None) -> None:
     at.selectbox(key="collection_rows_sort").set_value("-Last run").run()
     assert runs_shown(at)["Last run"].tolist() == ["✗ failed", "— never run", "— never run"]
     assert url_params(at) == {"sort": "-Last run"}
+
+
+def test_a_table_grown_short_drops_its_windows_search_from_the_url(
+    store: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
+    at = open_page()
+    at.text_input(key="collection_rows_search").input("co").run()
+    assert url_params(at) == {"q": "co"}
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 200)  # the same rows, now no window
+    at.run()
+    assert runs_shown(at)["Bucket"].tolist() == ["empty-co", "globex", "missing-co"]
+    assert url_params(at) == {}  # no search shown, none in the URL
 
 
 def test_an_unknown_sort_in_the_url_shows_the_rows_as_listed(store: None) -> None:

@@ -4,11 +4,8 @@ window is cut."""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from ui.rows import AS_LISTED, sort_label, sort_options, sorted_rows
-from usage.errors import InvalidParams
-from usage.validation import parse_sort
 
 FRAME = pd.DataFrame(
     {
@@ -57,17 +54,6 @@ def test_the_options_and_their_labels() -> None:
         AS_LISTED, "Bucket", "-Bucket", "Took (s)", "-Took (s)"]  # fmt: skip
     assert [sort_label(option) for option in sort_options(["Took (s)"])] == [
         "As listed", "Took (s) ↑", "Took (s) ↓"]  # fmt: skip
-
-
-def test_a_sort_from_outside_names_a_column() -> None:
-    assert parse_sort("-Took (s)", ["Bucket", "Took (s)"]) == "-Took (s)"
-    assert parse_sort(None, ["Bucket"]) is None
-    with pytest.raises(InvalidParams) as error:
-        parse_sort("--Bucket", ["Bucket", "Took (s)"])
-    assert error.value.message == (
-        "sort must be a column of the table (Bucket, Took (s)), with a leading '-' to sort it "
-        "in descending order"
-    )
 
 
 def test_rows_with_the_same_label_are_each_kept_once() -> None:

@@ -17,6 +17,7 @@ from usage.validation import (
     parse_limit,
     parse_new_client,
     parse_search,
+    parse_sort,
     parse_status,
 )
 
@@ -211,3 +212,14 @@ def test_search_accepted(raw: str | None) -> None:
 def test_search_rejected_names_its_parameter() -> None:
     with pytest.raises(InvalidParams, match=r"^q must be at most 100 characters$"):
         parse_search("x" * (MAX_SEARCH + 1))
+
+
+def test_a_sort_from_outside_names_a_column() -> None:
+    assert parse_sort("-Took (s)", ["Bucket", "Took (s)"]) == "-Took (s)"
+    assert parse_sort(None, ["Bucket"]) is None
+    with pytest.raises(InvalidParams) as error:
+        parse_sort("--Bucket", ["Bucket", "Took (s)"])
+    assert error.value.message == (
+        "sort must be a column of the table (Bucket, Took (s)), with a leading '-' to sort it "
+        "in descending order"
+    )

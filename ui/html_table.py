@@ -39,7 +39,8 @@ _STYLE = """<style>
 .usage-table-frame{overflow-x:auto}
 .usage-table-frame.scroll{overflow-y:auto}
 .usage-table-frame.scroll thead th{position:sticky;top:0;z-index:1;
- background:rgba(128,128,128,.14);backdrop-filter:blur(10px)}
+ background:rgba(128,128,128,.14);backdrop-filter:blur(10px);
+ box-shadow:inset 0 -1px rgba(128,128,128,.4)}
 table.usage-table{border-collapse:collapse;width:100%;font-size:.875rem;line-height:1.4}
 table.usage-table th{text-align:left;font-weight:600;padding:.45rem .6rem;
  border-bottom:1px solid rgba(128,128,128,.4);white-space:nowrap}
@@ -172,9 +173,11 @@ def table_html(
         + "</tr>"
         for row in frame.itertuples(index=False, name=None)
     ]  # fmt: skip
-    frame_attributes = "" if height is None else f' scroll" style="max-height:{int(height)}px'
+    box = 'class="usage-table-frame"'
+    if height is not None:  # scrolls inside: taller than ``height``
+        box = f'class="usage-table-frame scroll" style="max-height:{int(height)}px"'
     return (
-        f'{_STYLE}<div class="usage-table-frame{frame_attributes}"><table class="usage-table" '
+        f'{_STYLE}<div {box}><table class="usage-table" '
         f'data-table="{html.escape(name)}"><thead><tr>{"".join(heads)}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )

@@ -76,7 +76,8 @@ def sorted_rows(
 ) -> pd.DataFrame:
     """``frame``'s rows in the order ``sort`` (a ``sort_options`` option)
     says: by the column's values, or by its raw values in ``sort_keys`` (a
-    Series indexed as ``frame``) where the page shows it in units. Numbers
+    Series indexed as ``frame``, one label a row) where the page shows it in
+    units. Numbers
     sort as numbers, anything else as text in any case; missing values (None,
     blank, ``—``) come last in either direction, and ties keep the listed
     order."""
@@ -113,30 +114,49 @@ def _load_from_url(key: str) -> None:
         PAGE_PARAM, lambda raw: parse_page(raw, PAGE_PARAM), 1, "the first page"
     )
     st.session_state[f"{key}_seen"] = _FROM_URL
+    st.session_state[f"{key}_linked"] = {FILTER_PARAM, SORT_PARAM}  # to check when drawn
+
+
+def _from_link(key: str, param: str) -> bool:
+    """True once after ``param`` was read from a link (``_load_from_url``): a
+    value that does not fit the table is then the link's mistake, to be
+    said; one the reader chose, which the table no longer has (a filter
+    value gone with its last row, a column gone with a granularity), goes
+    quietly."""
+    linked: set[str] = st.session_state.get(f"{key}_linked", set())
+    found = param in linked
+    linked.discard(param)
+    return found
 
 
 def _chosen_filter(key: str, values: list[str]) -> None:
     """The filter's state, one of ``values`` (from the URL: by its URL form)."""
     wanted = st.session_state.get(f"{key}_filter", EVERY)
+    linked = _from_link(key, FILTER_PARAM)
     if wanted in values:
         return
     by_url = {_url_form(value): value for value in values[1:]}
     if wanted in by_url:
         st.session_state[f"{key}_filter"] = by_url[wanted]
         return
-    warn_param(f"{FILTER_PARAM} must be one of: {', '.join(by_url)}; showing every one instead.")
+    if linked:
+        warn_param(
+            f"{FILTER_PARAM} must be one of: {', '.join(by_url)}; showing every one instead."
+        )
     st.session_state[f"{key}_filter"] = EVERY
 
 
 def _chosen_sort(key: str, columns: Sequence[str]) -> None:
     """The sort's state, a column of the table (from the URL: checked here)."""
     wanted = st.session_state.get(f"{key}_sort", AS_LISTED)
+    linked = _from_link(key, SORT_PARAM)
     if wanted == AS_LISTED:
         return
     try:
         parse_sort(wanted, columns, SORT_PARAM)
     except InvalidParams as error:
-        warn_param(f"{error.message}; showing the rows as listed instead.")
+        if linked:
+            warn_param(f"{error.message}; showing the rows as listed instead.")
         st.session_state[f"{key}_sort"] = AS_LISTED
 
 
@@ -179,7 +199,9 @@ def row_window(
         _load_from_url(key)
     if len(frame) <= ROWS_SHOWN:
         sort = _sort_choice(key, frame, st.columns([1, 3])[0])
-        amend(url_of, {SORT_PARAM: sort or None})
+        # No window: a search, filter or page of an earlier, longer table goes.
+        gone = dict.fromkeys((SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM))
+        amend(url_of, {**gone, SORT_PARAM: sort or None})
         return sorted_rows(frame, sort, sort_keys)
     columns = st.columns([3, 2, 2, 1] if filtered else [3, 2, 1])
     search: str = columns[0].text_input(
@@ -265,6 +287,7 @@ def windowed_table(
     columns shown in units (bytes for a size shown as "1.2 GB"). A fragment: a
     search, the filter, the sort or another page reruns the table alone, not
     the page and its charts."""
+    frame = frame.reset_index(drop=True)  # one label a row: the keys follow by it
     keys = {column: pd.Series(list(values), index=frame.index)
             for column, values in (sort_keys or {}).items()}  # fmt: skip
     window = row_window(
