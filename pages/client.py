@@ -649,7 +649,7 @@ def _draw_table(
     texts = (*TEXT_COLUMNS, computed)
     columns = {name: Column("number") for name in shown.columns if name not in texts}
     columns["storage"] = Column(align="right", help="The CSV has the exact bytes.")
-    columns["partial"] = Column(help=f"The range holds only part of this {each}")
+    columns["partial"] = Column(help=f"The range holds only part of this {each}")  # not by day
     windowed_table(
         shown, "client_rows", name="client_snapshots", columns=columns, searched=searched,
         noun=f"{each}s", url_of=PAGE, height=TABLE_HEIGHT, sort_keys=sort_keys,

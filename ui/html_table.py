@@ -86,7 +86,8 @@ class Column:
     digits: int = 0  # a ``number``'s decimals
 
 
-def _missing(value: Any) -> bool:
+def missing(value: Any) -> bool:
+    """None, NaN or NaT: a value the table shows as its grey ``—``."""
     if value is None:
         return True
     try:
@@ -123,7 +124,7 @@ def _cell(value: Any, column: Column) -> str:
     if column.wrap:
         classes.append("wrap")
     if column.kind == "trend":
-        values = [float(v) for v in (value or []) if not _missing(v)]
+        values = [float(v) for v in (value or []) if not missing(v)]
         if len(values) < 2:
             return f'<td class="none">{NOTHING}</td>'
         words = f"from {values[0]:,.0f} to {values[-1]:,.0f}"
@@ -131,7 +132,7 @@ def _cell(value: Any, column: Column) -> str:
             f'<td><img src="{trend_image(values)}" width="{TREND_SIZE[0]}" '
             f'height="{TREND_SIZE[1]}" alt="{words}" title="{words}"></td>'
         )
-    if _missing(value):
+    if missing(value):
         classes.append("none")
         shown = NOTHING
     elif column.kind == "number":

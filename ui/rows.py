@@ -29,7 +29,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.format import NOTHING
-from ui.html_table import MOST_HEIGHT, Column, html_table
+from ui.html_table import MOST_HEIGHT, Column, html_table, missing
 from ui.params import amend, linked_anew, opened_param, read_param, warn_param
 from usage.errors import InvalidParams
 from usage.validation import MAX_SEARCH, parse_page, parse_search, parse_sort
@@ -63,12 +63,8 @@ def sort_label(option: str) -> str:
 
 
 def _blank(value: Any) -> bool:
-    if value is None or (isinstance(value, str) and value.strip() in ("", NOTHING)):
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    """Missing (``ui.html_table.missing``), blank, or a page's own ``—``."""
+    return missing(value) or (isinstance(value, str) and value.strip() in ("", NOTHING))
 
 
 def sorted_rows(
@@ -77,10 +73,9 @@ def sorted_rows(
     """``frame``'s rows in the order ``sort`` (a ``sort_options`` option)
     says: by the column's values, or by its raw values in ``sort_keys`` (a
     Series indexed as ``frame``, one label a row) where the page shows it in
-    units. Numbers
-    sort as numbers, anything else as text in any case; missing values (None,
-    blank, ``—``) come last in either direction, and ties keep the listed
-    order."""
+    units. Numbers sort as numbers, anything else as text in any case;
+    missing values (None, blank, ``—``) come last in either direction, and
+    ties keep the listed order."""
     if sort == AS_LISTED or frame.empty:
         return frame
     column = sort.removeprefix("-")
