@@ -1,7 +1,8 @@
 """Audit (``/audit``, admins only): sign-ins, refused sign-ins, changes to
 people and books, keys made and revoked, collection triggers.
 
-URL: ``/audit?since=2026-11-01&until=2026-11-30&actor=ann&action=sign_in``.
+URL: ``/audit?since=2026-11-01&until=2026-11-30&actor=ann&action=sign_in``; the
+days are the viewer's (their browser's time zone), as the times shown are.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ui.access import viewer
 from ui.data import run_page
 from ui.downloads import csv_download
 from ui.engine import get_engine
-from ui.format import local_time, viewer_zone
+from ui.format import local_time, viewer_zone, zone_name
 from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import arriving, publish, read_param
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
@@ -61,6 +62,7 @@ def _load_from_url(today: dt.date) -> None:
     )
 
 
+_DAYS_HELP = "A day in your browser's time zone, as the times below are."
 # HTML, not the data grid (``ui.html_table``): the events read as a log,
 # newest first, and the page needs none of the grid's code. Up to 1,000 of
 # them scroll inside the table (``MOST_HEIGHT``), under a header that stays.
@@ -71,11 +73,10 @@ COLUMNS = {
 }
 
 
-def _table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The events as read on screen: the time in the viewer's zone first
-    (UTC beside it), the action by its label; the download keeps the rows as
-    stored."""
-    zone = viewer_zone()
+def _table(frame: pd.DataFrame, zone: dt.tzinfo) -> pd.DataFrame:
+    """The events as read on screen: the time in the viewer's ``zone``
+    first (UTC beside it), the action by its label; the download keeps the
+    rows as stored."""
     table = frame.rename(columns=str.capitalize).rename(columns={"At": "At (UTC)"})
     table.insert(0, "At", [local_time(dt.datetime.fromisoformat(at), zone) for at in frame["at"]])
     table["Action"] = [ACTION_LABELS.get(action, action) for action in frame["action"]]
@@ -88,12 +89,13 @@ def render() -> None:
         publish(PAGE, {})
         st.error("The audit trail needs an admin.", icon=":material/lock:")
         return
-    today = dt.datetime.now(dt.UTC).date()
+    zone = viewer_zone()
+    today = dt.datetime.now(zone).date()
     if arriving(PAGE, KEYS):
         _load_from_url(today)
     top = st.columns([1, 1, 2, 2])
-    since = top[0].date_input("From (UTC)", key="audit_since")
-    until = top[1].date_input("To (UTC)", key="audit_until")
+    since = top[0].date_input("From", key="audit_since", help=_DAYS_HELP)
+    until = top[1].date_input("To", key="audit_until", help=_DAYS_HELP)
     actor = top[2].text_input("Actor contains", key="audit_actor", max_chars=MAX_ACTOR)
     action = top[3].selectbox(
         "Action", list(ACTION_LABELS), key="audit_action", format_func=ACTION_LABELS.__getitem__
@@ -117,17 +119,19 @@ def render() -> None:
             until=until,
             actor=actor.strip() or None,
             action=None if action == ALL_ACTIONS else action,
+            zone=zone,
         )
     if not events:
         st.info("No event matches these filters.", icon=":material/info:")
         return
     shown = f"the newest {AUDIT_DEFAULT_LIMIT:,}" if len(events) == AUDIT_DEFAULT_LIMIT else "all"
     st.caption(
-        f"{len(events):,} events ({shown}), newest first. From and To are UTC days; "
-        "the times are yours, and UTC beside them and in the download."
+        f"{len(events):,} events ({shown}), newest first, in your time zone "
+        f"({zone_name(zone)}): From and To are its days, the times its own, with UTC beside "
+        "them and in the download."
     )
     frame = pd.DataFrame(events)
-    html_table("audit", _table(frame), COLUMNS, height=MOST_HEIGHT)
+    html_table("audit", _table(frame, zone), COLUMNS, height=MOST_HEIGHT)
     name = f"audit_{since.isoformat()}_{until.isoformat()}.csv"
     csv_download("Download CSV", lambda: frame, name, "audit_csv")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, insert
@@ -18,6 +19,7 @@ def _at(day: int, hour: int = 12, minute: int = 0, second: int = 0) -> dt.dateti
     return dt.datetime(2026, 3, day, hour, minute, second, tzinfo=dt.UTC)
 
 
+NEW_YORK, TOKYO = ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo")
 # (at, actor, action, target), inserted in this order
 EVENTS = [
     (_at(1, 0, 0, 0), "ann@example.com", "sign_in", "ann@example.com"),
@@ -58,7 +60,7 @@ def _actions(engine: Engine, **filters: Any) -> list[str]:
     [
         ({}, ["person_removed", "key_revoked", "book_assigned", "key_created", "person_added",
               "sign_in"]),
-        # days are UTC days, both ends inclusive
+        # days are UTC days by default, both ends inclusive
         ({"since": dt.date(2026, 3, 2)}, ["person_removed", "key_revoked", "book_assigned",
                                           "key_created"]),
         ({"until": dt.date(2026, 3, 1)}, ["person_added", "sign_in"]),
@@ -73,6 +75,14 @@ def _actions(engine: Engine, **filters: Any) -> list[str]:
         ({"action": "key_created", "actor": "cli:"}, []),
         ({"limit": 2}, ["person_removed", "key_revoked"]),
         ({"limit": None, "since": dt.date(2026, 3, 3)}, ["person_removed", "key_revoked"]),
+        # days in another zone: 2 March in New York (UTC-5) is 05:00 to 05:00 UTC,
+        # in Tokyo (UTC+9) 1 March 15:00 to 2 March 15:00 UTC
+        ({"since": dt.date(2026, 3, 2), "until": dt.date(2026, 3, 2), "zone": NEW_YORK},
+         ["book_assigned"]),
+        ({"since": dt.date(2026, 3, 2), "until": dt.date(2026, 3, 2), "zone": TOKYO},
+         ["book_assigned", "key_created", "person_added"]),
+        ({"until": dt.date(2026, 3, 1), "zone": NEW_YORK},
+         ["key_created", "person_added", "sign_in"]),
     ],
 )  # fmt: skip
 def test_list_events_filters(trail: Engine, filters: dict[str, Any], actions: list[str]) -> None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import OperationalError
 from streamlit.testing.v1 import AppTest
 
@@ -27,7 +27,7 @@ from ui.html_table import MOST_HEIGHT
 from usage.audit import Action, list_events
 from usage.daily import read_day
 from usage.db import make_engine
-from usage.models import Person, Role
+from usage.models import AuditEvent, Person, Role
 from usage.people import add_person, remove_person, unassign
 from usage.portfolio import latest_snapshot_date, summarize_portfolio
 from usage.validation import DayParams
@@ -36,6 +36,7 @@ ADMIN, ANN, BOB, ALI = "boss@example.com", "Ann@Example.com", "bob@example.com",
 ANN_BOOK = ["acme-corp", "globex"]
 BOB_BOOK = ["umbrella-health"]
 PAGES = ("portfolio", "client", "compare", "snapshots", "collection")
+NEW_YORK = ZoneInfo("America/New_York")
 DEMO_NAMES = ("Acme Corporation", "Globex Corporation", "Umbrella Health", "Stark Industries")
 
 
@@ -244,18 +245,51 @@ def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:
                      signed_in(ADMIN))  # fmt: skip
     at.context = {"timezone": "America/New_York"}
     table = shown_tables(open_prepared(at, "audit", {}))["audit"].frame()
-    today = dt.datetime.now(dt.UTC).date()
+    today = dt.datetime.now(NEW_YORK).date()  # the last 30 days: New York's
     with session_for(store) as session:
-        events = list_events(session, since=today - dt.timedelta(days=29), until=today)
+        events = list_events(
+            session, since=today - dt.timedelta(days=29), until=today, zone=NEW_YORK
+        )
     assert events
+    assert at.date_input(key="audit_since").label == "From"
+    assert "in your time zone (America/New_York): From and To are its days" in texts(at.caption)[0]
     assert table.columns.tolist()[:4] == ["At", "At (UTC)", "Actor", "Action"]
     assert table["At (UTC)"].tolist() == [event["at"] for event in events]
-    new_york = [dt.datetime.fromisoformat(event["at"]).astimezone(ZoneInfo("America/New_York"))
+    new_york = [dt.datetime.fromisoformat(event["at"]).astimezone(NEW_YORK)
                 for event in events]  # fmt: skip
     assert table["At"].tolist() == [f"{moment:%Y-%m-%d %H:%M} {moment:%Z}" for moment in new_york]
     assert all(name in ("EST", "EDT") for name in table["At"].str.split().str[-1])
     labels = {action.value: action.value.replace("_", " ").capitalize() for action in Action}
     assert table["Action"].tolist() == [labels[event["action"]] for event in events]
+
+
+@pytest.mark.parametrize(
+    ("timezone", "shown"),
+    [("UTC", True), ("America/New_York", False), ("Asia/Tokyo", True)],
+)
+def test_the_audit_days_are_the_viewers(store: str, timezone: str, shown: bool) -> None:
+    """An event at 03:00 UTC on 2 March is on 2 March in UTC and in Tokyo,
+    on 1 March (22:00) in New York: the From and To days are the viewer's."""
+    with session_for(store) as session, session.begin():
+        session.execute(insert(AuditEvent), {
+            "at": dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC), "actor": "zone-probe",
+            "action": Action.SIGN_IN.value, "target": "", "detail": "", "address": "",
+        })  # fmt: skip
+    try:
+        at = use_sign_in(AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60),
+                         signed_in(ADMIN))  # fmt: skip
+        at.context = {"timezone": timezone}
+        open_prepared(at, "audit", {"since": "2026-03-02", "until": "2026-03-02",
+                                    "actor": "zone-probe"})  # fmt: skip
+        if shown:
+            (at_local,) = shown_tables(at)["audit"].frame()["At"]
+            assert at_local.startswith("2026-03-02 ")
+        else:
+            assert "audit" not in shown_tables(at)
+            assert texts(at.info) == ["No event matches these filters."]
+    finally:
+        with session_for(store) as session, session.begin():
+            session.execute(delete(AuditEvent).where(AuditEvent.actor == "zone-probe"))
 
 
 def test_among_many_clients_a_book_is_written_as_bucket_ids(

@@ -58,6 +58,11 @@ def viewer_zone() -> dt.tzinfo:
         return dt.UTC
 
 
+def zone_name(zone: dt.tzinfo) -> str:
+    """How a time zone is named to the viewer: ``Europe/Paris``, ``UTC``."""
+    return str(getattr(zone, "key", None) or zone)
+
+
 def local_time(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
     """``moment`` in ``zone`` to the minute, with the zone's abbreviation:
     ``2026-11-24 03:12 CET``."""

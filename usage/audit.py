@@ -97,6 +97,11 @@ def record_once(session: Session, actor: Actor, action: Action, target: str, det
     return True
 
 
+def _day_start(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    """The first moment of ``day`` in ``zone``, in UTC (as the store holds it)."""
+    return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+
+
 def list_events(
     session: Session,
     *,
@@ -105,16 +110,16 @@ def list_events(
     actor: str | None = None,
     action: str | None = None,
     limit: int | None = AUDIT_DEFAULT_LIMIT,
+    zone: dt.tzinfo = dt.UTC,
 ) -> list[dict[str, Any]]:
-    """Events newest first, from ``since`` (UTC day, inclusive) to ``until``
-    (inclusive), by an actor containing ``actor`` (case-insensitive), of
-    one ``action``."""
+    """Events newest first, from ``since`` (a day in ``zone``, inclusive) to
+    ``until`` (inclusive), by an actor containing ``actor``
+    (case-insensitive), of one ``action``."""
     stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     if since is not None:
-        stmt = stmt.where(AuditEvent.at >= dt.datetime.combine(since, dt.time(), dt.UTC))
+        stmt = stmt.where(AuditEvent.at >= _day_start(since, zone))
     if until is not None:
-        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC)
-        stmt = stmt.where(AuditEvent.at < end)
+        stmt = stmt.where(AuditEvent.at < _day_start(until + dt.timedelta(days=1), zone))
     if actor:
         stmt = stmt.where(AuditEvent.actor.icontains(actor.strip(), autoescape=True))
     if action:
