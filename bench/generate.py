@@ -20,7 +20,8 @@ collections (some appearing part way through) and 2 to 4 storage prefixes.
 The People and Audit pages need people: ``add_people`` adds ``PEOPLE`` of
 them through the product's own ``usage.people.add_person`` (an admin, analysts
 and managers with books of ``BOOK_SIZE`` clients), which audits each, and
-sign-ins up to ``AUDIT_EVENTS`` events in all: the Audit page's 1,000.
+sign-ins up to ``AUDIT_EVENTS`` events in all (the Audit page's 1,000), one
+every ``SIGN_IN_SPACING`` back from the present.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ _KINDS = ("Foundation", "Trust", "Society", "Club", "Charity", "Association", "G
 PEOPLE = 60  # one admin, 9 analysts, 50 managers
 BOOK_SIZE = 40  # a manager's clients
 AUDIT_EVENTS = 1_000
+SIGN_IN_SPACING = dt.timedelta(days=29) / AUDIT_EVENTS  # the sign-ins' 29 days and a bit
 SNAPSHOT_INDEX = "ix_snapshots_snapshot_date"
 CREATE_SNAPSHOT_INDEX = f"CREATE INDEX {SNAPSHOT_INDEX} ON snapshots (snapshot_date, client_id)"
 # Clients per transaction (SQLite) or per COPY (PostgreSQL).
@@ -350,9 +352,15 @@ def add_people(session: Session, seed: int) -> int:
         add_person(session, email, role, book, actor=actor)
         emails.append(email)
     audited = session.scalar(events) or 0
+    last = session.scalar(select(func.max(AuditEvent.id))) or 0
     for number in range(max(0, AUDIT_EVENTS - audited)):
         who = Actor(emails[number % PEOPLE], f"10.0.{number % 250}.{number % 200 + 1}")
         record(session, who, Action.SIGN_IN, who.name)
+    # ``record`` stamps each event with the present moment: the sign-ins are
+    # spread back over the Audit page's 30 days instead, the last one now.
+    signed_in = select(AuditEvent).where(AuditEvent.id > last).order_by(AuditEvent.id.desc())
+    for back, event in enumerate(session.scalars(signed_in)):
+        event.at = event.at - back * SIGN_IN_SPACING
     return (session.scalar(events) or 0) - before
 
 
