@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -127,20 +127,25 @@ def _pick_clients(url: str) -> tuple[str, str, dt.date]:
 
 
 @contextlib.contextmanager
-def floor_server(specs: Path) -> Iterator[str]:
+def page_server(script: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``streamlit run script`` (a bare page of ``bench/``) from the project's
+    root, with its configuration; yields the base URL."""
     port = free_port()
-    args = [sys.executable, "-m", "streamlit", "run", "bench/floor_page.py",
+    args = [sys.executable, "-m", "streamlit", "run", script,
             "--server.port", str(port), "--server.address", "127.0.0.1",
             "--server.headless", "true", "--server.fileWatcherType", "none"]  # fmt: skip
-    env = {**os.environ, "USAGE_FLOOR_SPECS": str(specs)}
-    process = subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen(args, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(process, base, 60)
         yield base
     finally:
         stop_process(process)
+
+
+def floor_server(specs: Path) -> contextlib.AbstractContextManager[str]:
+    return page_server("bench/floor_page.py", {"USAGE_FLOOR_SPECS": str(specs)})
 
 
 def _new_page(browser: Browser) -> Page:
@@ -162,7 +167,7 @@ def _discover(browser: Browser, url: str, charts: int) -> list[dict[str, Any]]:
     return specs
 
 
-def _open(browser: Browser, url: str, charts: int) -> tuple[float, float, float]:
+def open_timed(browser: Browser, url: str, charts: int) -> tuple[float, float, float]:
     """Seconds from navigation to the page's title, to the script's end (every
     element sent), and to the page drawn."""
     page = _new_page(browser)
@@ -204,11 +209,11 @@ def measure(
                     json.dumps({**json.loads(specs_file.read_text()), name: specs})
                 )
                 floor_link = f"{floor}/?spec={name}"
-                _open(browser, floor_link, len(specs))  # the floor's first open
+                open_timed(browser, floor_link, len(specs))  # the floor's first open
                 timed: dict[str, list[tuple[float, float, float]]] = {"product": [], "floor": []}
                 for _ in range(runs):
-                    timed["product"].append(_open(browser, product + link, len(specs)))
-                    timed["floor"].append(_open(browser, floor_link, len(specs)))
+                    timed["product"].append(open_timed(browser, product + link, len(specs)))
+                    timed["floor"].append(open_timed(browser, floor_link, len(specs)))
                 product_median = statistics.median(drawn for *_, drawn in timed["product"])
                 floor_median = statistics.median(drawn for *_, drawn in timed["floor"])
                 target = TARGETS.get(label, OTHER_TARGET)

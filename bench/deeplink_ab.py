@@ -30,10 +30,10 @@ from bench.deeplink import (
     CHROMIUM,
     CHROMIUM_ARGS,
     _discover,
-    _open,
     _pick_clients,
     floor_server,
     links,
+    open_timed,
 )
 from tests.live_server import running_server
 
@@ -65,13 +65,13 @@ def compare(label: str, trees: list[Path], database_url: str, runs: int) -> dict
             _discover(browser, base + link, len(specs))
         specs_file.write_text(json.dumps({"ab": specs}))
         floor_link = f"{floor}/?spec=ab"
-        _open(browser, floor_link, len(specs))  # the floor's first open
+        open_timed(browser, floor_link, len(specs))  # the floor's first open
         urls = {str(tree): base + link for tree, base in zip(trees, bases, strict=True)}
         urls["floor"] = floor_link
         times: dict[str, list[float]] = {who: [] for who in urls}
         for _ in range(runs):
             for who, url in urls.items():
-                times[who].append(round(_open(browser, url, len(specs))[2], 2))
+                times[who].append(round(open_timed(browser, url, len(specs))[2], 2))
         browser.close()
     floor_median = statistics.median(times["floor"])
     result: dict[str, object] = {"link": name, "path": link, "runs": runs, "load": load()}
