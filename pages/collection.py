@@ -55,8 +55,11 @@ TOOK_HELP = "How long the last run took, in seconds. **—**: still running, or 
 STARTED_HELP = "In your time zone; the next column has the same moment in UTC."
 SOURCE_HELP = (
     "Where the last run's storage figures came from: **listing** (every key listed) or"
-    " **inventory** (the bucket's S3 Inventory report). **—**: running, failed or never run."
+    " **inventory** (the bucket's S3 Inventory report); **listing (inventory refused)**: the"
+    " report was refused and the bucket listed instead, the Source note says why."
+    " **—**: running, failed or never run."
 )
+REFUSED = " (inventory refused)"  # after "listing": the report was refused, the bucket listed
 
 
 # Shared, not copied (see ``ui.data``): 10,000 runs took 26 ms a run to
@@ -85,6 +88,11 @@ def _started(run: dict[str, Any], now: dt.datetime, zone: dt.tzinfo) -> str | No
     return f"{local_time(started, zone)} ({human_age(started, now)})"
 
 
+def _source(run: dict[str, Any]) -> str | None:
+    source: str | None = run["storage_source"]
+    return f"{source}{REFUSED}" if source and run["storage_note"] else source
+
+
 def _frame(runs: list[dict[str, Any]], labels: list[str], now: dt.datetime) -> pd.DataFrame:
     zone = viewer_zone()
     return pd.DataFrame(
@@ -98,10 +106,11 @@ def _frame(runs: list[dict[str, Any]], labels: list[str], now: dt.datetime) -> p
             "Started at (UTC)": [run["started_at"] for run in runs],
             "Took (s)": [run["duration_seconds"] for run in runs],
             "Snapshot date": [run["snapshot_date"] for run in runs],
-            "Source": [run["storage_source"] for run in runs],
+            "Source": [_source(run) for run in runs],
             "Latest snapshot": [run["latest_snapshot_date"] for run in runs],
             "By": [run["started_by"] for run in runs],
             "Error": [run["error"] or "" for run in runs],
+            "Source note": [run["storage_note"] or "" for run in runs],
         }
     )
 
@@ -148,6 +157,7 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
                 help="The client's newest snapshot, collected, imported or from the demo."
             ),
             "Error": Column(wrap=True),
+            "Source note": Column(wrap=True, help="Why the inventory report was refused."),
         },
         searched=("Client", "Bucket"),
         noun="clients",
@@ -164,6 +174,18 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
         st.caption(
             f"And {len(failed) - FAILURES_SHOWN:,} more failed runs: their errors are in the "
             "table's Error column and in the download."
+        )
+    refused = [run for run in runs if run["storage_note"]]
+    for run in refused[:FAILURES_SHOWN]:
+        st.warning(
+            f"**{md_text(run['bucket_id'])}**: inventory report refused, the bucket was listed "
+            f"instead: {md_text(run['storage_note'])}",
+            icon=":material/inventory_2:",
+        )
+    if len(refused) > FAILURES_SHOWN:
+        st.caption(
+            f"And {len(refused) - FAILURES_SHOWN:,} more refused inventory reports: the reasons "
+            "are in the table's Source note column and in the download."
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
 import tracemalloc
 from collections.abc import Iterable, Iterator
 from itertools import count
@@ -330,6 +331,14 @@ POLICY = [
 ]  # fmt: skip
 
 
+REFUSED = {
+    (StorageSource.INVENTORY, InventoryFallback.LISTING, "none"): "^no complete inventory report ",
+    (StorageSource.INVENTORY, InventoryFallback.LISTING, "stale"): " is 49 hours old ",
+    (StorageSource.AUTO, InventoryFallback.LISTING, "bad"):
+        r"manifest\.json does not match manifest\.checksum",
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(("source", "fallback", "found", "outcome"), POLICY)
 def test_the_source_and_the_fallback_decide_what_is_read(
     client: Any,
@@ -357,8 +366,11 @@ def test_the_source_and_the_fallback_decide_what_is_read(
         with pytest.raises(InventoryError, match=outcome.format(folder=folder)):
             measure_usage(client, storage, "small", now=NOW)
         return
-    usage, used = measure_usage(client, storage, "small", now=NOW)
+    usage, used, refused = measure_usage(client, storage, "small", now=NOW)
     assert used is outcome
+    # Why a report was refused, when the bucket was listed instead.
+    reason = REFUSED.get((source, fallback, found))
+    assert refused is None if reason is None else re.search(reason, refused or "")
     expected = objects("inv-small")[:100] if used is StorageSource.INVENTORY else None
     if expected is None:
         assert usage == measure_storage(client, Location("inv-small", ""))
@@ -511,8 +523,13 @@ def test_a_collection_records_the_source_of_each_clients_figures(
             )  # fmt: skip
             listed = measure_storage(client, Location(f"inv-{bucket_id}", ""))
             assert _storage(engine, bucket_id) == listed
+        # Why each report was refused, the bucket listed instead.
+        assert " is 72 hours old " in runs["small"]["storage_note"]
+        assert runs["plain"]["storage_note"].startswith("no complete inventory report in ")
+        assert runs["acme"]["storage_note"] is None
         return
     assert (runs["small"]["run_status"], runs["small"]["storage_source"]) == ("failed", None)
+    assert runs["small"]["storage_note"] is None
     assert runs["small"]["error"] == (
         f"inventory report s3://{DEST}/{stale.folder} is 72 hours old (from"
         f" {now - dt.timedelta(days=3):%Y-%m-%d %H:%M} UTC), older than the 48 allowed"

@@ -4,7 +4,9 @@ when sign-in is off)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 import streamlit as st
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
@@ -35,7 +37,7 @@ from usage.collect.runs import list_runs
 from usage.collect.trigger import run_trigger
 from usage.demo import DEMO_SETTING
 from usage.history import read_history
-from usage.models import CollectionRun, Role, Setting
+from usage.models import Client, CollectionRun, Role, Setting
 from usage.snapshots import replace_snapshot
 
 NOW = dt.datetime.now(dt.UTC)
@@ -227,6 +229,33 @@ def test_took_is_a_dash_with_help_until_a_run_ends(engine: Engine, store: None) 
     started_text = str(table.loc["missing-co", "Started"])
     assert started_text.endswith(" UTC (0 min ago)")  # AppTest has no browser zone: UTC
     assert str(table.loc["missing-co", "Started at (UTC)"]).startswith(started_text[:10])
+
+
+def test_a_refused_inventory_report_is_said_with_its_reason(
+    engine: Engine, store: None, downloads: dict[str, bytes]
+) -> None:
+    """A run that listed the bucket because its inventory report was refused
+    says so in Source, gives the reason in Source note and the download,
+    and below the table."""
+    reason = "inventory report s3://inv/missing-co/2026-11-30T01-00Z/ is 72 hours old"
+    with Session(engine) as session, session.begin():
+        run = session.scalars(select(CollectionRun).join(Client).where(
+            Client.bucket_id == "missing-co")).one()  # fmt: skip
+        run.status, run.error = "succeeded", None
+        run.storage_source, run.storage_note = "listing", reason
+    at = open_page()
+    table = runs_shown(at).set_index("Bucket")
+    assert table.loc["missing-co", "Source"] == "listing (inventory refused)"
+    assert table.loc["missing-co", "Source note"] == reason
+    assert table.loc["globex", "Source note"] == ""
+    assert texts(at.warning)[-1] == (
+        f"**missing-co**: inventory report refused, the bucket was listed instead: {reason}"
+    )
+    rows = {row["Bucket"]: row for row in csv.DictReader(
+        io.StringIO(downloads["collection_runs.csv"].decode()))}  # fmt: skip
+    assert (rows["missing-co"]["Source"], rows["missing-co"]["Source note"]) == (
+        "listing (inventory refused)", reason)  # fmt: skip
+    assert rows["globex"]["Source note"] == ""
 
 
 def test_snapshots_without_a_run_say_where_they_came_from(engine: Engine, store: None) -> None:

@@ -322,6 +322,9 @@ class CollectionRun(Base):
     # Where the storage figures came from: "listing" or "inventory" (S3
     # Inventory); None while running, after a failure, or before 0007.
     storage_source: Mapped[str | None] = mapped_column(String(16))
+    # Why the S3 Inventory report was refused and the bucket listed instead
+    # (storage.inventory_fallback = "listing"); None otherwise, or before 0008.
+    storage_note: Mapped[str | None] = mapped_column(Text)
     # Renewed while the run works: a run whose heartbeat is old died with
     # its process, and the next run may take its client at once.
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -133,6 +133,7 @@ class RunClaims:
         *,
         error: str | None,
         storage_source: str | None = None,
+        storage_note: str | None = None,
     ) -> bool:
         """Record the end of the client's run in ``session``; False when
         another run took the client over (nothing is recorded)."""
@@ -145,6 +146,7 @@ class RunClaims:
             error=error,
             started_at=started_at,
             storage_source=storage_source,
+            storage_note=storage_note,
         )
         return finished or started_at is None
 

@@ -30,7 +30,7 @@ import re
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -76,32 +76,40 @@ class Manifest:
     files: tuple[DataFile, ...]
 
 
-def measure_usage(
-    s3: Any, storage: StorageConfig, bucket_id: str, *, now: dt.datetime
-) -> tuple[PrefixUsage, StorageSource]:
+class Measured(NamedTuple):
+    """A client's storage as measured, and how."""
+
+    usage: PrefixUsage
+    source: StorageSource  # LISTING or INVENTORY: what the figures came from
+    refused: str | None = None  # why the inventory report was refused and the bucket listed
+
+
+def measure_usage(s3: Any, storage: StorageConfig, bucket_id: str, *, now: dt.datetime) -> Measured:
     """The client's usage by top-level prefix and where it came from
     (``LISTING`` or ``INVENTORY``), as ``storage.source`` and
-    ``storage.inventory_fallback`` say; raises ``StorageError``."""
+    ``storage.inventory_fallback`` say, with the reason a report was refused
+    when the bucket was listed instead; raises ``StorageError``."""
     location = storage.locate(bucket_id)
     if storage.source is StorageSource.LISTING:
-        return measure_storage(s3, location, storage.page_size), StorageSource.LISTING
+        return Measured(measure_storage(s3, location, storage.page_size), StorageSource.LISTING)
     max_age = dt.timedelta(hours=storage.inventory_max_age_hours)
     try:
         usage = measure_inventory(
             s3, storage.locate_inventory(bucket_id), location, now=now, max_age=max_age
         )
-        return usage, StorageSource.INVENTORY
+        return Measured(usage, StorageSource.INVENTORY)
     except NoInventoryReport as exc:
         if storage.source is not StorageSource.AUTO:
             problem: InventoryError = exc
         else:  # auto: a bucket without inventory is listed
-            return measure_storage(s3, location, storage.page_size), StorageSource.LISTING
+            return Measured(measure_storage(s3, location, storage.page_size), StorageSource.LISTING)
     except InventoryError as exc:
         problem = exc
     if storage.inventory_fallback is InventoryFallback.FAIL:
         raise problem
     log.warning("%s: %s; listing the bucket instead", bucket_id, problem)
-    return measure_storage(s3, location, storage.page_size), StorageSource.LISTING
+    listed = measure_storage(s3, location, storage.page_size)
+    return Measured(listed, StorageSource.LISTING, str(problem))
 
 
 def measure_inventory(

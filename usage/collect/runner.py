@@ -249,8 +249,13 @@ def _collect_one(
         computed = compute(target.bucket_id, snapshot_date, clock().replace(microsecond=0))
         with Session(for_writes(engine)) as session, session.begin():
             # First: the claim's row stays locked until the snapshot is stored.
-            source = computed.storage_source.value
-            if not claims.finish(session, target.client_id, error=None, storage_source=source):
+            if not claims.finish(
+                session,
+                target.client_id,
+                error=None,
+                storage_source=computed.storage_source.value,
+                storage_note=computed.storage_note,
+            ):
                 raise _TakenOverError
             clear_demo(session)  # a collected snapshot: the store is not only the demo now
             replace_snapshot(session, target.client_id, computed.snapshot)

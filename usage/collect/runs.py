@@ -60,6 +60,7 @@ def _run_row(
         "error": None,
         "heartbeat_at": as_utc(now),
         "storage_source": None,  # known when the run succeeds
+        "storage_note": None,
     }
 
 
@@ -242,6 +243,12 @@ def renew_runs(
     session.execute(stmt.values(heartbeat_at=as_utc(now)))
 
 
+def _clipped(text: str | None) -> str | None:
+    if text is not None and len(text) > MAX_ERROR_LENGTH:
+        return text[: MAX_ERROR_LENGTH - 1] + "…"
+    return text
+
+
 def finish_run(
     session: Session,
     client_id: int,
@@ -250,11 +257,13 @@ def finish_run(
     error: str | None,
     started_at: dt.datetime | None = None,
     storage_source: str | None = None,
+    storage_note: str | None = None,
 ) -> bool:
     """Record the run's end; with ``started_at``, only while the client's run
-    is still the one started then (False: another run took the client)."""
-    if error is not None and len(error) > MAX_ERROR_LENGTH:
-        error = error[: MAX_ERROR_LENGTH - 1] + "…"
+    is still the one started then (False: another run took the client).
+    ``storage_note`` says why an inventory report was refused and the bucket
+    listed instead."""
+    error, storage_note = _clipped(error), _clipped(storage_note)
     stmt = update(CollectionRun).where(CollectionRun.client_id == client_id)
     if started_at is not None:
         stmt = stmt.where(
@@ -267,6 +276,7 @@ def finish_run(
             status=(RunStatus.SUCCEEDED if error is None else RunStatus.FAILED).value,
             error=error,
             storage_source=storage_source,  # "listing" or "inventory"
+            storage_note=storage_note,
         )
     )
     return bool(getattr(result, "rowcount", 0))
@@ -291,6 +301,7 @@ def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
             CollectionRun.error,
             LatestSnapshot.snapshot_date,
             CollectionRun.storage_source,
+            CollectionRun.storage_note,
         )
         .outerjoin(CollectionRun, CollectionRun.client_id == Client.id)
         .outerjoin(LatestSnapshot, LatestSnapshot.client_id == Client.id)
@@ -315,6 +326,7 @@ def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
             "error": row[8],
             "latest_snapshot_date": row[9].isoformat() if row[9] else None,
             "storage_source": row[10],
+            "storage_note": row[11],
         }
         for row in rows
     ]

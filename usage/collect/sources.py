@@ -23,6 +23,7 @@ from usage.snapshots import SnapshotData
 class Computed:
     snapshot: SnapshotData
     storage_source: StorageSource  # LISTING or INVENTORY: what the figures came from
+    storage_note: str | None = None  # why an inventory report was refused, the bucket listed
 
 
 class Sources:
@@ -43,14 +44,14 @@ class Sources:
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise RecordsError(f"records database: {detail}") from exc
-        by_prefix, source = measure_usage(self.s3, self.config.storage, bucket_id, now=computed_at)
+        measured = measure_usage(self.s3, self.config.storage, bucket_id, now=computed_at)
         snapshot = SnapshotData(
             snapshot_date=snapshot_date,
             records=records,
-            by_prefix=by_prefix,
+            by_prefix=measured.usage,
             computed_at=computed_at,
         )
-        return Computed(snapshot, source)
+        return Computed(snapshot, measured.source, measured.refused)
 
     def close(self) -> None:
         self.records_engine.dispose()
