@@ -8,6 +8,7 @@ client, and "Collect now" for a signed-in admin (and nobody else).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -167,26 +168,30 @@ def _show_runs(runs: list[dict[str, Any]], demo: bool) -> None:
         sort_keys={"Started": frame["Started at (UTC)"]},
     )
     csv_download("Download CSV", lambda: frame, "collection_runs.csv", "collection_csv")
-    failed = [run for run in runs if run["run_status"] == "failed"]
-    for run in failed[:FAILURES_SHOWN]:
-        st.error(f"**{md_text(run['bucket_id'])}**: {md_text(run['error'] or '')}")
-    if len(failed) > FAILURES_SHOWN:
-        st.caption(
-            f"And {len(failed) - FAILURES_SHOWN:,} more failed runs: their errors are in the "
-            "table's Error column and in the download."
-        )
-    refused = [run for run in runs if run["storage_note"]]
-    for run in refused[:FAILURES_SHOWN]:
-        st.warning(
+    _spell_out(
+        [run for run in runs if run["run_status"] == "failed"],
+        lambda run: st.error(f"**{md_text(run['bucket_id'])}**: {md_text(run['error'] or '')}"),
+        "failed runs: their errors are in the table's Error column and in the download.",
+    )
+    _spell_out(
+        [run for run in runs if run["storage_note"]],
+        lambda run: st.warning(
             f"**{md_text(run['bucket_id'])}**: inventory report refused, the bucket was listed "
             f"instead: {md_text(run['storage_note'])}",
             icon=":material/inventory_2:",
-        )
-    if len(refused) > FAILURES_SHOWN:
-        st.caption(
-            f"And {len(refused) - FAILURES_SHOWN:,} more refused inventory reports: the reasons "
-            "are in the table's Source note column and in the download."
-        )
+        ),
+        "refused inventory reports: the reasons are in the table's Source note column and in "
+        "the download.",
+    )
+
+
+def _spell_out(runs: list[dict[str, Any]], say: Callable[[dict[str, Any]], Any], rest: str) -> None:
+    """``say`` each of the first ``FAILURES_SHOWN`` runs below the table;
+    the others counted, ``rest`` naming them and where they are."""
+    for run in runs[:FAILURES_SHOWN]:
+        say(run)
+    if len(runs) > FAILURES_SHOWN:
+        st.caption(f"And {len(runs) - FAILURES_SHOWN:,} more {rest}")
 
 
 def _show_result() -> None:
