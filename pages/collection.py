@@ -20,7 +20,7 @@ from ui.access import client_address, viewer
 from ui.data import load_client_choices, load_is_demo, run_page, show_empty_database
 from ui.downloads import csv_download
 from ui.engine import get_engine
-from ui.format import human_age, local_time, md_text, viewer_zone
+from ui.format import human_age, local_time, md_message, md_text, viewer_zone
 from ui.html_table import Column
 from ui.params import publish
 from ui.picker import clients_picker
@@ -123,7 +123,7 @@ def _show_configuration() -> None:
         config = load_config()
     except ConfigError as error:
         # The message may quote a value (a URL with its password): admins only.
-        detail = f": {md_text(str(error))}" if viewer().is_admin else ""
+        detail = f": {md_message(str(error))}" if viewer().is_admin else ""
         st.warning(
             f"Collection is not configured on this server{detail}. Until it is, "
             '"Collect now" and `POST /api/v1/collect/trigger` cannot run: the settings are '
@@ -228,10 +228,10 @@ def _collect_now(engine: Engine) -> None:
             actor = Actor(principal.actor, client_address())
             result = trigger_collection(engine, request, actor)
     except RateLimited as error:
-        st.warning(md_text(error.message), icon=":material/timer:")
+        st.warning(md_message(error.message), icon=":material/timer:")
         return
     except UsageError as error:  # not configured, or a client removed meanwhile
-        st.error(md_text(error.message), icon=":material/warning:")
+        st.error(md_message(error.message), icon=":material/warning:")
         return
     st.session_state[_RESULT] = result
     st.cache_data.clear()  # every page shows the new snapshots, this one its runs

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ui.access import client_address, load_person, viewer
 from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
-from ui.format import md_text
+from ui.format import md_message, md_text
 from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import publish
 from ui.picker import book_input, book_keys
@@ -48,7 +48,7 @@ def _change(done: str, work: Callable[[Session], object], forget: tuple[str, ...
         with Session(get_engine()) as session, session.begin():
             work(session)
     except UsageError as error:
-        st.error(md_text(error.message), icon=":material/warning:")
+        st.error(md_message(error.message), icon=":material/warning:")
         return
     st.session_state[_DONE] = done
     for key in forget:

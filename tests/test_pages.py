@@ -26,7 +26,7 @@ import ui.rows
 from tests.shown_tables import shown_tables
 from ui.charts import DROP_TRACE
 from ui.downloads import history_json
-from ui.format import human_age, human_bytes, md_text, plot_text
+from ui.format import human_age, human_bytes, md_message, md_text, plot_text
 from usage.compare import compare_snapshots, read_snapshot_at
 from usage.daily import read_day
 from usage.db import make_engine
@@ -665,6 +665,18 @@ def test_an_unreachable_database_gives_a_clear_message(use_database: Any, page: 
     assert list(sidebar_links(at))[:4] == TITLES
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_a_database_not_upgraded_names_the_command(
+    use_database: Any, tmp_path: Path, page: str
+) -> None:
+    use_database(f"sqlite:///{tmp_path / 'old.sqlite3'}")  # no schema at all
+    at = open_page(page)
+    (error,) = at.error
+    # The command as code, to copy: not escaped backticks around it.
+    assert error.proto.body.endswith("not up to date\\: run `python -m usage db upgrade`")
+    assert list(sidebar_links(at))[:4] == TITLES
+
+
 def test_an_unexpected_error_shows_no_traceback_nor_its_text(
     demo: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -697,6 +709,20 @@ def test_an_unexpected_error_shows_no_traceback_nor_its_text(
 )
 def test_names_are_escaped_for_markdown(text: str, shown: str) -> None:
     assert md_text(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("run `python -m usage db upgrade`", "run `python -m usage db upgrade`"),
+        ("a `b*c` and `[d](e)`.", "a `b*c` and `[d](e)`\\."),
+        ("one ` alone: **x**", "one \\` alone\\: \\*\\*x\\*\\*"),
+        ("empty `` pair", "empty \\`\\` pair"),
+        ("<img src=x>", "\\<img src\\=x\\>"),
+    ],
+)
+def test_messages_show_their_commands_as_code(text: str, shown: str) -> None:
+    assert md_message(text) == shown
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ui.format import md_text
+from ui.format import md_message
 from usage.errors import ConfigError
 from usage.runtime import server_engine
 
@@ -40,7 +40,7 @@ def shown_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as error:
-        st.error(f"A setting is wrong: {md_text(str(error))}", icon=":material/warning:")
+        st.error(f"A setting is wrong: {md_message(str(error))}", icon=":material/warning:")
     except (DBAPIError, PoolTimeout) as error:
         if not _unreachable(error):
             raise

@@ -83,6 +83,16 @@ def md_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def md_message(text: str) -> str:
+    """An error's message as markdown: literal text, but its commands quoted
+    in backticks (`` `python -m usage db upgrade` ``) shown as code, as
+    they read on the command line. Unpaired backticks stay literal."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0 or not all(parts[1::2]):
+        return md_text(text)
+    return "".join(f"`{part}`" if index % 2 else md_text(part) for index, part in enumerate(parts))
+
+
 def plot_text(text: str) -> str:
     """``text`` as literal text inside a plotly label (plotly reads some HTML)."""
     return html.escape(text, quote=False)
