@@ -241,6 +241,34 @@ def test_a_path_with_dot_or_empty_segments_is_json_400(api: ApiClient, url: str)
     is_error(api.get(url), 400, "bad request: the path or the request is malformed")
 
 
+@pytest.mark.parametrize(
+    "url", ["/api/v1/clients/acme-corp%2Fhistory", "/api/v1%2fclients", "/api/v1/clients%2F"]
+)
+def test_an_encoded_slash_is_no_separator(api: ApiClient, url: str) -> None:
+    is_error(api.get(url), 400, "bad request: the path or the request is malformed")
+
+
+@pytest.mark.parametrize(
+    ("url", "repeated"),
+    [
+        (f"{HISTORY}?limit=1&limit=2", "limit"),
+        ("/api/v1/clients?status=active&status=trial", "status"),
+        (f"{HISTORY}?start_date=2024-01-01&limit=5&start_date=2024-01-02", "start_date"),
+        (f"{HISTORY}?granularity=day&granularity=day", "granularity"),  # even the same value
+        ("/api/v1/snapshots/2024-01-01?limit=1&limit=%31", "limit"),
+        ("/api/v1/?x&x", "x"),
+    ],
+)
+def test_a_parameter_given_twice_is_400(api: ApiClient, url: str, repeated: str) -> None:
+    message = f"query parameter {repeated!r} is given more than once; give it once"
+    is_error(api.get(url), 400, message)
+
+
+def test_the_openapi_document_takes_no_parameter(api: ApiClient) -> None:
+    response = api.get("/api/v1/openapi.json?x=1")
+    is_error(response, 400, "unknown query parameter 'x'; expected: none")
+
+
 def test_head_gives_the_get_headers_without_a_body(api: ApiClient) -> None:
     got = api.get(HISTORY, headers={"Accept-Encoding": "identity"})
     head = api.request("HEAD", HISTORY, headers={"Accept-Encoding": "identity"})

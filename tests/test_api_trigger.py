@@ -123,6 +123,15 @@ def test_second_trigger_within_five_minutes_is_429_unless_forced(
          "bucket_ids[0] must be 1 to 64 characters of letters, digits, '-' or '_'"),
         (b'{"buckets": ["globex"]}',
          "unknown field 'buckets' in the request body; expected: bucket_ids, force"),
+        # Which of two values was meant is not guessed.
+        (b'{"force": false, "force": true}',
+         "field 'force' is given more than once in the request body"),
+        (b'{"bucket_ids": ["x"], "bucket_ids": ["globex"]}',
+         "field 'bucket_ids' is given more than once in the request body"),
+        # UTF-8 only: the same JSON in UTF-16 is not read.
+        ('{"force": true}'.encode("utf-16"),
+         'the request body must be a JSON object such as {"bucket_ids": ["acme-corp"],'
+         ' "force": false}'),
     ],
 )  # fmt: skip
 def test_bad_body_is_400_naming_the_field(
@@ -130,6 +139,40 @@ def test_bad_body_is_400_naming_the_field(
 ) -> None:
     client, keys = api
     is_error(post(client, keys["admin"], body), 400, message)
+
+
+@pytest.mark.parametrize("kind", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_400(api: tuple[ApiClient, dict[str, str]], kind: str) -> None:
+    client, keys = api
+    headers = {"X-API-Key": keys["admin"], "Content-Type": kind}
+    response = client.request("POST", TRIGGER, content=b'{"force": true}', headers=headers)
+    message = f"Content-Type must be application/json for a request body, got {kind!r}"
+    is_error(response, 400, message)
+
+
+@pytest.mark.parametrize(
+    "kind", [None, "application/json; charset=utf-8", "Application/JSON", "application/merge+json"]
+)
+def test_a_json_body_may_say_so_or_not(
+    configured: None, api: tuple[ApiClient, dict[str, str]], kind: str | None
+) -> None:
+    client, keys = api
+    headers = {"X-API-Key": keys["admin"], **({"Content-Type": kind} if kind else {})}
+    body = b'{"bucket_ids": ["globex"], "force": true}'
+    response = client.request("POST", TRIGGER, content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["buckets_processed"] == 1
+
+
+def test_a_body_past_a_mebibyte_is_413_unread(
+    configured: None, api: tuple[ApiClient, dict[str, str]]
+) -> None:
+    client, keys = api
+    body = b'{"bucket_ids": [' + b'"globex",' * 120_000 + b'"globex"]}'
+    is_error(post(client, keys["admin"], body), 413, "the request body is larger than 1024 KiB")
+    # The largest body the trigger takes (1,000 ids of 64 characters) is read.
+    largest = b'{"bucket_ids": [' + b",".join([b'"' + b"a" * 64 + b'"'] * 1000) + b"]}"
+    is_error(post(client, keys["admin"], largest), 404, f"client {'a' * 64!r} not found")
 
 
 def test_unknown_bucket_is_404(configured: None, api: tuple[ApiClient, dict[str, str]]) -> None:

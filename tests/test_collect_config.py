@@ -110,6 +110,8 @@ def test_every_setting_has_its_environment_variable() -> None:
         (RECORDS, "[s3]\nbucket = 'x'\n", "unknown section 's3'; expected: [storage], [records]"),
         (RECORDS, "[storage\n", "is not valid TOML: "),
         (RECORDS, "x = " + "[" * 5000 + "]" * 5000 + "\n", "is not valid TOML: nested too deeply"),
+        (RECORDS, "storage = 5\n",
+         "storage must be a section ([storage] and its settings below it), not a value"),
     ],
 )  # fmt: skip
 def test_a_wrong_setting_is_one_line_naming_it(
@@ -121,6 +123,14 @@ def test_a_wrong_setting_is_one_line_naming_it(
     text = str(caught.value)
     assert message in text
     assert "\n" not in text
+
+
+@pytest.mark.parametrize("body", [b"[records]\nurl = 'caf\xe9'\n", b"\xff\xfe[\x00r\x00"])
+def test_a_file_not_in_utf8_is_one_line_naming_it(tmp_path: Path, body: bytes) -> None:
+    (tmp_path / "usage.toml").write_bytes(body)
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ=RECORDS, cwd=tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path / 'usage.toml'} is not valid TOML: not UTF-8")
 
 
 def test_usage_config_must_name_a_file(tmp_path: Path) -> None:

@@ -585,6 +585,9 @@ def run_alerts(
         with Session(for_writes(engine)) as session, session.begin():
             evaluation = record_events(session, config, current, now)
         sent = delivery.deliver(engine, config, now, sleep=sleep)
+    except ConfigError as exc:  # a wrong [alerts] setting: its message says which
+        log.error("alerts were not evaluated or sent: %s", exc)
+        return None
     except Exception:
         log.exception("alerts were not evaluated or sent")
         return None

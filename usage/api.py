@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,7 @@ from usage.signin import (
 from usage.table import day_table, history_table, period_table, write_csv
 from usage.validation import (
     Format,
+    check_json_type,
     check_known_params,
     parse_alerts_params,
     parse_bucket_id,
@@ -129,6 +131,7 @@ class Call:
     own_origin: str = ""  # this server as the request reached it: scheme://host
     address: str = ""  # the client's IP address
     accept: str | None = None  # the Accept header
+    content_type: str | None = None  # a POST's Content-Type header
 
 
 def error_body(message: str, request_id: str, **extra: Any) -> bytes:
@@ -167,6 +170,9 @@ KEY_CACHE_SECONDS = 5.0
 # see ``UsageApi._run``): a few, to overlap round trips. At most the engine
 # pool's size, so that no request opens a connection of its own.
 DB_THREADS = 4
+# A POST's body, at most: the trigger's largest (1,000 bucket ids of 64
+# characters) is 70 KB. A larger one is refused unread (413).
+MAX_BODY_BYTES = 1024 * 1024
 # How long a statement on the connections the API keeps in the event loop
 # (PostgreSQL) may run before the server cancels it and the request gets a
 # 503: the loop waits for each of its reads, so a read blocked by a lock (a
@@ -287,8 +293,12 @@ class UsageApi:
         self, scope: Scope, headers: RequestHeaders, receive: Receive, request_id: str
     ) -> Answer:
         path: str = scope["path"]
-        if _is_malformed(path):
+        if _is_malformed(path, scope.get("raw_path") or b""):
             return _plain_error(400, _MALFORMED, request_id)
+        query, repeated = _parse_query(scope["query_string"])
+        if repeated is not None:  # which value was meant? Not guessed
+            message = f"query parameter {repeated!r} is given more than once; give it once"
+            return _plain_error(400, message, request_id)
         for pattern, methods, endpoint, runs_in in self._routes:
             match = pattern.fullmatch(path)
             if match is None:
@@ -300,19 +310,24 @@ class UsageApi:
             api_key = _text(headers, b"x-api-key")
             cookie_header = None if api_key else _text(headers, b"cookie")
             post = scope["method"] == "POST"  # only a POST reads its body and origin
+            body = await _read_body(receive, MAX_BODY_BYTES) if post else b""
+            if body is None:
+                message = f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB"
+                return _plain_error(413, message, request_id)
             call = Call(
                 path_args=match.groups(),
                 method=scope["method"],
-                query=_parse_query(scope["query_string"]),
+                query=query,
                 api_key=api_key,
                 request_id=request_id,
-                body=await _read_body(receive) if post else b"",
+                body=body,
                 in_loop=in_loop,
                 cookies=_session_cookies(cookie_header) if cookie_header else None,
                 origin=_request_origin(headers) if post else None,
                 own_origin=_own_origin(scope, headers) if post else "",
                 address=_client_address(scope),
                 accept=_text(headers, b"accept"),
+                content_type=_text(headers, b"content-type") if post else None,
             )
             if in_loop:
                 answer = endpoint(call)
@@ -372,9 +387,9 @@ class UsageApi:
             return done if isinstance(done, Answer) else Answer(200, done)
         except UsageError as error:
             return error_answer(error, call.request_id)
-        except ConfigError as exc:
-            log.error("sign-in settings: %s", exc)
-            message = f"the server's sign-in settings are wrong: {exc}"
+        except ConfigError as exc:  # the database's settings or schema, or sign-in's
+            log.error("server settings: %s", exc)
+            message = f"the server's settings are wrong: {exc}"
             wait = _retry_after(RETRY_AFTER_MISCONFIGURED)
             return _plain_error(503, message, call.request_id, wait)
         except (OperationalError, PoolTimeout) as exc:
@@ -564,6 +579,8 @@ class UsageApi:
     def trigger(self, call: Call) -> Answer:
         def work(connection: Connection, key: Principal) -> bytes:
             check_known_params(call.query, set())
+            if call.body.strip():
+                check_json_type(call.content_type)
             connection.close()  # hand the connection back before a long run
             result = run_trigger(self._get_engine(), call.body, principal=key, address=call.address)
             return orjson.dumps(result)
@@ -571,14 +588,19 @@ class UsageApi:
         return self._run(call, work)
 
     def openapi(self, call: Call) -> Answer:
-        return Answer(200, self._openapi)
+        return _without_params(call) or Answer(200, self._openapi)
 
     def index(self, call: Call) -> Answer:
-        try:
-            check_known_params(call.query, set())
-        except UsageError as error:
-            return error_answer(error, call.request_id)
-        return Answer(200, self._index)
+        return _without_params(call) or Answer(200, self._index)
+
+
+def _without_params(call: Call) -> Answer | None:
+    """The 400 of a query parameter sent to an endpoint that takes none."""
+    try:
+        check_known_params(call.query, set())
+    except UsageError as error:
+        return error_answer(error, call.request_id)
+    return None
 
 
 _UNAVAILABLE = DatabaseUnavailable("database unavailable; try again shortly")
@@ -704,10 +726,12 @@ def _accepts_gzip(scope: Scope) -> bool:
     return accepted is not None and b"gzip" in accepted
 
 
-def _is_malformed(path: str) -> bool:
+def _is_malformed(path: str, raw_path: bytes) -> bool:
     """A path no route could mean: a ``.`` or ``..`` or empty segment, a
-    backslash or a NUL (what Streamlit's path check refuses elsewhere)."""
-    if "\\" in path or "\x00" in path or "//" in path:
+    backslash or a NUL (what Streamlit's path check refuses elsewhere), or
+    a slash sent encoded (``%2F``: no bucket id or date holds one, and the
+    decoded path would read it as a separator)."""
+    if "\\" in path or "\x00" in path or "//" in path or b"%2f" in raw_path.lower():
         return True
     return "/." in path and any(part in (".", "..") for part in path.split("/"))
 
@@ -770,16 +794,22 @@ def _pick_request_id(headers: RequestHeaders) -> str:
     return os.urandom(16).hex()  # random, as a uuid4's hex: a fifth of its cost
 
 
-def _parse_query(raw: bytes) -> dict[str, str]:
-    """The query string's parameters, the last value of each (as Starlette's
-    ``QueryParams`` reads them); the common plain case without parse_qsl."""
+def _parse_query(raw: bytes) -> tuple[dict[str, str], str | None]:
+    """The query string's parameters, and the first one given more than
+    once (None: none was); the common plain case without parse_qsl."""
     if not raw:
-        return {}
+        return {}, None
     text = raw.decode("latin-1")
     if "%" in text or "+" in text:
-        return dict(parse_qsl(text, keep_blank_values=True))
-    return {name: value for name, _, value in (part.partition("=") for part in text.split("&"))
-            if name}  # fmt: skip
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:
+        split = (part.partition("=") for part in text.split("&"))
+        pairs = [(name, value) for name, _, value in split if name]
+    query = dict(pairs)
+    if len(query) == len(pairs):
+        return query, None
+    counts = Counter(name for name, _ in pairs)
+    return query, next(name for name, count in counts.items() if count > 1)
 
 
 def _text(headers: RequestHeaders, name: bytes) -> str | None:
@@ -787,13 +817,19 @@ def _text(headers: RequestHeaders, name: bytes) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request's body; None, and the rest left unread, past ``limit`` bytes."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":  # the client went away
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)

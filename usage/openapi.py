@@ -106,7 +106,9 @@ _BUCKET_ID = {
 }
 
 _COMMON_ERRORS = {
-    "400": _error_response("Invalid parameters; the message names the parameter."),
+    "400": _error_response(
+        "Invalid parameters (or one given twice); the message names the parameter."
+    ),
     "401": _error_response(
         "Missing or invalid credentials: no valid API key, and no valid signed-in session"
         " (tampered, expired, of another deployment, or of a person no longer let in)."
@@ -664,6 +666,12 @@ def build_openapi() -> dict[str, Any]:
                             "content": {"application/json": {"schema": _ref("TriggerResult")}},
                         },
                         **_COMMON_ERRORS,
+                        "400": _error_response(
+                            "A bad parameter, or a body that is not one JSON object of UTF-8"
+                            " with each field once, or sent as another type than"
+                            " `application/json`; the message names what is wrong."
+                        ),
+                        "413": _error_response("A body larger than 1 MiB, refused unread."),
                         "403": _error_response(
                             "A valid key or signed-in person without the admin right, or a"
                             " POST authenticated by the session cookie whose `Origin` (else"

@@ -111,6 +111,14 @@ _GRANULARITIES = tuple(granularity.value for granularity in Granularity)
 _FORMATS = tuple(format_.value for format_ in Format)
 
 
+def check_json_type(raw: str | None, name: str = "Content-Type") -> None:
+    """A request body's type: JSON (``application/json``, or a ``+json``
+    type), or not said; a form's or text's is refused, not read as JSON."""
+    kind = (raw or "").partition(";")[0].strip().lower()
+    if kind and kind != "application/json" and not kind.endswith("+json"):
+        raise InvalidParams(f"{name} must be application/json for a request body, got {kind!r}")
+
+
 def parse_granularity(raw: str | None, name: str = "granularity") -> Granularity:
     """``day`` (the default), ``week`` or ``month``."""
     if raw is None:  # the history's every request: no work

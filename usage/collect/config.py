@@ -508,13 +508,22 @@ def _read_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8
+        raise ConfigError(
+            f"{path} is not valid TOML: not UTF-8 text (byte {exc.start + 1} cannot be read)"
+        ) from None
     except RecursionError:
         raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
     for section, table in data.items():
         known = _BY_SECTION.get(section)
-        if known is None or not isinstance(table, dict):
+        if known is None:
             expected = ", ".join(f"[{name}]" for name in _BY_SECTION)
             raise ConfigError(f"{path}: unknown section {section!r}; expected: {expected}")
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{path}: {section} must be a section ([{section}] and its settings below it),"
+                f" not a value"
+            )
         for key in table:
             if key not in known:
                 raise ConfigError(

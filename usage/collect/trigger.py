@@ -63,7 +63,8 @@ def parse_trigger_body(raw: bytes) -> TriggerRequest:
     if not raw.strip():
         return TriggerRequest()
     try:
-        body = json.loads(raw)
+        # UTF-8 only (RFC 8259): json.loads would take UTF-16 or UTF-32 bytes too.
+        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_object_once)
     except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         body = None
     if not isinstance(body, dict):
@@ -77,6 +78,17 @@ def parse_trigger_body(raw: bytes) -> TriggerRequest:
         bucket_ids=_parse_bucket_ids(body.get("bucket_ids")),
         force=_parse_force(body.get("force")),
     )
+
+
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose every name is given once: which of two values was
+    meant is not guessed (json.loads would keep the last)."""
+    body = dict(pairs)
+    if len(body) < len(pairs):
+        names = [name for name, _ in pairs]
+        twice = next(name for name in names if names.count(name) > 1)
+        raise InvalidParams(f"field {twice!r} is given more than once in the request body")
+    return body
 
 
 def _parse_bucket_ids(raw: Any) -> tuple[str, ...] | None:
