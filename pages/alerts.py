@@ -18,7 +18,7 @@ from ui.data import load_client_choices, run_page, show_empty_database
 from ui.engine import get_engine
 from ui.format import local_time, viewer_zone
 from ui.html_table import MOST_HEIGHT, Column, Link, html_table
-from ui.params import arriving, publish, read_param, warn_param
+from ui.params import arriving, field_name, publish, read_param, warn_param, warn_past_last_page
 from usage.alert_events import AlertEventRow
 from usage.validation import (
     ALERT_KINDS,
@@ -50,26 +50,33 @@ HELP = (
 
 
 def _load_from_url(known: set[str]) -> None:
-    status = read_param("status", parse_alert_status, AlertStatus.OPEN, "open alerts")
+    status = read_param("status", parse_alert_status, AlertStatus.OPEN, "open alerts", "Status")
     st.session_state.alerts_status = status.value
     st.session_state.alerts_kind = read_param(
-        "kind", lambda raw: parse_choice(raw, ALERT_KINDS, "kind"), ANY, "every kind"
+        "kind", lambda raw: parse_choice(raw, ALERT_KINDS, "kind"), ANY, "every kind", "Kind"
     )
     st.session_state.alerts_severity = read_param(
-        "severity", lambda raw: parse_choice(raw, SEVERITIES, "severity"), ANY, "any severity"
+        "severity",
+        lambda raw: parse_choice(raw, SEVERITIES, "severity"),
+        ANY,
+        "any severity",
+        "Severity",
     )
     bucket = read_param(
         "bucket",
         lambda raw: None if raw is None else parse_bucket_id(raw, "bucket"),
         ANY,
         "every client",
+        "Client",
     )
     if bucket != ANY and bucket not in known:
-        warn_param(f"bucket {bucket!r} is not a known client; showing every client.")
+        warn_param(
+            f"{field_name('Client', 'bucket', bucket)} is not a known client; showing every client."
+        )
         bucket = ANY
     st.session_state.alerts_bucket = bucket
     st.session_state.alerts_page = read_param(
-        "page", lambda raw: parse_limit(raw, 1, "page"), 1, "the first page"
+        "page", lambda raw: parse_limit(raw, 1, "page"), 1, "the first page", "Page"
     )
 
 
@@ -153,6 +160,7 @@ def render() -> None:
     found = load_alert_events(*arguments, (requested - 1) * PAGE_SIZE)
     pages = max(1, math.ceil(found.total / PAGE_SIZE))
     if requested > pages:
+        warn_past_last_page(requested, pages, "events")
         st.session_state.alerts_page = pages
         found = load_alert_events(*arguments, (pages - 1) * PAGE_SIZE)
     pager, counter = st.columns([1, 5], vertical_alignment="bottom")

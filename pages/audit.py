@@ -44,21 +44,30 @@ def _parse_actor(raw: str | None) -> str | None:
 def _load_from_url(today: dt.date) -> None:
     default_since = today - dt.timedelta(days=DEFAULT_DAYS - 1)
     since = read_param(
-        "since", lambda raw: parse_date(raw, "since"), default_since, default_since.isoformat()
+        "since",
+        lambda raw: parse_date(raw, "since"),
+        default_since,
+        default_since.isoformat(),
+        "From",
     )
-    until = read_param("until", lambda raw: parse_date(raw, "until"), today, today.isoformat())
+    until = read_param(
+        "until", lambda raw: parse_date(raw, "until"), today, today.isoformat(), "To"
+    )
     try:
-        check_date_range(since, until, "since", "until")
+        check_date_range(since, until, "From (since)", "To (until)")
     except InvalidParams as error:
         st.warning(f"{error.message}; showing the last {DEFAULT_DAYS} days instead.")
         since, until = default_since, today
     st.session_state.audit_since, st.session_state.audit_until = since, until
-    st.session_state.audit_actor = read_param("actor", _parse_actor, "", "every actor")
+    st.session_state.audit_actor = read_param(
+        "actor", _parse_actor, "", "every actor", "Actor contains"
+    )
     st.session_state.audit_action = read_param(
         "action",
         lambda raw: parse_choice(raw, [action.value for action in Action], "action"),
         ALL_ACTIONS,
         "all actions",
+        "Action",
     )
 
 

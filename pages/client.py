@@ -36,7 +36,7 @@ from ui.format import (
 )
 from ui.html_table import Column
 from ui.outlook import load_forecast, load_plans
-from ui.params import arriving, publish, read_param, read_switch, warn_param
+from ui.params import arriving, field_name, publish, read_param, read_switch, warn_param
 from ui.picker import client_picker
 from ui.rows import windowed_table
 from usage.alerts import drop_settings
@@ -93,12 +93,12 @@ _PRESET_CHANGED = "_client_preset_changed"
 
 
 def _parse_day(name: str) -> dt.date | None:
-    instead = "90 days up to the end" if name == "start" else "today"
-    day = read_param(name, lambda raw: parse_date(raw, name), None, instead)
+    label, instead = ("From", "the 90 days up to To") if name == "start" else ("To", "today")
+    day = read_param(name, lambda raw: parse_date(raw, name), None, instead, label)
     if day is not None and not EARLIEST <= day <= LATEST:
         warn_param(
-            f"{name} must be from {EARLIEST.isoformat()} to {LATEST.isoformat()}; "
-            f"showing {instead} instead."
+            f"{field_name(label, name, day.isoformat())} must be from {EARLIEST.isoformat()} to "
+            f"{LATEST.isoformat()}; showing {instead} instead."
         )
         return None
     return day
@@ -146,33 +146,40 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         lambda raw: parse_bucket_id(raw, "bucket") if raw is not None else None,
         fallback.bucket_id,
         fallback.display_name,
+        "Client",
     )
     if bucket not in known:
-        warn_param(f"bucket {bucket!r} is not a known client; showing {fallback.display_name}.")
+        warn_param(
+            f"{field_name('Client', 'bucket', bucket)} is not a known client; "
+            f"showing {fallback.display_name}."
+        )
         bucket = fallback.bucket_id
     granularity = read_param(
         "granularity",
         lambda raw: parse_choice(raw, [g.value for g in Granularity], "granularity"),
         Granularity.DAY.value,
         "days",
+        "Granularity",
     )
     mode = read_param(
         "mode",
         lambda raw: parse_choice(raw, list(charts.RECORD_MODES), "mode"),
         DEFAULT_MODE,
         "stacked bars",
+        "Records chart",
     )
     # The forecast is drawn unless the URL says forecast=off; the snapshots'
     # table is folded unless it says table=on.
-    forecast = read_switch("forecast", True, "the forecast")
-    table = read_switch("table", False, "the table folded")
+    forecast = read_switch("forecast", True, "the forecast", "Forecast")
+    table = read_switch("table", False, "the table folded", "Table")
     parsed = read_param(
         "preset",
         lambda raw: parse_choice(raw, [p.value for p in RangePreset], "preset"),
         None,
         PRESET_LABELS[DEFAULT_PRESET].lower(),
+        "Range",
     )
-    dated = "start" in st.query_params or "end" in st.query_params
+    dated = bool(st.query_params.get("start") or st.query_params.get("end"))
     preset = RangePreset(parsed) if parsed else RangePreset.CUSTOM if dated else DEFAULT_PRESET
     today = dt.date.today()
     start = end = None
@@ -373,10 +380,10 @@ def _overview(
     _kpi(kpis[2], "Objects", oldest["storage"]["object_count"],
          newest["storage"]["object_count"], shown, since)  # fmt: skip
     if since != start.isoformat():
-        st.caption(
-            f"Changes are from {since}, the range's first day with a snapshot "
-            f"({start.isoformat()} has none)."
-        )
+        before = dt.date.fromisoformat(since) - dt.timedelta(days=1)
+        none = f"{start.isoformat()} has none" if before == start else (
+            f"{start.isoformat()} to {before.isoformat()} have none")  # fmt: skip
+        st.caption(f"Changes are from {since}, the range's first day with a snapshot ({none}).")
     # Days after the newest one collected are not due yet (a later snapshot
     # than the cached newest day counts as collected too).
     due = max(filter(None, [collected, dt.date.fromisoformat(shown)]))

@@ -21,7 +21,7 @@ from ui.data import (
 from ui.engine import get_engine
 from ui.format import human_bytes, human_count, md_text, signed_count, signed_pct
 from ui.html_table import Column, html_table
-from ui.params import arriving, publish, read_param, warn_param
+from ui.params import arriving, field_name, publish, read_param, warn_param
 from ui.picker import client_picker
 from usage.compare import Movement, compare_snapshots
 from usage.portfolio import ClientChoice
@@ -34,7 +34,6 @@ DEFAULT_GAP_DAYS = 30
 EARLIEST = dt.date(2000, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 DATE_LABELS = {"a": "Date A", "b": "Date B"}  # URL parameter -> the widget's label
-MAX_SHOWN_VALUE = 40  # characters of a bad URL value repeated in a warning
 CHANGE_PCT_HELP = (
     "The change against Date A's snapshot. **new**: nothing there on Date A (not listed, "
     "or 0). **gone**: listed on Date A, no longer on Date B. **—**: nothing on either date."
@@ -46,19 +45,12 @@ def _latest_day(bucket_id: str) -> dt.date:
     return dt.date.fromisoformat(latest["snapshot_date"]) if latest else dt.date.today()
 
 
-def _field(name: str, raw: str | None) -> str:
-    """A URL parameter named as the page labels it: ``Date A (a=2024-13-01)``."""
-    shown = raw if raw is None or len(raw) <= MAX_SHOWN_VALUE else raw[:MAX_SHOWN_VALUE] + "…"
-    return f"{DATE_LABELS[name]} ({name}={shown})"
-
-
 def _parse_day(name: str, default: dt.date) -> dt.date:
-    day = read_param(
-        name, lambda raw: parse_date(raw, _field(name, raw)), default, default.isoformat()
-    )
+    label = DATE_LABELS[name]
+    day = read_param(name, lambda raw: parse_date(raw, name), default, default.isoformat(), label)
     if not EARLIEST <= day <= LATEST:
         warn_param(
-            f"{_field(name, day.isoformat())} must be from {EARLIEST.isoformat()} to "
+            f"{field_name(label, name, day.isoformat())} must be from {EARLIEST.isoformat()} to "
             f"{LATEST.isoformat()}; showing {default.isoformat()} instead."
         )
         return default
@@ -73,9 +65,13 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         lambda raw: None if raw is None else parse_bucket_id(raw, "bucket"),
         fallback.bucket_id,
         fallback.display_name,
+        "Client",
     )
     if bucket not in known:
-        warn_param(f"bucket {bucket!r} is not a known client; showing {fallback.display_name}.")
+        warn_param(
+            f"{field_name('Client', 'bucket', bucket)} is not a known client; "
+            f"showing {fallback.display_name}."
+        )
         bucket = fallback.bucket_id
     b = _parse_day("b", _latest_day(bucket))
     a = _parse_day("a", b - dt.timedelta(days=DEFAULT_GAP_DAYS))

@@ -38,7 +38,7 @@ from ui.format import (
 from ui.html_table import Column, Link, html_table
 from ui.nav import page_href
 from ui.outlook import load_plans
-from ui.params import arriving, publish, read_param
+from ui.params import arriving, publish, read_param, warn_past_last_page
 from usage.models import ClientStatus
 from usage.plans import Plan
 from usage.portfolio import DEFAULT_SORT, SORT_CHOICES, ClientSummary
@@ -117,16 +117,19 @@ def _stale_phrase(stale: int, as_of: dt.date) -> str:
 
 
 def _load_from_url() -> None:
-    status = read_param("status", parse_status, None, "all statuses")
+    status = read_param("status", parse_status, None, "all statuses", "Status")
     st.session_state.portfolio_status = ALL_STATUSES if status is None else status.value
-    st.session_state.portfolio_q = read_param("q", parse_search, "", "no search")
+    st.session_state.portfolio_q = read_param(
+        "q", parse_search, "", "no search", "Search by name or bucket id"
+    )
     st.session_state.portfolio_sort = read_param(
         "sort",
         lambda raw: parse_choice(raw, SORT_CHOICES, "sort"),
         DEFAULT_SORT,
         SORT_LABELS[DEFAULT_SORT].lower(),
+        "Sort",
     )
-    st.session_state.portfolio_page = read_param("page", parse_page, 1, "the first page")
+    st.session_state.portfolio_page = read_param("page", parse_page, 1, "the first page", "Page")
 
 
 def _first_page() -> None:
@@ -281,6 +284,7 @@ def render() -> None:
     )
     pages = max(1, math.ceil(matching / PAGE_SIZE))
     if requested > pages:
+        warn_past_last_page(requested, pages, "clients")
         st.session_state.portfolio_page = pages
         rows, matching = load_portfolio_page(
             engine,

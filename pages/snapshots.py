@@ -23,7 +23,7 @@ from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
 from ui.format import human_bytes, local_time, md_text, viewer_zone
 from ui.html_table import Column
-from ui.params import arriving, publish, read_param, warn_param
+from ui.params import arriving, field_name, publish, read_param, warn_param
 from ui.rows import windowed_table
 from usage.snapshots import SnapshotJSON
 from usage.table import day_table, prefix_column_names
@@ -38,10 +38,13 @@ LATEST = dt.date(2100, 12, 31)
 
 
 def _load_from_url(default: dt.date) -> None:
-    day = read_param("date", lambda raw: parse_date(raw, "date"), default, default.isoformat())
+    day = read_param(
+        "date", lambda raw: parse_date(raw, "date"), default, default.isoformat(), "Date"
+    )
     if not EARLIEST <= day <= LATEST:
         warn_param(
-            f"date must be from {EARLIEST.isoformat()} to {LATEST.isoformat()}; "
+            f"{field_name('Date', 'date', day.isoformat())} must be from {EARLIEST.isoformat()} to "
+            f"{LATEST.isoformat()}; "
             f"showing {default.isoformat()} instead."
         )
         day = default

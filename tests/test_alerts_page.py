@@ -197,13 +197,14 @@ def test_alerts_page_defaults_to_open_events_and_writes_filters_to_the_url(
 @pytest.mark.parametrize(
     ("param", "value", "message"),
     [
-        ("status", "closed", "status must be one of: open, resolved, all"),
-        ("kind", "loss", "kind must be one of: limit, drop, disappeared, stopped, growth"),
-        ("severity", "huge", "severity must be one of: low, medium, high"),
-        ("bucket", "nobody", "bucket 'nobody' is not a known client"),
-        ("page", "0", "page must be an integer from 1 to 1000"),
+        ("status", "closed", "Status (status=closed) must be one of: open, resolved, all"),
+        ("kind", "loss",
+         "Kind (kind=loss) must be one of: limit, drop, disappeared, stopped, growth"),
+        ("severity", "huge", "Severity (severity=huge) must be one of: low, medium, high"),
+        ("bucket", "nobody", "Client (bucket=nobody) is not a known client"),
+        ("page", "0", "Page (page=0) must be an integer from 1 to 1000"),
     ],
-)
+)  # fmt: skip
 def test_alerts_page_bad_url_values_give_a_message_and_the_default(
     events: dict[str, int], param: str, value: str, message: str
 ) -> None:
@@ -225,7 +226,7 @@ def test_a_manager_sees_only_the_events_of_their_book(
     alerts = open_as(signed_in(ANN), "alerts", status="all", bucket="acme-corp")
     # Another book's client is not a choice: every client of the book instead.
     assert texts(alerts.warning) == [
-        "bucket 'acme-corp' is not a known client; showing every client."]  # fmt: skip
+        "Client (bucket=acme-corp) is not a known client; showing every client."]  # fmt: skip
     assert alerts.selectbox(key="alerts_bucket").options == ["Every client", "Globex"]
     assert shown_tables(alerts)["alerts"].frame()["Client"].tolist() == ["Globex", "Globex"]
 

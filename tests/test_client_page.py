@@ -92,6 +92,16 @@ def test_missing_days_at_both_edges_are_counted_up_to_the_newest_collected_day(
     ) in texts(at.caption)
 
 
+def test_the_days_before_the_first_snapshot_are_named(shop: Engine) -> None:
+    """acme's first snapshot is on 2 March: a range from 28 February has
+    three days before it without one (2024 is a leap year)."""
+    at = open_client(bucket="acme", start="2024-02-28", end="2024-03-09")
+    assert (
+        "Changes are from 2024-03-02, the range's first day with a snapshot"
+        " (2024-02-28 to 2024-03-01 have none)."
+    ) in texts(at.caption)
+
+
 def test_a_range_with_every_day_says_so(shop: Engine) -> None:
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     assert not at.warning
@@ -310,7 +320,7 @@ def test_unfolding_the_table_is_kept_in_the_url_and_across_ranges(shop: Engine) 
 def test_a_bad_table_value_says_so_and_folds_it(shop: Engine) -> None:
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10", table="open")
     (warning,) = texts(at.warning)
-    assert warning.startswith("table must be one of")
+    assert warning.startswith("Table (table=open) must be one of")
     assert warning.endswith("showing the table folded instead.")
     assert "client_snapshots" not in shown_tables(at)
     assert "table" not in url_params(at)
@@ -448,7 +458,8 @@ def test_the_mode_comes_back_through_the_sidebar_link(shop: Engine) -> None:
 def test_a_bad_mode_is_named_and_replaced(shop: Engine) -> None:
     at = open_client(bucket="acme", start="2024-03-01", end="2024-03-09", mode="pie")
     assert texts(at.warning)[0] == (
-        "mode must be one of: stacked, lines, share; showing stacked bars instead."
+        "Records chart (mode=pie) must be one of: stacked, lines, share; showing stacked bars"
+        " instead."
     )
     assert at.radio(key="client_mode").value == "stacked"
 

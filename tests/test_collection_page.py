@@ -359,7 +359,7 @@ def test_an_unknown_filter_in_the_url_shows_every_run(
     monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)
     at = open_link(filter="broken")
     assert texts(at.warning) == [
-        "filter must be one of: never run, failed; showing every one instead."
+        "Last run (filter=broken) must be one of: never run, failed; showing every one instead."
     ]
     assert at.selectbox(key="collection_rows_filter").value == "Every one"
     assert runs_shown(at)["Bucket"].tolist() == ["empty-co", "globex"]
@@ -434,7 +434,9 @@ def test_a_table_grown_short_drops_its_windows_search_from_the_url(
 def test_an_unknown_sort_in_the_url_shows_the_rows_as_listed(store: None) -> None:
     at = open_link(sort="-Size")
     (warning,) = texts(at.warning)
-    assert warning.startswith("sort must be a column of the table (Bucket, Client, ")
+    assert warning.startswith(
+        "Sort by (sort=-Size) must be a column of the table (Bucket, Client, "
+    )
     assert warning.endswith(
         "with a leading '-' to sort it in descending order; showing the rows as listed instead."
     )

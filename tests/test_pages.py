@@ -23,8 +23,9 @@ from streamlit.runtime.state.query_params import QueryParams
 from streamlit.testing.v1 import AppTest
 
 import ui.rows
+from tests.factories import snapshot_json
 from tests.shown_tables import shown_tables
-from ui.charts import DROP_TRACE
+from ui.charts import DROP_TRACE, records_figure, storage_figure
 from ui.downloads import history_json
 from ui.format import human_age, human_bytes, md_message, md_text, plot_text
 from usage.compare import compare_snapshots, read_snapshot_at
@@ -182,14 +183,23 @@ def test_portfolio_deep_link(demo: str) -> None:
     assert not at.warning
 
 
+def test_portfolio_empty_url_values_are_the_defaults(demo: str) -> None:
+    """As the README's example link has them: ``/?status=&q=&sort=``."""
+    at = open_page("portfolio", status="", q="", sort="", page="")
+    assert texts(at.warning) == []
+    assert len(shown_tables(at)["portfolio"].rows) == 14
+
+
 @pytest.mark.parametrize(
     ("param", "value", "message"),
     [
-        ("status", "gone", "status must be one of: active, inactive, suspended, trial"),
-        ("sort", "size", "sort must be one of"),
-        ("page", "0", "page must be an integer from 1 to 1000"),
-        ("page", "x", "page must be an integer"),
-        ("q", "x" * 101, "q must be at most 100 characters"),
+        # Named as the page labels the field, with what the URL said.
+        ("status", "gone", "Status (status=gone) must be one of: active, inactive, suspended,"),
+        ("sort", "size", "Sort (sort=size) must be one of"),
+        ("page", "0", "Page (page=0) must be an integer from 1 to 1000"),
+        ("page", "x", "Page (page=x) must be an integer"),
+        ("q", "x" * 101, f"Search by name or bucket id (q={'x' * 40}…) must be at most 100"),
+        ("page", "99", "Page (page=99) is past the last page of these clients; showing page 1."),
     ],
 )
 def test_portfolio_bad_url_values_give_a_message_and_the_default(
@@ -321,6 +331,36 @@ def test_client_missing_days_are_gaps_and_counted(demo: str, today: dt.date) -> 
                if dt.date.fromisoformat(day) not in missing)  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("days", "granularity", "dots"),
+    [
+        # 3 Nov stands between two days without a snapshot; 1 Nov at the start.
+        ((1, 3, 5, 6, 7), Granularity.DAY, {"2026-11-01": 6, "2026-11-03": 6}),
+        ((2, 3, 5, 6, 7), Granularity.DAY, {}),  # each day beside another: lines only
+        # Weeks from Monday 2 Nov: that of the 9th has none, so the 2nd's stands
+        # alone; the last, cut at the 28th, is partial (an open circle, as always).
+        ((3, 17, 28), Granularity.WEEK, {"2026-11-02": 6, "2026-11-23": 8}),
+    ],
+)
+def test_a_lone_value_is_drawn_as_a_dot(
+    days: tuple[int, ...], granularity: Granularity, dots: dict[str, int]
+) -> None:
+    """A broken line draws nothing of a value it joins to no other: that
+    day's snapshot would not be seen at all."""
+    history = [snapshot_json(dt.date(2026, 11, day), {"person": day}, {"docs/": day * 1_000},
+                             bucket_id="acme-corp") for day in days]  # fmt: skip
+    end = dt.date(2026, 11, 7) if granularity is Granularity.DAY else dt.date(2026, 11, 28)
+    series = build_series(history, dt.date(2026, 11, 1) if granularity is Granularity.DAY
+                          else dt.date(2026, 11, 2), end, granularity)  # fmt: skip
+    lines = [*storage_figure(series).data, *records_figure(series, "lines", []).data]
+    for trace in lines:
+        sizes = dict(zip(trace.x, trace.marker.size or [0] * len(trace.x), strict=True))
+        shown = {day: size for day, size in sizes.items() if size}
+        assert shown == dots, trace.name
+        by_day = granularity is Granularity.DAY
+        assert trace.mode == ("lines" if by_day and not dots else "lines+markers")
+
+
 def test_client_sharp_drop_is_marked(demo: str) -> None:
     at = open_page("client", bucket="initech", preset="all")
     losses = [text for text in texts(at.error) if text.startswith("Possible data loss")]
@@ -331,15 +371,24 @@ def test_client_sharp_drop_is_marked(demo: str) -> None:
 @pytest.mark.parametrize(
     ("params", "messages"),
     [
-        ({"bucket": "nope"}, ["bucket 'nope' is not a known client"]),
-        ({"bucket": "bad id!"}, ["bucket must be 1 to 64 characters"]),
-        ({"bucket": "globex", "granularity": "year"}, ["granularity must be one of: day, week"]),
-        ({"bucket": "globex", "preset": "forever"}, ["preset must be one of"]),
-        ({"bucket": "globex", "start": "2024-13-01"}, ["start must be a real calendar date"]),
-        ({"bucket": "globex", "end": "yesterday"}, ["end must be a date in YYYY-MM-DD format"]),
+        ({"bucket": "nope"}, ["Client (bucket=nope) is not a known client; showing "]),
+        ({"bucket": "bad id!"}, ["Client (bucket=bad id!) must be 1 to 64 characters"]),
+        ({"bucket": "globex", "granularity": "year"},
+         ["Granularity (granularity=year) must be one of: day, week"]),
+        ({"bucket": "globex", "preset": "forever"}, ["Range (preset=forever) must be one of"]),
+        ({"bucket": "globex", "mode": "pie"}, ["Records chart (mode=pie) must be one of"]),
+        ({"bucket": "globex", "table": "yes"}, ["Table (table=yes) must be one of: on, off"]),
+        ({"bucket": "globex", "start": "2024-13-01"},
+         ["From (start=2024-13-01) must be a real calendar date in YYYY-MM-DD format; showing "
+          "the 90 days up to To instead."]),
+        ({"bucket": "globex", "end": "yesterday"},
+         ["To (end=yesterday) must be a date in YYYY-MM-DD format"]),
         ({"bucket": "globex", "start": "2024-05-01", "end": "2024-01-01"},
          ["start must be on or before end"]),
-        ({"bucket": "globex", "start": "1900-01-01"}, ["start must be from 2000-01-01"]),
+        ({"bucket": "globex", "start": "1900-01-01"},
+         ["From (start=1900-01-01) must be from 2000"]),
+        # An empty value is no value: the default, without a word.
+        ({"bucket": "globex", "start": "", "end": "", "preset": "", "mode": ""}, []),
     ],
 )  # fmt: skip
 def test_client_bad_url_values_give_a_message_and_the_default(
@@ -432,7 +481,7 @@ def test_compare_shows_both_dates(demo: str, today: dt.date) -> None:
             {"bucket": "initech", "a": "1999-12-31"},
             "Date A (a=1999-12-31) must be from 2000-01-01 to 2100-12-31",
         ),
-        ({"bucket": "nope"}, "bucket 'nope' is not a known client"),
+        ({"bucket": "nope"}, "Client (bucket=nope) is not a known client"),
     ],
 )
 def test_compare_bad_url_values_give_a_message_and_the_default(
@@ -605,10 +654,12 @@ def test_a_link_to_the_page_with_another_window_opens_it(
 @pytest.mark.parametrize(
     ("params", "warning", "page"),
     [
-        ({"page": "999"}, "page 999 is past the last page of these rows; showing page {last}.", 0),
-        ({"page": "two"}, "page must be an integer from 1 to 1000; showing the first page "
-                          "instead.", 1),
-        ({"q": "x" * 101}, "q must be at most 100 characters; showing no search instead.", 1),
+        ({"page": "999"}, "Page (page=999) is past the last page of these rows; showing page "
+                          "{last}.", 0),
+        ({"page": "two"}, "Page (page=two) must be an integer from 1 to 1000; showing the first "
+                          "page instead.", 1),
+        ({"q": "x" * 101}, f"Find clients (q={'x' * 40}…) must be at most 100 characters; "
+                           "showing no search instead.", 1),
     ],
 )  # fmt: skip
 def test_daily_snapshot_bad_window_in_the_url(
@@ -627,7 +678,10 @@ def test_daily_snapshot_bad_window_in_the_url(
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("2024-02-30", "date must be a real calendar date"), ("today", "date must be a date")],
+    [
+        ("2024-02-30", "Date (date=2024-02-30) must be a real calendar date"),
+        ("today", "Date (date=today) must be a date"),
+    ],
 )
 def test_daily_snapshot_bad_date(demo: str, value: str, message: str, today: dt.date) -> None:
     at = open_page("snapshots", date=value)

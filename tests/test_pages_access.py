@@ -264,6 +264,28 @@ def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("params", "warnings"),
+    [
+        # The README's example link: empty values are the defaults, unsaid.
+        ({"since": "", "until": "", "actor": "", "action": ""}, []),
+        # A bad value is named as the page labels its field.
+        ({"since": "soon"}, ["From (since=soon) must be a date in YYYY-MM-DD format; showing "]),
+        ({"until": "2026-02-30"}, ["To (until=2026-02-30) must be a real calendar date"]),
+        ({"action": "dance"}, ["Action (action=dance) must be one of: "]),
+        ({"since": "2026-03-05", "until": "2026-03-01"},
+         ["From (since) must be on or before To (until); showing the last 30 days instead."]),
+    ],
+)  # fmt: skip
+def test_the_audit_links_values(store: str, params: dict[str, str], warnings: list[str]) -> None:
+    at = use_sign_in(AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60),
+                     signed_in(ADMIN))  # fmt: skip
+    open_prepared(at, "audit", params)
+    shown = texts(at.warning)
+    assert len(shown) == len(warnings)
+    assert all(text.startswith(start) for text, start in zip(shown, warnings, strict=True))
+
+
+@pytest.mark.parametrize(
     ("timezone", "shown"),
     [("UTC", True), ("America/New_York", False), ("Asia/Tokyo", True)],
 )

@@ -36,6 +36,7 @@ _DAY_MS = 86_400_000
 _BAR_FILL = 0.85
 _PARTIAL_OPACITY = 0.5
 _PARTIAL_MARKER = 8
+_LONE_MARKER = 6  # a value with no neighbour to draw a line to
 _MAX_TICKS = 12  # on a chart the page's width
 _BAR_ROW = 28  # px per bar of a horizontal bar chart
 _FALL = "#d64545"
@@ -114,25 +115,42 @@ def _bar_geometry(periods: Sequence[Period]) -> dict[str, Any]:
     }
 
 
-def _line_geometry(periods: Sequence[Period]) -> dict[str, Any]:
+def _line_geometry(periods: Sequence[Period], values: Sequence[int | None]) -> dict[str, Any]:
     """Points in the middle of their weeks or months, or on their days (where
-    a date axis puts its ticks); a partial period's as an open circle."""
+    a date axis puts its ticks); a partial period's as an open circle, and a
+    lone one (no value on either side) as a dot: a broken line draws nothing
+    of a point it joins to no other."""
+    lone = _lone(values)
     granularity = periods[0].granularity
-    if granularity is Granularity.DAY:  # no partial day: a plain line
+    if granularity is Granularity.DAY and not any(lone):  # no partial day: a plain line
         return {"x": [period.first.isoformat() for period in periods], "mode": "lines",
                 "connectgaps": False}  # fmt: skip
+    partial = [period.partial for period in periods]
+    sizes = [_PARTIAL_MARKER if part else _LONE_MARKER if alone else 0
+             for part, alone in zip(partial, lone, strict=True)]  # fmt: skip
+    symbols = ["circle-open" if part else "circle" for part in partial]
     geometry: dict[str, Any] = {
         "x": [period.first.isoformat() for period in periods],
         "mode": "lines+markers",
-        "marker": {
-            "symbol": "circle-open",
-            "size": [_PARTIAL_MARKER if period.partial else 0 for period in periods],
-        },
+        "marker": {"symbol": symbols if any(lone) else "circle-open", "size": sizes},
         "connectgaps": False,
     }
-    length, origin, _ = _PERIODS[granularity]
-    geometry.update(xperiod=length, xperiod0=origin, xperiodalignment="middle")
+    if granularity is not Granularity.DAY:
+        length, origin, _ = _PERIODS[granularity]
+        geometry.update(xperiod=length, xperiod0=origin, xperiodalignment="middle")
     return geometry
+
+
+def _lone(values: Sequence[int | None]) -> list[bool]:
+    """Whether each value stands between two periods without one (or the
+    series' ends)."""
+    last = len(values) - 1
+    return [
+        value is not None
+        and (index == 0 or values[index - 1] is None)
+        and (index == last or values[index + 1] is None)
+        for index, value in enumerate(values)
+    ]
 
 
 def _hover(
@@ -202,7 +220,7 @@ def records_figure(
             trace: go.Scatter | go.Bar = go.Scatter(
                 y=values,
                 name=label,
-                **_line_geometry(periods),
+                **_line_geometry(periods, values),
                 **_hover(label, values, periods),
             )
         else:
@@ -267,7 +285,7 @@ def _line_figure(
             go.Scatter(
                 y=values,
                 name=label,
-                **_line_geometry(periods),
+                **_line_geometry(periods, values),
                 **_hover(label, values, periods, in_bytes),
             )
         )

@@ -31,6 +31,7 @@ T = TypeVar("T")
 _WRITTEN = "_url_written"  # page -> the parameters it last wrote
 _LINKS = "_url_links"  # page -> the parameters its sidebar link carries
 _AMENDED = "_url_amended"  # page -> the parameters its parts added (``amend``)
+MAX_SHOWN_VALUE = 40  # characters of a bad URL value repeated in a warning
 
 # parameter -> the pages that read it: a value chosen on one is kept on all.
 SHARED: dict[str, tuple[str, ...]] = {"bucket": ("client", "compare")}
@@ -109,30 +110,58 @@ def arriving(page: str, keys: Iterable[str]) -> bool:
     return any(key not in st.session_state for key in keys)
 
 
+def field_name(label: str, name: str, raw: str | None) -> str:
+    """A URL parameter named as the page labels its field, with what the URL
+    said: ``From (start=2024-13-01)``."""
+    if raw is None:
+        return f"{label} ({name})"
+    shown = raw if len(raw) <= MAX_SHOWN_VALUE else raw[:MAX_SHOWN_VALUE] + "…"
+    return f"{label} ({name}={shown})"
+
+
 def read_param(
-    name: str, parse: Callable[[str | None], T | None], default: T, default_text: str
+    name: str,
+    parse: Callable[[str | None], T | None],
+    default: T,
+    default_text: str,
+    label: str | None = None,
 ) -> T:
     """The URL's ``name`` parsed by a ``usage.validation`` parser; a bad value
-    is reported (the parser's message names the parameter) and replaced by
-    ``default``, described to the reader as ``default_text``. The URL is the
-    one the run found (``opened_param``)."""
+    is reported, named as ``label`` (the field's label on the page) where the
+    parser's message names the parameter, and replaced by ``default``,
+    described to the reader as ``default_text``. An empty value
+    (``?status=``) is no value. The URL is the one the run found
+    (``opened_param``)."""
+    raw = opened_param(name) or None
     try:
-        value = parse(opened_param(name))
+        value = parse(raw)
     except InvalidParams as error:
-        warn_param(f"{error.message}; showing {default_text} instead.")
+        message = error.message
+        if label is not None and message.startswith(f"{name} "):
+            message = field_name(label, name, raw) + message[len(name) :]
+        warn_param(f"{message}; showing {default_text} instead.")
         return default
     return default if value is None else value
 
 
-def read_switch(name: str, default: bool, default_text: str) -> bool:
+def read_switch(name: str, default: bool, default_text: str, label: str | None = None) -> bool:
     """The URL's ``name``, ``on`` or ``off`` (``default`` when absent or bad)."""
     value = read_param(
         name,
         lambda raw: parse_choice(raw, ("on", "off"), name),
         "on" if default else "off",
         default_text,
+        label,
     )
     return value == "on"
+
+
+def warn_past_last_page(asked: int, pages: int, noun: str) -> None:
+    """A page (from the URL, or of rows since fewer) past the last of ``pages``."""
+    warn_param(
+        f"{field_name('Page', 'page', str(asked))} is past the last page of these {noun};"
+        f" showing page {pages:,}."
+    )
 
 
 def warn_param(message: str) -> None:

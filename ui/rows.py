@@ -30,7 +30,15 @@ import streamlit as st
 
 from ui.format import NOTHING
 from ui.html_table import MOST_HEIGHT, Column, html_table, missing
-from ui.params import amend, linked_anew, opened_param, read_param, warn_param
+from ui.params import (
+    amend,
+    field_name,
+    linked_anew,
+    opened_param,
+    read_param,
+    warn_param,
+    warn_past_last_page,
+)
 from usage.errors import InvalidParams
 from usage.validation import MAX_SEARCH, parse_page, parse_search, parse_sort
 
@@ -93,7 +101,7 @@ def sorted_rows(
     return frame.iloc[[*ranked, *values.index[~present]]]
 
 
-def _load_from_url(key: str) -> None:
+def _load_from_url(key: str, noun: str) -> None:
     """The window's search, filter, sort and page from the URL, when its
     widgets have no state yet (the page opened, or came back to) or a link to
     the page says other ones: a shared link opens the same rows. The filter
@@ -101,12 +109,12 @@ def _load_from_url(key: str) -> None:
     against the values and columns there are, and the page against the pages
     there are."""
     st.session_state[f"{key}_search"] = read_param(
-        SEARCH_PARAM, lambda raw: parse_search(raw, SEARCH_PARAM), "", "no search"
+        SEARCH_PARAM, lambda raw: parse_search(raw, SEARCH_PARAM), "", "no search", f"Find {noun}"
     )
     st.session_state[f"{key}_filter"] = opened_param(FILTER_PARAM) or EVERY
     st.session_state[f"{key}_sort"] = opened_param(SORT_PARAM) or AS_LISTED
     st.session_state[f"{key}_page"] = read_param(
-        PAGE_PARAM, lambda raw: parse_page(raw, PAGE_PARAM), 1, "the first page"
+        PAGE_PARAM, lambda raw: parse_page(raw, PAGE_PARAM), 1, "the first page", "Page"
     )
     st.session_state[f"{key}_seen"] = _FROM_URL
     st.session_state[f"{key}_linked"] = {FILTER_PARAM, SORT_PARAM}  # to check when drawn
@@ -124,8 +132,9 @@ def _from_link(key: str, param: str) -> bool:
     return found
 
 
-def _chosen_filter(key: str, values: list[str]) -> None:
-    """The filter's state, one of ``values`` (from the URL: by its URL form)."""
+def _chosen_filter(key: str, values: list[str], label: str) -> None:
+    """The filter's state, one of ``values`` (from the URL: by its URL form);
+    ``label`` the filter's on the page."""
     wanted = st.session_state.get(f"{key}_filter", EVERY)
     linked = _from_link(key, FILTER_PARAM)
     if wanted in values:
@@ -135,9 +144,8 @@ def _chosen_filter(key: str, values: list[str]) -> None:
         st.session_state[f"{key}_filter"] = by_url[wanted]
         return
     if linked:
-        warn_param(
-            f"{FILTER_PARAM} must be one of: {', '.join(by_url)}; showing every one instead."
-        )
+        field = field_name(label, FILTER_PARAM, wanted)
+        warn_param(f"{field} must be one of: {', '.join(by_url)}; showing every one instead.")
     st.session_state[f"{key}_filter"] = EVERY
 
 
@@ -148,7 +156,7 @@ def _chosen_sort(key: str, columns: Sequence[str]) -> None:
     if wanted == AS_LISTED:
         return
     try:
-        parse_sort(wanted, columns, SORT_PARAM)
+        parse_sort(wanted, columns, field_name("Sort by", SORT_PARAM, wanted))
     except InvalidParams as error:
         if linked:
             warn_param(f"{error.message}; showing the rows as listed instead.")
@@ -191,7 +199,7 @@ def row_window(
     if len(frame) <= 1:
         return frame
     if f"{key}_sort" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS):
-        _load_from_url(key)
+        _load_from_url(key, noun)
     if len(frame) <= ROWS_SHOWN:
         sort = _sort_choice(key, frame, st.columns([1, 3])[0])
         # No window: a search, filter or page of an earlier, longer table goes.
@@ -216,7 +224,7 @@ def row_window(
     value = EVERY
     if filtered:
         values = [EVERY, *sorted(frame[filtered].dropna().astype(str).unique())]
-        _chosen_filter(key, values)
+        _chosen_filter(key, values, filtered)
         value = columns[1].selectbox(filtered, values, key=f"{key}_filter")
         if value != EVERY:
             chosen = chosen[chosen[filtered].astype(str) == value]
@@ -232,9 +240,7 @@ def row_window(
             st.session_state[page_key] = 1
     asked = int(st.session_state.get(page_key, 1))
     if asked > pages:  # from the URL: the rows have fewer pages now
-        warn_param(
-            f"{PAGE_PARAM} {asked:,} is past the last page of these rows; showing page {pages:,}."
-        )
+        warn_past_last_page(asked, pages, "rows")
         st.session_state[page_key] = pages
     page: int = columns[-1].number_input(
         f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=page_key
