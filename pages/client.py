@@ -186,7 +186,7 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
     if preset is RangePreset.CUSTOM:
         start, end = _parse_day("start"), _parse_day("end")
         try:
-            check_date_range(start, end, "start", "end")
+            check_date_range(start, end, "From (start)", "To (end)")
         except InvalidParams as error:
             warn_param(f"{error.message}; showing the last 90 days instead.")
             start = end = None

@@ -15,6 +15,7 @@ from usage.models import ApiKey, Client, Snapshot
 
 
 def test_keys_create_prints_the_key_last_and_stores_only_a_hash(cli: Cli, engine: Engine) -> None:
+    assert cli("clients", "add", "acme-corp", "--name", "Acme")[0] == 0
     code, out, err = cli("keys", "create", "reporting", "--bucket", "acme-corp")
     assert (code, err) == (0, "")
     key = out.strip().splitlines()[-1]
@@ -65,6 +66,16 @@ def test_bad_arguments_get_one_line_and_exit_2(cli: Cli, argv: list[str], messag
     assert err.count("\n") == 1
     assert err.startswith(message)
     assert out == ""
+
+
+def test_keys_create_refuses_a_bucket_that_is_no_client(cli: Cli, engine: Engine) -> None:
+    """As every command that names a client: set-plan, collect, export."""
+    assert cli("clients", "add", "acme-corp", "--name", "Acme")[0] == 0
+    code, out, err = cli("keys", "create", "x", "--bucket", "acme-corp", "--bucket", "nope")
+    assert (code, out, err) == (2, "", "error: client 'nope' not found\n")
+    assert err == cli("clients", "set-plan", "nope", "--records", "5")[2]
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ApiKey)) == 0
 
 
 def test_a_refused_command_writes_nothing(cli: Cli, engine: Engine) -> None:

@@ -72,6 +72,13 @@ def test_clear_removes_the_plan(cli: Cli, clients: Engine) -> None:
          "error: --collection must be COLLECTION=RECORDS such as person=100000 (got 'person')"),
         (["--collection", "person=0"],
          "error: --collection must be a whole number of records from 1 to 10^18 (got '0')"),
+        (["--records", "9" * 5000],
+         "error: --records must be a whole number of records from 1 to 10^18"
+         f" (got '{'9' * 5000}')"),
+        (["--collection", "person=" + "9" * 5000],
+         "error: --collection must be a whole number of records from 1 to 10^18 (got '999"),
+        (["--collection", "a\x01=5"], "error: --collection must be a collection's name"),
+        (["--collection", "\udcff=5"], "error: --collection must be a collection's name"),
         ([], "error: a plan needs --records, --storage or --collection (or --clear)"),
         (["--clear", "--records", "5"],
          "error: --clear takes no limits: give --clear alone, or the limits"),
@@ -126,6 +133,12 @@ def test_import_plans_sets_them_all(cli: Cli, clients: Engine, tmp_path: Path) -
         (b"bucket_id,records\nacme-corp,100\nnobody,5\n",
          "line 3, column bucket_id: unknown client 'nobody'; nothing was imported"),
         (b"bucket_id,records\nacme-corp,\xff\xfe\n", "not UTF-8 text; nothing was imported"),
+        (b"bucket_id,records\nacme-corp," + b"9" * 5000 + b"\n",
+         "line 2, column records must be a whole number of records from 1 to 10^18 (got '999"),
+        (b"bucket_id,person\nacme-corp,1\nglobex," + b"9" * 5000 + b"\n",
+         "line 3, column person must be a whole number of records from 1 to 10^18 (got '999"),
+        (b"bucket_id,a\x7fb\nacme-corp,1\n",
+         "line 1, column 'a\\x7fb' must be a collection's name"),
     ],
 )  # fmt: skip
 def test_a_bad_csv_imports_nothing_and_names_the_line(

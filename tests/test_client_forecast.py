@@ -135,7 +135,9 @@ def test_the_toggle_hides_the_forecast_and_the_url_keeps_it(planned: Engine) -> 
 
 def test_a_bad_forecast_value_in_the_url_is_reported(planned: Engine) -> None:
     at = open_client(**RANGE, forecast="maybe")
-    assert "forecast must be one of: on, off; showing the forecast instead." in texts(at.warning)
+    assert (
+        "Forecast (forecast=maybe) must be one of: on, off; showing the forecast instead."
+    ) in texts(at.warning)
     assert "records forecast" in names(figure(at, "client_records"))
 
 

@@ -66,12 +66,18 @@ def test_a_size_that_is_not_one_is_refused_naming_the_setting(raw: str) -> None:
     )
 
 
-@pytest.mark.parametrize(("raw", "count"), [("250000", 250_000), ("1", 1), (" 42 ", 42)])
+@pytest.mark.parametrize(
+    ("raw", "count"),
+    [("250000", 250_000), ("1", 1), (" 42 ", 42), ("0" * 40 + "7", 7),
+     ("1000000000000000000", 10**18)],
+)  # fmt: skip
 def test_records_limits_are_whole_numbers(raw: str, count: int) -> None:
     assert parse_records_limit(raw, "--records") == count
 
 
-@pytest.mark.parametrize("raw", ["-5", "0", "1.5", "250,000", "1e6", "", "10000000000000000001"])
+@pytest.mark.parametrize(
+    "raw", ["-5", "0", "1.5", "250,000", "1e6", "", "10000000000000000001", "9" * 5000, "0" * 5000]
+)
 def test_a_records_limit_that_is_not_one_is_refused(raw: str) -> None:
     with pytest.raises(InvalidParams) as caught:
         parse_records_limit(raw, "--records")
@@ -88,6 +94,13 @@ def test_a_records_limit_that_is_not_one_is_refused(raw: str) -> None:
         ("=5", "--collection must be a collection's name: 1 to 64 characters"),
         ("total=5", "--collection must be a collection's name"),
         ("my person=5", "--collection must be a collection's name"),
+        (
+            "a\x00b=5",
+            "--collection must be a collection's name: 1 to 64 characters, no space,"
+            " control character, '=', ';', ',' or quote, not 'total' (got 'a\\x00b')",
+        ),
+        ("a\x9fb=5", "--collection must be a collection's name"),
+        ("\ud800=5", "--collection must be a collection's name"),
     ],
 )
 def test_a_collection_limit_is_a_name_and_a_count(raw: str, message: str) -> None:

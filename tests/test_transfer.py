@@ -169,6 +169,7 @@ def _line(**changes: Any) -> str:
 
 
 _DROP = object()
+_DAY = dt.date(2024, 1, 10)  # _line's
 
 
 @pytest.mark.parametrize(
@@ -201,6 +202,32 @@ _DROP = object()
         (_line(snapshot_date="2024-01-01"),
          "line 2: a second snapshot of acme-corp on 2024-01-01 (the first is on line 1)"),
         (_line(bucket_id="nobody"), "line 2: unknown client 'nobody': add it first"),
+        (_line()[:-1] + ', "bucket_id": "globex"}',
+         "line 2: the key 'bucket_id' appears twice in one JSON object"),
+        (_line().replace('"a/": {', '"a/": {"count": 9, '),
+         "line 2: the key 'count' appears twice in one JSON object"),
+        (_line(snapshot_date="2999-01-01"),
+         "line 2: snapshot_date must not be after today ("),
+        (_line(storage__by_prefix={"\ud800/": {"count": 3, "bytes": 30}}),
+         "line 2: storage.by_prefix: prefixes must have no control character, lone surrogate"
+         " or space at their end (got '\\ud800/')"),
+        (_line(storage__by_prefix={"a\u0000/": {"count": 3, "bytes": 30}}),
+         "line 2: storage.by_prefix: prefixes must have no control character"),
+        (_line(storage__by_prefix={"a\u0085/": {"count": 3, "bytes": 30}}),
+         "line 2: storage.by_prefix: prefixes must have no control character"),
+        (_line(storage__by_prefix={"a/\u007f": {"count": 3, "bytes": 30}}),
+         "line 2: storage.by_prefix: prefixes must have no control character"),
+        (_line(storage__by_prefix={"a/ ": {"count": 3, "bytes": 30}}),
+         "line 2: storage.by_prefix: prefixes must have no control character"),
+        (_line(records__event=_DROP, **{"records__total ": 2}),
+         "line 2: records: collection names must have no control character, lone surrogate"
+         " or space at either end (got 'total ')"),
+        (_line(records__event=_DROP, **{"records__ event": 2}),
+         "line 2: records: collection names must have no control character"),
+        (_line(records__event=_DROP, **{"records__ev\tent": 2}),
+         "line 2: records: collection names must have no control character"),
+        (_line(records__event=_DROP, **{"records__\udfff": 2}),
+         "line 2: records: collection names must have no control character"),
     ],
 )  # fmt: skip
 def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(
@@ -212,6 +239,37 @@ def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(
         import_text(small, f"{good}\n{line}\n{_line(snapshot_date='2024-01-20')}\n", False)
     assert caught.value.message.startswith(message), caught.value.message
     assert histories(small) == before
+
+
+@pytest.mark.parametrize(
+    ("prefix", "collection"),
+    [
+        (" leading space/", "my collection"),  # S3 keys may start with a space
+        ("médias/", "émission"),
+        ("\U0001f600 \u00e9t\u00e9/", "\U0001f600"),  # a surrogate pair is one character
+        ("a=b;c,\"d'/", "x=y;z"),
+    ],
+)
+def test_names_as_s3_and_the_records_database_give_them_are_imported(
+    small: Engine, prefix: str, collection: str
+) -> None:
+    line = _line(storage__by_prefix={prefix: {"count": 3, "bytes": 30}},
+                 records__event=_DROP, **{f"records__{collection}": 2})  # fmt: skip
+    assert import_text(small, line + "\n") == 1
+    with Session(small) as session:
+        [stored] = read_history(session, "acme-corp", _DAY, _DAY, None, visible=None)
+    assert stored["storage"]["by_prefix"] == {prefix: {"count": 3, "bytes": 30}}
+    assert stored["records"][collection] == 2
+
+
+def test_a_snapshot_of_today_is_imported_and_of_tomorrow_refused(small: Engine) -> None:
+    today = dt.date(2024, 1, 10)
+    with Session(small) as session, session.begin():
+        imported = import_snapshots(session, [_line(snapshot_date="2024-01-10")], today=today)
+    assert imported.snapshots == 1
+    with Session(small) as session, session.begin(), pytest.raises(InvalidParams) as caught:
+        import_snapshots(session, ["", _line(snapshot_date="2024-01-11")], today=today)
+    assert caught.value.message == "line 2: snapshot_date must not be after today (2024-01-10)"
 
 
 def _demo_flag(engine: Engine) -> bool:
@@ -291,6 +349,69 @@ def test_cli_reports_a_file_that_is_not_utf8(cli: Cli, small: Engine, tmp_path: 
     path.write_bytes(_line(snapshot_date="2024-01-01").encode() + b"\n\xe9t\xe9\n")
     code, _, err = cli("import", str(path))
     assert (code, err) == (2, f"error: {path}: line 2: not UTF-8 text; nothing was imported\n")
+
+
+def test_cli_refuses_a_line_that_names_a_key_twice(cli: Cli, small: Engine, tmp_path: Path) -> None:
+    """The last of two keys would win: acme-corp's line would replace globex's day."""
+    path = tmp_path / "twice.jsonl"
+    acme = _line(snapshot_date=day(2).isoformat())
+    path.write_text(acme[:-1] + ', "bucket_id": "globex"}\n')
+    before = histories(small)
+    code, out, err = cli("import", str(path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: {path}: line 1: the key 'bucket_id' appears twice in one JSON object;"
+        " nothing was imported\n"
+    )
+    assert histories(small) == before
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (_line(snapshot_date="2999-01-01"), "line 1: snapshot_date must not be after today ("),
+        (_line(storage__by_prefix={"\ud800/": {"count": 3, "bytes": 30}}),
+         "line 1: storage.by_prefix: prefixes must have no control character"),
+    ],
+)  # fmt: skip
+def test_cli_refuses_a_future_day_or_a_bad_name_in_one_line(
+    cli: Cli, small: Engine, tmp_path: Path, line: str, message: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(line + "\n")
+    code, out, err = cli("import", str(path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}: {message}")
+    assert err.endswith("; nothing was imported\n")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n\n"])
+def test_cli_says_a_file_without_snapshots_holds_none(
+    cli: Cli, small: Engine, tmp_path: Path, content: str
+) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text(content)
+    assert cli("import", str(path)) == (
+        0,
+        f"{path} holds no snapshots (it is empty or has only blank lines): nothing imported\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize("output", ["/nonexistent/dir/x.jsonl", "{out}", "{out}/file/x.jsonl"])
+def test_cli_export_to_a_path_it_cannot_write_is_one_line(
+    cli: Cli, small: Engine, tmp_path: Path, output: str
+) -> None:
+    """No such folder, a folder, a file where a folder should be."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "file").write_text("")
+    path = output.format(out=tmp_path / "out")
+    code, out, err = cli("export", "-o", path)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: cannot write {path}: ")
+    assert err.count("\n") == 1
+    assert not list(tmp_path.rglob(".*"))  # no temporary file left
 
 
 def test_an_export_during_collections_never_tears_a_snapshot(cli: Cli, small: Engine) -> None:

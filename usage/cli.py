@@ -83,6 +83,7 @@ def _cmd_demo(engine: Engine, _args: argparse.Namespace) -> int:
 
 def _cmd_keys_create(engine: Engine, args: argparse.Namespace) -> int:
     with Session(engine) as session, session.begin():
+        keys.check_key_buckets(session, args.bucket)
         key = keys.create_key(
             session, args.name, admin=args.admin, buckets=args.bucket, actor=cli_actor()
         )

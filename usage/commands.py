@@ -130,20 +130,32 @@ def _consistent(engine: Engine) -> Engine:
 
 @contextmanager
 def _output(path: str | None) -> Iterator[TextIO]:
-    """Standard output, or a file that appears whole or not at all."""
+    """Standard output, or a file that appears whole or not at all; a file
+    that cannot be written (no such folder, a folder, a full disk) is an
+    ``InvalidParams`` naming it."""
     if path is None:
         yield sys.stdout
         sys.stdout.flush()
         return
     target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
             yield out
         os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise _cannot_write(path, exc) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _cannot_write(path: str, error: OSError) -> InvalidParams:
+    return InvalidParams(f"cannot write {path}: {error.strerror}")
 
 
 def cmd_import(engine: Engine, args: argparse.Namespace) -> int:
@@ -160,6 +172,10 @@ def cmd_import(engine: Engine, args: argparse.Namespace) -> int:
         raise InvalidParams(f"{args.file}: {exc.message}; nothing was imported") from None
     # Never raises: an alert failure is logged, the import stands.
     run_alerts(engine, client_ids=summary.client_ids)
+    if not summary.snapshots:  # not an error: an export of an empty store is an empty file
+        none = "holds no snapshots (it is empty or has only blank lines)"
+        print(f"{args.file} {none}: nothing imported")
+        return 0
     created = ""
     if summary.created_clients:
         created = f"; created {len(summary.created_clients)} clients: " + ", ".join(

@@ -11,16 +11,17 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from usage.access import Principal, Via
+from usage.access import Principal, Via, client_not_found
 from usage.audit import Action, Actor, record
 from usage.errors import InvalidParams, NotFound, Unauthorized
-from usage.models import ApiKey, Role, utcnow
+from usage.models import ApiKey, Client, Role, utcnow
 from usage.validation import parse_bucket_id
 
 KEY_PREFIX = "usk"
@@ -87,6 +88,17 @@ def create_key(
     scope = "admin" if admin else "buckets " + " ".join(checked)
     record(session, actor, Action.KEY_CREATED, name, scope)
     return f"{KEY_PREFIX}_{lookup}_{secret}"
+
+
+def check_key_buckets(session: Session, buckets: Iterable[str]) -> None:
+    """``NotFound``, word for word an unknown client's, when one of a new
+    key's ``buckets`` is no client. Not in ``create_key``: the tests' keys
+    may name clients they add afterwards."""
+    wanted = sorted({parse_bucket_id(bucket, "bucket") for bucket in buckets})
+    known = set(session.scalars(select(Client.bucket_id).where(Client.bucket_id.in_(wanted))))
+    for bucket in wanted:
+        if bucket not in known:
+            raise client_not_found(bucket)
 
 
 def list_keys(session: Session) -> list[KeyInfo]:

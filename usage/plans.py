@@ -34,12 +34,15 @@ from usage.units import human_bytes, human_records
 from usage.validation import parse_bucket_id
 
 MAX_LIMIT = 10**18  # records or bytes (1,000 PB): far below BIGINT's end
+_LIMIT_DIGITS = len(str(MAX_LIMIT))
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
-_INTEGER = re.compile(r"\s*[0-9]+\s*")
+_INTEGER = re.compile(r"\s*0*([0-9]+)\s*")  # the digits without leading zeros
 # The units of usage.units.human_bytes, read in any case (``gb`` is ``GB``).
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
-# A collection's name: no space, nor the separators of --collection NAME=N.
-_COLLECTION = re.compile(r"[^\s=;,\"']{1,64}")
+# A collection's name: no space, nor the separators of --collection NAME=N,
+# nor a control character (C0, DEL, C1) or a lone surrogate (from bytes
+# that are not UTF-8 on the command line): neither can be stored as text.
+_COLLECTION = re.compile(r"[^\s=;,\"'\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,64}")
 # The CSV's own columns; every other column is a collection.
 BUCKET_COLUMN = "bucket_id"
 RECORDS_COLUMN = "records"
@@ -86,7 +89,11 @@ class Plan:
 
 def parse_records_limit(raw: str, name: str) -> int:
     """A number of records: a whole number from 1 to ``MAX_LIMIT``."""
-    value = int(raw) if _INTEGER.fullmatch(raw) else 0
+    match = _INTEGER.fullmatch(raw)
+    digits = match.group(1) if match else ""
+    # More digits than the limit's is too large; int() would refuse thousands
+    # of them with a ValueError (and a traceback) of its own.
+    value = int(digits) if 1 <= len(digits) <= _LIMIT_DIGITS else 0
     if not 1 <= value <= MAX_LIMIT:
         raise InvalidParams(
             f"{name} must be a whole number of records from 1 to 10^18 (got {raw!r})"
@@ -116,7 +123,7 @@ def parse_collection_name(raw: str, name: str) -> str:
     if not _COLLECTION.fullmatch(value) or value == "total":
         raise InvalidParams(
             f"{name} must be a collection's name: 1 to 64 characters, no space,"
-            f" '=', ';', ',' or quote, not 'total' (got {raw!r})"
+            f" control character, '=', ';', ',' or quote, not 'total' (got {raw!r})"
         )
     return value
 

@@ -5,6 +5,9 @@ API encodes it. Import checks every line (a bad line is an ``InvalidParams``
 naming its line number and field) and stores the snapshots in the caller's
 one transaction, each replacing the same client and day whole: importing the
 same file twice changes nothing, and a bad line anywhere imports nothing.
+A line is refused when an object in it names a key twice, when its day is
+after today (as ``collect --date`` is), and when a collection or prefix name
+has a control character, a lone surrogate or a space at its end.
 
 A snapshot of an unknown client is refused, unless ``create_clients``: then
 the client is created as ``active``, named by its bucket_id, client since its
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -26,7 +30,7 @@ from usage.access import client_not_found
 from usage.clients import add_client
 from usage.demo import clear_demo
 from usage.errors import InvalidParams
-from usage.models import STANDARD_COLLECTIONS, Client, ClientStatus, Snapshot
+from usage.models import STANDARD_COLLECTIONS, Client, ClientStatus, Snapshot, utcnow
 from usage.snapshots import SnapshotData, read_snapshots, replace_snapshots
 from usage.validation import NewClient, parse_bucket_id, parse_date
 
@@ -38,6 +42,9 @@ MAX_PREFIX = 1024
 _SNAPSHOT_FIELDS = ("bucket_id", "snapshot_date", "records", "storage", "computed_at")
 _STORAGE_FIELDS = ("object_count", "total_bytes", "by_prefix")
 _PREFIX_FIELDS = ("count", "bytes")
+# C0 and C1 control characters and DEL break a CSV header or a terminal line;
+# a lone surrogate (``"\ud800"`` in JSON) cannot be stored as UTF-8.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def export_snapshots(
@@ -93,9 +100,16 @@ class ImportSummary:
 
 
 def import_snapshots(
-    session: Session, lines: Iterable[str], *, create_clients: bool = False
+    session: Session,
+    lines: Iterable[str],
+    *,
+    create_clients: bool = False,
+    today: dt.date | None = None,
 ) -> ImportSummary:
-    """Check and store every line (blank lines are skipped); see the module."""
+    """Check and store every line (blank lines are skipped); see the module.
+    ``today`` (default: today in UTC, as collection's) is the last day a
+    snapshot may have."""
+    today = utcnow().date() if today is None else today
     client_ids: dict[str, int] = {
         row[0]: row[1] for row in session.execute(select(Client.bucket_id, Client.id))
     }
@@ -107,7 +121,7 @@ def import_snapshots(
         if not line.strip():
             continue
         try:
-            bucket_id, data = parse_snapshot_line(line)
+            bucket_id, data = parse_snapshot_line(line, today=today)
         except InvalidParams as exc:
             raise InvalidParams(f"line {number}: {exc.message}") from None
         key = (bucket_id, data.snapshot_date)
@@ -157,18 +171,17 @@ def _create_client(session: Session, bucket_id: str, since: dt.date) -> int:
     return session.execute(select(Client.id).where(Client.bucket_id == bucket_id)).scalar_one()
 
 
-def parse_snapshot_line(line: str) -> tuple[str, SnapshotData]:
+def parse_snapshot_line(line: str, *, today: dt.date) -> tuple[str, SnapshotData]:
     """One line of JSON in the API's snapshot format -> (bucket_id, snapshot)."""
     try:
-        raw = json.loads(line)
+        raw = json.loads(line, object_pairs_hook=_unique_keys)
     except ValueError as exc:
         raise InvalidParams(f"not valid JSON ({exc})") from None
     except RecursionError:
         raise InvalidParams("not valid JSON (nested too deeply)") from None
     body = _object(raw, "the line", _SNAPSHOT_FIELDS)
     bucket_id = parse_bucket_id(_string(body["bucket_id"], "bucket_id"))
-    day = parse_date(_string(body["snapshot_date"], "snapshot_date"), "snapshot_date")
-    assert day is not None
+    day = _snapshot_date(body["snapshot_date"], today)
     records = _records(body["records"])
     storage = _object(body["storage"], "storage", _STORAGE_FIELDS)
     by_prefix = _by_prefix(storage["by_prefix"])
@@ -180,6 +193,27 @@ def parse_snapshot_line(line: str) -> tuple[str, SnapshotData]:
         by_prefix=by_prefix,
         computed_at=_datetime(body["computed_at"], "computed_at"),
     )
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: ``json`` alone would keep
+    the last of two, so a line could end by overwriting its own bucket_id."""
+    body = dict(pairs)
+    if len(body) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidParams(f"the key {key!r} appears twice in one JSON object")
+            seen.add(key)
+    return body
+
+
+def _snapshot_date(raw: Any, today: dt.date) -> dt.date:
+    day = parse_date(_string(raw, "snapshot_date"), "snapshot_date")
+    assert day is not None
+    if day > today:
+        raise InvalidParams(f"snapshot_date must not be after today ({today.isoformat()})")
+    return day
 
 
 def _object(raw: Any, name: str, fields: Sequence[str]) -> dict[str, Any]:
@@ -216,6 +250,11 @@ def _records(raw: Any) -> dict[str, int]:
     for name, value in raw.items():
         if not 1 <= len(name) <= MAX_COLLECTION:
             raise InvalidParams(f"records: collection names must be 1 to {MAX_COLLECTION} long")
+        if _UNPRINTABLE.search(name) or name != name.strip():
+            raise InvalidParams(
+                "records: collection names must have no control character, lone surrogate"
+                f" or space at either end (got {name!r})"
+            )
         records[name] = _count(value, f"records.{name}")
     total = records.pop("total")
     if total != sum(records.values()):
@@ -233,6 +272,13 @@ def _by_prefix(raw: Any) -> dict[str, tuple[int, int]]:
     for prefix, usage in raw.items():
         if not 1 <= len(prefix) <= MAX_PREFIX:
             raise InvalidParams(f"storage.by_prefix: prefixes must be 1 to {MAX_PREFIX} long")
+        # A leading space is an S3 key's own (collection keeps it); a prefix
+        # ends in '/' or is ROOT_PREFIX, so a trailing one is never real.
+        if _UNPRINTABLE.search(prefix) or prefix != prefix.rstrip():
+            raise InvalidParams(
+                "storage.by_prefix: prefixes must have no control character, lone surrogate"
+                f" or space at their end (got {prefix!r})"
+            )
         name = f"storage.by_prefix[{prefix!r}]"
         entry = _object(usage, name, _PREFIX_FIELDS)
         by_prefix[prefix] = (
