@@ -101,6 +101,13 @@ def test_a_configured_query_replaces_the_default(
          "a collection may not be named 'total' (reserved)"),
         ("SELECT NULL, 1 FROM records WHERE bucket_id = :bucket_id",
          "collection names must be 1 to 64 characters, got None"),
+        # As import refuses them: what is collected must import back.
+        ("SELECT 'person ', 1 FROM records WHERE bucket_id = :bucket_id",
+         "collection names must have no control character, lone surrogate or space at either"
+         " end, got 'person '"),
+        ("SELECT ' person', 1 FROM records WHERE bucket_id = :bucket_id",
+         "collection names must have no control character, lone surrogate or space at either"
+         " end, got ' person'"),
         ("SELECT 'person', -1 FROM records WHERE bucket_id = :bucket_id",
          "collection 'person' has a count that is not a whole number: -1"),
     ],

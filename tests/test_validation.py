@@ -9,6 +9,7 @@ from usage.models import ClientStatus
 from usage.validation import (
     MAX_SEARCH,
     HistoryParams,
+    name_is_text,
     parse_bucket_id,
     parse_clients_params,
     parse_date,
@@ -223,3 +224,23 @@ def test_a_sort_from_outside_names_a_column() -> None:
         "sort must be a column of the table (Bucket, Took (s)), with a leading '-' to sort it "
         "in descending order"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "leading_space", "text"),
+    [
+        ("person", False, True),
+        ("donor gift", False, True),  # a space inside is a name's own
+        ("café 🎁", False, True),
+        ("total ", False, False),
+        (" person", False, False),
+        (" docs/", True, True),  # an S3 key, so a prefix, may start with a space
+        ("docs/ ", True, False),
+        ("a\x00b/", True, False),
+        ("a\x7fb", False, False),
+        ("a\x85b", False, False),  # C1
+        ("\ud800/", True, False),  # a lone surrogate: not storable as UTF-8
+    ],
+)
+def test_a_name_is_text_the_store_keeps(name: str, leading_space: bool, text: bool) -> None:
+    assert name_is_text(name, leading_space=leading_space) is text

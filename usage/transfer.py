@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -32,7 +31,7 @@ from usage.demo import clear_demo
 from usage.errors import InvalidParams
 from usage.models import STANDARD_COLLECTIONS, Client, ClientStatus, Snapshot, utcnow
 from usage.snapshots import SnapshotData, read_snapshots, replace_snapshots
-from usage.validation import NewClient, parse_bucket_id, parse_date
+from usage.validation import NewClient, name_is_text, parse_bucket_id, parse_date
 
 EXPORT_BATCH = 500  # snapshots read per query
 IMPORT_BATCH = 500  # snapshots written per statement
@@ -42,9 +41,6 @@ MAX_PREFIX = 1024
 _SNAPSHOT_FIELDS = ("bucket_id", "snapshot_date", "records", "storage", "computed_at")
 _STORAGE_FIELDS = ("object_count", "total_bytes", "by_prefix")
 _PREFIX_FIELDS = ("count", "bytes")
-# C0 and C1 control characters and DEL break a CSV header or a terminal line;
-# a lone surrogate (``"\ud800"`` in JSON) cannot be stored as UTF-8.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def export_snapshots(
@@ -250,7 +246,7 @@ def _records(raw: Any) -> dict[str, int]:
     for name, value in raw.items():
         if not 1 <= len(name) <= MAX_COLLECTION:
             raise InvalidParams(f"records: collection names must be 1 to {MAX_COLLECTION} long")
-        if _UNPRINTABLE.search(name) or name != name.strip():
+        if not name_is_text(name):
             raise InvalidParams(
                 "records: collection names must have no control character, lone surrogate"
                 f" or space at either end (got {name!r})"
@@ -274,7 +270,7 @@ def _by_prefix(raw: Any) -> dict[str, tuple[int, int]]:
             raise InvalidParams(f"storage.by_prefix: prefixes must be 1 to {MAX_PREFIX} long")
         # A leading space is an S3 key's own (collection keeps it); a prefix
         # ends in '/' or is ROOT_PREFIX, so a trailing one is never real.
-        if _UNPRINTABLE.search(prefix) or prefix != prefix.rstrip():
+        if not name_is_text(prefix, leading_space=True):
             raise InvalidParams(
                 "storage.by_prefix: prefixes must have no control character, lone surrogate"
                 f" or space at their end (got {prefix!r})"

@@ -111,6 +111,22 @@ _GRANULARITIES = tuple(granularity.value for granularity in Granularity)
 _FORMATS = tuple(format_.value for format_ in Format)
 
 
+# C0 and C1 control characters and DEL break a CSV header or a terminal line;
+# a lone surrogate (``"\ud800"`` in JSON) cannot be stored as UTF-8.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def name_is_text(name: str, *, leading_space: bool = False) -> bool:
+    """A collection's or prefix's name as the store keeps it: no control
+    character, no lone surrogate, no space at its end (nor at its start,
+    unless ``leading_space``: an S3 key, so a prefix, may start with one).
+    The same rule for what collection finds and what import reads, so that
+    an export imports back."""
+    if _UNPRINTABLE.search(name) or name != name.rstrip():
+        return False
+    return leading_space or name == name.lstrip()
+
+
 def check_json_type(raw: str | None, name: str = "Content-Type") -> None:
     """A request body's type: JSON (``application/json``, or a ``+json``
     type), or not said; a form's or text's is refused, not read as JSON."""

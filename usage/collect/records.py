@@ -28,6 +28,7 @@ from sqlalchemy import (
 
 from usage.collect.config import RecordsConfig
 from usage.models import STANDARD_COLLECTIONS
+from usage.validation import name_is_text
 
 MAX_COLLECTION_NAME = 64  # snapshot_collections.collection
 RESERVED_NAMES = frozenset({"total"})  # the API's records object has its own "total"
@@ -82,6 +83,11 @@ def _check(name: Any, count: Any, seen: set[str]) -> None:
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_COLLECTION_NAME:
         raise RecordsError(
             f"collection names must be 1 to {MAX_COLLECTION_NAME} characters, got {name!r}"
+        )
+    if not name_is_text(name):  # import would refuse it: an export must import back
+        raise RecordsError(
+            "collection names must have no control character, lone surrogate or space at"
+            f" either end, got {name!r}"
         )
     if name in RESERVED_NAMES:
         raise RecordsError(f"a collection may not be named {name!r} (reserved)")
