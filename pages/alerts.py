@@ -18,7 +18,13 @@ from ui.data import load_client_choices, run_page, show_empty_database
 from ui.engine import get_engine
 from ui.format import local_time, viewer_zone
 from ui.html_table import MOST_HEIGHT, Column, Link, html_table
-from ui.params import arriving, field_name, publish, read_param, warn_param, warn_past_last_page
+from ui.params import (
+    arriving,
+    publish,
+    read_param,
+    warn_past_last_page,
+    warn_unknown_client,
+)
 from usage.alert_events import AlertEventRow
 from usage.validation import (
     ALERT_KINDS,
@@ -70,9 +76,7 @@ def _load_from_url(known: set[str]) -> None:
         "Client",
     )
     if bucket != ANY and bucket not in known:
-        warn_param(
-            f"{field_name('Client', 'bucket', bucket)} is not a known client; showing every client."
-        )
+        warn_unknown_client(bucket, "every client")
         bucket = ANY
     st.session_state.alerts_bucket = bucket
     st.session_state.alerts_page = read_param(

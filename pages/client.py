@@ -36,7 +36,15 @@ from ui.format import (
 )
 from ui.html_table import Column
 from ui.outlook import load_forecast, load_plans
-from ui.params import arriving, field_name, publish, read_param, read_switch, warn_param
+from ui.params import (
+    arriving,
+    field_name,
+    publish,
+    read_param,
+    read_switch,
+    warn_param,
+    warn_unknown_client,
+)
 from ui.picker import client_picker
 from ui.rows import windowed_table
 from usage.alerts import drop_settings
@@ -149,10 +157,7 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         "Client",
     )
     if bucket not in known:
-        warn_param(
-            f"{field_name('Client', 'bucket', bucket)} is not a known client; "
-            f"showing {fallback.display_name}."
-        )
+        warn_unknown_client(bucket, fallback.display_name)
         bucket = fallback.bucket_id
     granularity = read_param(
         "granularity",

@@ -21,7 +21,7 @@ from ui.data import (
 from ui.engine import get_engine
 from ui.format import human_bytes, human_count, md_text, signed_count, signed_pct
 from ui.html_table import Column, html_table
-from ui.params import arriving, field_name, publish, read_param, warn_param
+from ui.params import arriving, field_name, publish, read_param, warn_param, warn_unknown_client
 from ui.picker import client_picker
 from usage.compare import Movement, compare_snapshots
 from usage.portfolio import ClientChoice
@@ -68,10 +68,7 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
         "Client",
     )
     if bucket not in known:
-        warn_param(
-            f"{field_name('Client', 'bucket', bucket)} is not a known client; "
-            f"showing {fallback.display_name}."
-        )
+        warn_unknown_client(bucket, fallback.display_name)
         bucket = fallback.bucket_id
     b = _parse_day("b", _latest_day(bucket))
     a = _parse_day("a", b - dt.timedelta(days=DEFAULT_GAP_DAYS))

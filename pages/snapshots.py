@@ -44,8 +44,7 @@ def _load_from_url(default: dt.date) -> None:
     if not EARLIEST <= day <= LATEST:
         warn_param(
             f"{field_name('Date', 'date', day.isoformat())} must be from {EARLIEST.isoformat()} to "
-            f"{LATEST.isoformat()}; "
-            f"showing {default.isoformat()} instead."
+            f"{LATEST.isoformat()}; showing {default.isoformat()} instead."
         )
         day = default
     st.session_state.snapshots_date = day

@@ -156,6 +156,13 @@ def read_switch(name: str, default: bool, default_text: str, label: str | None =
     return value == "on"
 
 
+def warn_unknown_client(bucket: str, instead: str) -> None:
+    """The URL's client (``bucket``) is none the viewer may see."""
+    warn_param(
+        f"{field_name('Client', 'bucket', bucket)} is not a known client; showing {instead}."
+    )
+
+
 def warn_past_last_page(asked: int, pages: int, noun: str) -> None:
     """A page (from the URL, or of rows since fewer) past the last of ``pages``."""
     warn_param(

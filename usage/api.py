@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +65,7 @@ from usage.validation import (
     Format,
     check_json_type,
     check_known_params,
+    first_repeated,
     parse_alerts_params,
     parse_bucket_id,
     parse_clients_params,
@@ -808,8 +808,7 @@ def _parse_query(raw: bytes) -> tuple[dict[str, str], str | None]:
     query = dict(pairs)
     if len(query) == len(pairs):
         return query, None
-    counts = Counter(name for name, _ in pairs)
-    return query, next(name for name, count in counts.items() if count > 1)
+    return query, first_repeated(name for name, _ in pairs)
 
 
 def _text(headers: RequestHeaders, name: bytes) -> str | None:

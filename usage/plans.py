@@ -31,7 +31,7 @@ from usage.errors import InvalidParams
 from usage.models import Client, ClientPlan, CollectionLimit
 from usage.series import STORAGE_BYTES, TOTAL_RECORDS
 from usage.units import human_bytes, human_records
-from usage.validation import parse_bucket_id
+from usage.validation import name_is_text, parse_bucket_id
 
 MAX_LIMIT = 10**18  # records or bytes (1,000 PB): far below BIGINT's end
 _LIMIT_DIGITS = len(str(MAX_LIMIT))
@@ -39,10 +39,10 @@ _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
 _INTEGER = re.compile(r"\s*0*([0-9]+)\s*")  # the digits without leading zeros
 # The units of usage.units.human_bytes, read in any case (``gb`` is ``GB``).
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
-# A collection's name: no space, nor the separators of --collection NAME=N,
-# nor a control character (C0, DEL, C1) or a lone surrogate (from bytes
-# that are not UTF-8 on the command line): neither can be stored as text.
-_COLLECTION = re.compile(r"[^\s=;,\"'\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,64}")
+# A collection's name: no space, nor the separators of --collection NAME=N;
+# and text the store keeps (``name_is_text``: no control character, nor a
+# lone surrogate from bytes that are not UTF-8 on the command line).
+_COLLECTION = re.compile(r"[^\s=;,\"']{1,64}")
 # The CSV's own columns; every other column is a collection.
 BUCKET_COLUMN = "bucket_id"
 RECORDS_COLUMN = "records"
@@ -120,7 +120,7 @@ def parse_size(raw: str, name: str) -> int:
 
 def parse_collection_name(raw: str, name: str) -> str:
     value = raw.strip()
-    if not _COLLECTION.fullmatch(value) or value == "total":
+    if not _COLLECTION.fullmatch(value) or not name_is_text(value) or value == "total":
         raise InvalidParams(
             f"{name} must be a collection's name: 1 to 64 characters, no space,"
             f" control character, '=', ';', ',' or quote, not 'total' (got {raw!r})"

@@ -31,7 +31,7 @@ from usage.demo import clear_demo
 from usage.errors import InvalidParams
 from usage.models import STANDARD_COLLECTIONS, Client, ClientStatus, Snapshot, utcnow
 from usage.snapshots import SnapshotData, read_snapshots, replace_snapshots
-from usage.validation import NewClient, name_is_text, parse_bucket_id, parse_date
+from usage.validation import NewClient, first_repeated, name_is_text, parse_bucket_id, parse_date
 
 EXPORT_BATCH = 500  # snapshots read per query
 IMPORT_BATCH = 500  # snapshots written per statement
@@ -194,14 +194,10 @@ def parse_snapshot_line(line: str, *, today: dt.date) -> tuple[str, SnapshotData
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose keys are all different: ``json`` alone would keep
     the last of two, so a line could end by overwriting its own bucket_id."""
-    body = dict(pairs)
-    if len(body) < len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidParams(f"the key {key!r} appears twice in one JSON object")
-            seen.add(key)
-    return body
+    twice = first_repeated(key for key, _ in pairs)
+    if twice is not None:
+        raise InvalidParams(f"the key {twice!r} appears twice in one JSON object")
+    return dict(pairs)
 
 
 def _snapshot_date(raw: Any, today: dt.date) -> dt.date:

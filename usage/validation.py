@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -114,6 +114,17 @@ _FORMATS = tuple(format_.value for format_ in Format)
 # C0 and C1 control characters and DEL break a CSV header or a terminal line;
 # a lone surrogate (``"\ud800"`` in JSON) cannot be stored as UTF-8.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def first_repeated(names: Iterable[str]) -> str | None:
+    """The first of ``names`` given a second time (None: each is given once):
+    a query parameter or a JSON object's key, whose meant value is not guessed."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def name_is_text(name: str, *, leading_space: bool = False) -> bool:

@@ -38,7 +38,7 @@ from usage.db import for_writes
 from usage.errors import ConfigError, InvalidParams, RateLimited, UsageError
 from usage.models import utcnow
 from usage.snapshots import as_utc
-from usage.validation import parse_bucket_id
+from usage.validation import first_repeated, parse_bucket_id
 
 TRIGGER_INTERVAL = RUN_INTERVAL
 MAX_BUCKET_IDS = 1000
@@ -83,12 +83,10 @@ def parse_trigger_body(raw: bytes) -> TriggerRequest:
 def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose every name is given once: which of two values was
     meant is not guessed (json.loads would keep the last)."""
-    body = dict(pairs)
-    if len(body) < len(pairs):
-        names = [name for name, _ in pairs]
-        twice = next(name for name in names if names.count(name) > 1)
+    twice = first_repeated(name for name, _ in pairs)
+    if twice is not None:
         raise InvalidParams(f"field {twice!r} is given more than once in the request body")
-    return body
+    return dict(pairs)
 
 
 def _parse_bucket_ids(raw: Any) -> tuple[str, ...] | None:
