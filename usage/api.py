@@ -50,6 +50,7 @@ from usage.keys import authenticate
 from usage.openapi import build_index, build_openapi
 from usage.outlook import forecast_json, read_client_forecast
 from usage.paging import cursor_secret
+from usage.portfolio import fetch_portfolio_totals
 from usage.series import Granularity
 from usage.signin import (
     COOKIE_NAME,
@@ -72,6 +73,7 @@ from usage.validation import (
     parse_day_params,
     parse_forecast_params,
     parse_history_params,
+    parse_totals_params,
 )
 
 log = logging.getLogger(__name__)
@@ -263,6 +265,7 @@ class UsageApi:
             (re.compile(r"/api/v1/clients/([^/]+)/forecast"), get, self.forecast, db),
             (re.compile(r"/api/v1/snapshots/([^/]+)"), get, self.snapshots, db),
             (re.compile(r"/api/v1/alerts"), get, self.alerts, db),
+            (re.compile(r"/api/v1/portfolio/totals"), get, self.portfolio_totals, db),
             (re.compile(r"/api/v1/collect/trigger"), post, self.trigger, RunsIn.THREAD),
         ]
 
@@ -573,6 +576,13 @@ class UsageApi:
         def work(session: Session, key: Principal) -> Answer:
             page = fetch_alerts_page(session, parse_alerts_params(call.query), key.visible)
             return Answer(200, orjson.dumps(page), next_cursor=page["next_cursor"])
+
+        return self._run_session(call, work)
+
+    def portfolio_totals(self, call: Call) -> Answer:
+        def work(session: Session, key: Principal) -> Answer:
+            params = parse_totals_params(call.query)
+            return Answer(200, orjson.dumps(fetch_portfolio_totals(session, params, key.visible)))
 
         return self._run_session(call, work)
 

@@ -15,6 +15,8 @@ from usage.validation import (
     MAX_LIMIT,
     SEVERITIES,
     SNAPSHOTS_DEFAULT_LIMIT,
+    TOTALS_DEFAULT_DAYS,
+    TOTALS_MAX_DAYS,
     AlertStatus,
     Format,
 )
@@ -443,6 +445,39 @@ _SCHEMAS: dict[str, Any] = {
         },
         "additionalProperties": False,
     },
+    "PortfolioDay": {
+        "type": "object",
+        "required": ["date", "total_records", "total_bytes", "clients", "stale_clients"],
+        "properties": {
+            "date": _DATE,
+            "total_records": {**_INT, "description": "The sum over the clients counted of"
+                              " their latest snapshot's records on or before the day."},
+            "total_bytes": {**_INT, "description": "The same sum of their storage, bytes."},
+            "clients": {**_INT, "description": "Clients counted: with a snapshot on or"
+                        " before the day."},
+            "stale_clients": {**_INT, "description": "Of those, the clients without a"
+                              " snapshot on the day itself, counted with their last one."},
+        },
+        "additionalProperties": False,
+    },
+    "PortfolioTotals": {
+        "type": "object",
+        "required": ["start_date", "end_date", "newest_snapshot_date", "days", "count"],
+        "properties": {
+            "start_date": {"oneOf": [_DATE, {"type": "null"}],
+                           "description": "The range's first day, as asked or by default;"
+                           " null when the caller sees no snapshot."},
+            "end_date": {"oneOf": [_DATE, {"type": "null"}],
+                         "description": "The range's last day, as asked or by default."},
+            "newest_snapshot_date": {"oneOf": [_DATE, {"type": "null"}],
+                                     "description": "The newest day with a snapshot among"
+                                     " the caller's clients: no day after it is listed."},
+            "days": {"type": "array", "items": _ref("PortfolioDay"),
+                     "description": "Oldest first."},
+            "count": _INT,
+        },
+        "additionalProperties": False,
+    },
     "TriggerRequest": {
         "type": "object",
         "properties": {
@@ -644,6 +679,33 @@ def build_openapi() -> dict[str, Any]:
                     ],
                     "responses": _ok("AlertPage", "A page of events, newest first.",
                                      paged=True),
+                }
+            },
+            "/api/v1/portfolio/totals": {
+                "get": {
+                    "operationId": "getPortfolioTotals",
+                    "summary": "The portfolio's total on each day",
+                    "description": "A day's portfolio total is the sum over the caller's"
+                    " clients of their latest snapshot on or before that day: a client"
+                    " without a snapshot that day is stale and counts with its last one; a"
+                    " client counts from its first snapshot on. The dashboard's Portfolio"
+                    " page (KPIs, charts, CSV) uses the same definition, so the same day has"
+                    " the same total whatever the range. Days run from `start_date` to"
+                    " `end_date` and stop at the newest snapshot day; days before the first"
+                    " snapshot are not listed.",
+                    "parameters": [
+                        {"name": "start_date", "in": "query", "required": False,
+                         "description": "Inclusive start (YYYY-MM-DD, a real date); default:"
+                         f" {TOTALS_DEFAULT_DAYS - 1} days before the end.",
+                         "schema": _DATE},
+                        {"name": "end_date", "in": "query", "required": False,
+                         "description": "Inclusive end (YYYY-MM-DD); not before start_date;"
+                         " default: the newest snapshot day. At most"
+                         f" {TOTALS_MAX_DAYS:,} days in all.",
+                         "schema": _DATE},
+                        _IF_NONE_MATCH,
+                    ],
+                    "responses": _ok("PortfolioTotals", "The totals, oldest day first."),
                 }
             },
             "/api/v1/collect/trigger": {

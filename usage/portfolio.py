@@ -31,7 +31,12 @@ from sqlalchemy.orm import Session
 from usage.access import Visible, may_read, visible_clients
 from usage.models import Client, LatestSnapshot, Snapshot
 from usage.totals import CHANGE_DAYS, read_changes
-from usage.validation import parse_choice
+from usage.validation import (
+    TOTALS_DEFAULT_DAYS,
+    TotalsParams,
+    check_span,
+    parse_choice,
+)
 
 # sort key -> what it orders by; a leading "-" sorts descending.
 SORT_KEYS: tuple[str, ...] = ("name", "bucket", "status", "records", "storage", "change",
@@ -516,3 +521,41 @@ def _latest_on_or_before(session: Session, day: dt.date, visible: Visible) -> An
     return select(*columns).join(
         dated, and_(Snapshot.client_id == dated.c.client_id, Snapshot.snapshot_date == dated.c.day)
     )
+
+
+def fetch_portfolio_totals(
+    session: Session, params: TotalsParams, visible: Visible
+) -> dict[str, Any]:
+    """``GET /api/v1/portfolio/totals``: the visible portfolio's total on each
+    day, by ``read_portfolio_totals``' definition (the Portfolio page's).
+
+    The days run from ``start_date`` (default: ``TOTALS_DEFAULT_DAYS`` before
+    the end) to ``end_date`` (default: the newest snapshot day), and stop at
+    the newest snapshot day: a later day is not collected yet. Days before
+    the first snapshot have no total and are not listed."""
+    newest = latest_snapshot_date(session, visible=visible)
+    end = params.end_date or newest
+    start = params.start_date or (
+        None if end is None else end - dt.timedelta(days=TOTALS_DEFAULT_DAYS - 1)
+    )
+    if start is not None and end is not None:
+        check_span(start, end)
+    days = []
+    if newest is not None and start is not None and end is not None and start <= newest:
+        days = read_portfolio_totals(session, start, min(end, newest), visible=visible)
+    return {
+        "start_date": None if start is None else start.isoformat(),
+        "end_date": None if end is None else end.isoformat(),
+        "newest_snapshot_date": None if newest is None else newest.isoformat(),
+        "days": [
+            {
+                "date": day.snapshot_date.isoformat(),
+                "total_records": day.total_records,
+                "total_bytes": day.total_bytes,
+                "clients": day.clients,
+                "stale_clients": day.stale,
+            }
+            for day in days
+        ],
+        "count": len(days),
+    }

@@ -28,6 +28,8 @@ HISTORY_DEFAULT_LIMIT = 30
 CLIENTS_DEFAULT_LIMIT = 50
 SNAPSHOTS_DEFAULT_LIMIT = 100
 ALERTS_DEFAULT_LIMIT = 50
+TOTALS_DEFAULT_DAYS = 90  # the Portfolio page's first window
+TOTALS_MAX_DAYS = 3660  # ten years of days in one answer
 
 
 class Format(enum.StrEnum):
@@ -261,6 +263,29 @@ class AlertsParams:
     bucket_id: str | None = None
     limit: int = ALERTS_DEFAULT_LIMIT
     cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class TotalsParams:
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+def parse_totals_params(query: Mapping[str, str]) -> TotalsParams:
+    check_known_params(query, {"start_date", "end_date"})
+    start = parse_date(query.get("start_date"), "start_date")
+    end = parse_date(query.get("end_date"), "end_date")
+    check_date_range(start, end)
+    return TotalsParams(start, end)
+
+
+def check_span(start: dt.date, end: dt.date, most: int = TOTALS_MAX_DAYS) -> None:
+    """At most ``most`` days from ``start`` to ``end``, both included."""
+    days = (end - start).days + 1
+    if days > most:
+        raise InvalidParams(
+            f"start_date to end_date is {days:,} days; at most {most:,} in one request"
+        )
 
 
 def parse_alert_status(raw: str | None, name: str = "status") -> AlertStatus:
