@@ -19,7 +19,7 @@ from ui.downloads import csv_download
 from ui.engine import get_engine
 from ui.format import local_time, viewer_zone, zone_name
 from ui.html_table import MOST_HEIGHT, Column, html_table
-from ui.params import arriving, publish, read_param
+from ui.params import arriving, publish, read_param, url_field_name
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
 from usage.errors import InvalidParams
 from usage.validation import check_date_range, parse_choice, parse_date
@@ -54,7 +54,9 @@ def _load_from_url(today: dt.date) -> None:
         "until", lambda raw: parse_date(raw, "until"), today, today.isoformat(), "To"
     )
     try:
-        check_date_range(since, until, "From (since)", "To (until)")
+        check_date_range(
+            since, until, url_field_name("From", "since"), url_field_name("To", "until")
+        )
     except InvalidParams as error:
         st.warning(f"{error.message}; showing the last {DEFAULT_DAYS} days instead.")
         since, until = default_since, today

@@ -42,6 +42,7 @@ from ui.params import (
     publish,
     read_param,
     read_switch,
+    url_field_name,
     warn_param,
     warn_unknown_client,
 )
@@ -58,6 +59,7 @@ from usage.series import (
     STORAGE_BYTES,
     TOTAL_RECORDS,
     ClientSeries,
+    Drop,
     Granularity,
     Period,
     RangePreset,
@@ -191,7 +193,9 @@ def _load_from_url(choices: list[ClientChoice]) -> None:
     if preset is RangePreset.CUSTOM:
         start, end = _parse_day("start"), _parse_day("end")
         try:
-            check_date_range(start, end, "From (start)", "To (end)")
+            check_date_range(
+                start, end, url_field_name("From", "start"), url_field_name("To", "end")
+            )
         except InvalidParams as error:
             warn_param(f"{error.message}; showing the last 90 days instead.")
             start = end = None
@@ -303,10 +307,11 @@ def render() -> None:
     if not snapshots:
         _empty_range(client, latest, start, end, plan)
         return
-    _overview(snapshots, start, end, collected)
+    drops = find_drops(snapshots, drop_settings())  # the alerts' drops
+    _overview(snapshots, start, end, collected, drops, client.client_since)
     _plan_use(plan, latest)
     series = build_series(snapshots, start, end, granularity)
-    _charts(series, snapshots, bucket, end, latest)
+    _charts(series, drops, snapshots, bucket, end, latest)
     _snapshot_table(bucket, snapshots, series.periods, start, end)
 
 
@@ -373,7 +378,12 @@ def _empty_range(
 
 
 def _overview(
-    snapshots: list[SnapshotJSON], start: dt.date, end: dt.date, collected: dt.date | None
+    snapshots: list[SnapshotJSON],
+    start: dt.date,
+    end: dt.date,
+    collected: dt.date | None,
+    drops: list[Drop],
+    client_since: dt.date | None,
 ) -> None:
     newest, oldest = snapshots[0], snapshots[-1]
     shown, since = newest["snapshot_date"], oldest["snapshot_date"]
@@ -392,8 +402,10 @@ def _overview(
     # Days after the newest one collected are not due yet (a later snapshot
     # than the cached newest day counts as collected too).
     due = max(filter(None, [collected, dt.date.fromisoformat(shown)]))
-    missing = missing_days(snapshots, start, end, due)
+    missing = missing_days(snapshots, start, end, due, client_since)
     upto = f" up to {due.isoformat()} (the newest day collected)" if due < end else ""
+    if client_since is not None and start < client_since <= end:  # none was due before
+        upto = f" from {client_since.isoformat()} (a client since then){upto}"
     if missing:
         runs = day_runs(missing)
         listed = ", ".join(
@@ -408,7 +420,6 @@ def _overview(
         )
     else:
         st.caption(f"No day without a snapshot in this range{upto}.")
-    drops = find_drops(snapshots, drop_settings())  # the alerts' drops
     for drop in drops[-5:]:
         amount = human_bytes if drop.in_bytes else human_count
         st.error(
@@ -444,12 +455,12 @@ def _kpi(
 
 def _charts(
     series: ClientSeries,
+    drops: list[Drop],
     snapshots: list[SnapshotJSON],
     bucket: str,
     end: dt.date,
     latest: SnapshotJSON | None,
 ) -> None:
-    drops = find_drops(snapshots, drop_settings())
     choice, toggle = st.columns([3, 1], vertical_alignment="bottom")
     mode = choice.radio(
         "Records chart",

@@ -14,6 +14,7 @@ from ui import charts
 from ui.access import viewer
 from ui.data import (
     load_client_choices,
+    load_clients_on_day,
     load_day,
     load_latest_date,
     run_page,
@@ -94,8 +95,10 @@ def render() -> None:
         return
     names = {choice.bucket_id: choice.display_name for choice in choices}
     have = {snapshot["bucket_id"] for snapshot in snapshots}
-    without = [choice for choice in choices if choice.bucket_id not in have]
-    st.caption(f"{len(snapshots):,} of {len(choices):,} clients have a snapshot on {day}.")
+    on_day = load_clients_on_day(engine, viewer().visible, day)
+    counted = [choice for choice in choices if choice.bucket_id in on_day]
+    without = [choice for choice in counted if choice.bucket_id not in have]
+    st.caption(f"{len(snapshots):,} of {len(counted):,} clients have a snapshot on {day}.")
     if without:
         listed = ", ".join(md_text(choice.display_name) for choice in without[:20])
         more = f" and {len(without) - 20:,} more" if len(without) > 20 else ""

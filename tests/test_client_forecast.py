@@ -102,6 +102,11 @@ def test_the_forecast_continues_the_charts_with_its_band_and_the_limit(
         storage.forecast.expected
     )
     assert values(trace(storage_spec, "limit: 2.0 GB")["y"]) == [2e9, 2e9]
+    # The charts' range reaches the forecast's last day, not the range's.
+    for spec, outlook in [(records, total), (storage_spec, storage)]:
+        assert outlook.forecast is not None
+        end = dt.datetime.fromisoformat(spec["layout"]["xaxis"]["range"][1])
+        assert end == dt.datetime.combine(outlook.forecast.end_day, dt.time())
     captions = texts(at.caption)
     assert f"**Records**: {total.summary}." in captions
     assert f"**Storage**: {storage.summary}." in captions

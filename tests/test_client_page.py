@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
 import ui.rows
@@ -23,7 +24,8 @@ from tests.factories import snapshot_of_total as snapshot
 from tests.shown_tables import shown_tables
 from tests.test_pages import PROJECT_ROOT, figure, sidebar_links, texts, url_params, values
 from ui.format import human_bytes
-from usage.series import Granularity, rollup
+from usage.models import Client
+from usage.series import Granularity, missing_days, rollup
 
 D = dt.date
 MARCH = D(2024, 3, 1)
@@ -90,6 +92,37 @@ def test_missing_days_at_both_edges_are_counted_up_to_the_newest_collected_day(
     assert (
         "Changes are from 2024-03-02, the range's first day with a snapshot (2024-03-01 has none)."
     ) in texts(at.caption)
+
+
+def test_no_day_before_the_client_since_date_is_missing(shop: Engine) -> None:
+    """acme became a client on 4 March: the 1st, before it, was due no
+    snapshot; the 5th and the 10th were."""
+    with Session(shop) as session, session.begin():
+        session.execute(
+            update(Client).where(Client.bucket_id == "acme").values(client_since=D(2024, 3, 4))
+        )
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-12")
+    assert texts(at.warning)[-1] == (
+        "2 days without a snapshot in this range from 2024-03-04 (a client since then) up to "
+        "2024-03-10 (the newest day collected): 2024-03-05, 2024-03-10. They are gaps in the "
+        "charts, not zeros."
+    )
+    # A range after the date says nothing of it.
+    at = open_client(bucket="acme", start="2024-03-05", end="2024-03-12")
+    assert texts(at.warning)[-1].startswith(
+        "2 days without a snapshot in this range up to 2024-03-10 (the newest day collected): "
+    )
+
+
+def test_missing_days_start_on_the_client_since_date() -> None:
+    present = [{"snapshot_date": day.isoformat()} for day in days(D(2024, 3, 3), 3)]
+    newest = D(2024, 3, 8)
+    assert missing_days(present, D(2024, 3, 1), newest, newest, D(2024, 3, 2)) == [
+        D(2024, 3, 2), D(2024, 3, 6), D(2024, 3, 7), D(2024, 3, 8),
+    ]  # fmt: skip
+    assert missing_days(present, D(2024, 3, 1), newest, newest, None)[:2] == [
+        D(2024, 3, 1), D(2024, 3, 2),
+    ]  # fmt: skip
 
 
 def test_the_days_before_the_first_snapshot_are_named(shop: Engine) -> None:
@@ -206,6 +239,45 @@ def test_month_periods_are_named_as_months(shop: Engine) -> None:
     assert (trace["xperiod"], trace["xperiodalignment"]) == ("M1", "middle")
     assert trace["xhoverformat"] == "%b %Y"
     assert storage["layout"]["xaxis"]["ticktext"] == ["Feb 2024", "Mar 2024"]
+
+
+TIME_CHARTS = ("client_records", "client_storage", "client_objects", "client_prefixes")
+
+
+def x_ranges(at: AppTest) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+    """Each time chart's x axis range, by its key."""
+    shown = {}
+    for key in TIME_CHARTS:
+        low, high = figure(at, key)["layout"]["xaxis"]["range"]
+        shown[key] = (dt.datetime.fromisoformat(low), dt.datetime.fromisoformat(high))
+    return shown
+
+
+@pytest.mark.parametrize("mode", ["stacked", "lines"])
+def test_every_time_chart_spans_the_whole_range_by_day(shop: Engine, mode: str) -> None:
+    # acme has no snapshot on the range's first day (1 March) nor its last
+    # three: each chart shows them all, as empty days, from the middle of the
+    # night before the first to that after the last.
+    at = open_client(bucket="acme", start="2024-03-01", end="2024-03-12", mode=mode,
+                     forecast="off")  # fmt: skip
+    expected = (dt.datetime(2024, 2, 29, 12), dt.datetime(2024, 3, 12, 12))
+    assert x_ranges(at) == dict.fromkeys(TIME_CHARTS, expected)
+
+
+@pytest.mark.parametrize(
+    ("granularity", "expected"),
+    [("week", (dt.datetime(2024, 2, 26), dt.datetime(2024, 3, 18))),
+     ("month", (dt.datetime(2024, 2, 1), dt.datetime(2024, 4, 1)))],
+)  # fmt: skip
+def test_every_time_chart_spans_the_calendar_periods_of_the_range(
+    shop: Engine, granularity: str, expected: tuple[dt.datetime, dt.datetime]
+) -> None:
+    # 28 February to 12 March: acme's first and last snapshot days (2 and 9
+    # March) lie inside; the charts span the first period's first calendar
+    # day to the day after the last period's last, as the records' bars.
+    at = open_client(bucket="acme", start="2024-02-28", end="2024-03-12",
+                     granularity=granularity, forecast="off")  # fmt: skip
+    assert x_ranges(at) == dict.fromkeys(TIME_CHARTS, expected)
 
 
 def test_the_table_and_csv_follow_the_granularity(

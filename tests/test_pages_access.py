@@ -273,7 +273,12 @@ def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:
         ({"until": "2026-02-30"}, ["To (until=2026-02-30) must be a real calendar date"]),
         ({"action": "dance"}, ["Action (action=dance) must be one of: "]),
         ({"since": "2026-03-05", "until": "2026-03-01"},
-         ["From (since) must be on or before To (until); showing the last 30 days instead."]),
+         ["From (since=2026-03-05) must be on or before To (until=2026-03-01); showing the last "
+          "30 days instead."]),
+        # Only the start: the end is the default, which the URL did not say.
+        ({"since": "2100-01-01"},
+         ["From (since=2100-01-01) must be on or before To (until); showing the last 30 days "
+          "instead."]),
     ],
 )  # fmt: skip
 def test_the_audit_links_values(store: str, params: dict[str, str], warnings: list[str]) -> None:

@@ -195,6 +195,26 @@ def _period_axis(figure: go.Figure, periods: Sequence[Period], bars: bool, max_t
     )
 
 
+def _span_axis(
+    figure: go.Figure, periods: Sequence[Period], outlooks: Sequence[Outlook | None] = ()
+) -> None:
+    """Every time chart of a range spans all of it, so a period without a
+    snapshot at either end shows as one (a line's autorange would stop at its
+    last value): days from the middle of the night before the first to that
+    after the last, where their bars end; weeks and months from the first
+    period's first calendar day to the last's, where their points and bars
+    lie. A forecast drawn past the range extends it to its last day."""
+    first, last = periods[0].first, periods[-1].last
+    start = dt.datetime.combine(first, dt.time())
+    end = dt.datetime.combine(last, dt.time()) + dt.timedelta(days=1)
+    if periods[0].granularity is Granularity.DAY:
+        start, end = start - dt.timedelta(hours=12), end - dt.timedelta(hours=12)
+    for outlook in outlooks:
+        if outlook is not None and outlook.forecast is not None:
+            end = max(end, dt.datetime.combine(outlook.forecast.end_day, dt.time()))
+    figure.update_xaxes(range=[start.isoformat(), end.isoformat()])
+
+
 def _counts(values: Sequence[int | None]) -> list[str]:
     return [human_count(value) for value in values]
 
@@ -253,6 +273,7 @@ def records_figure(
              "share": "Share of records by collection (%)"}[mode]  # fmt: skip
     figure = _layout(figure, title, height=420)
     _period_axis(figure, periods, bars=mode != "lines", max_ticks=_MAX_TICKS)
+    _span_axis(figure, periods, outlooks)
     if mode != "lines":
         figure.update_layout(barmode="stack", barnorm="percent" if mode == "share" else None)
     if mode == "share":
@@ -292,6 +313,7 @@ def _line_figure(
     if in_bytes:
         figure.update_yaxes(**_BYTES_AXIS)
     _period_axis(figure, periods, bars=False, max_ticks=max_ticks)
+    _span_axis(figure, periods)
     return _layout(figure, title)
 
 
@@ -302,6 +324,7 @@ def storage_figure(series: ClientSeries, outlook: Outlook | None = None) -> go.F
     figure = _line_figure("Storage", series, lines, in_bytes=True, max_ticks=_MAX_TICKS // 2)
     if outlook is not None:
         add_outlook(figure, outlook, series.periods[0].first)
+        _span_axis(figure, series.periods, [outlook])
     return figure
 
 

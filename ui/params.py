@@ -119,6 +119,11 @@ def field_name(label: str, name: str, raw: str | None) -> str:
     return f"{label} ({name}={shown})"
 
 
+def url_field_name(label: str, name: str) -> str:
+    """``field_name`` with what the URL this run found says for ``name``."""
+    return field_name(label, name, opened_param(name) or None)
+
+
 def read_param(
     name: str,
     parse: Callable[[str | None], T | None],

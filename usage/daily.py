@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from usage.access import Visible, visible_clients
@@ -51,6 +52,19 @@ def read_day(
         bucket_ids=bucket_ids,
     )
     return sorted(snapshots, key=lambda snapshot: snapshot["bucket_id"])
+
+
+def list_clients_on_day(session: Session, day: dt.date, only: Visible = None) -> set[str]:
+    """The bucket ids of the clients ``day`` counts among ``only``: those
+    that were clients by then (``client_since`` on or before it), and any
+    with a snapshot on it (collected before it was recorded as a client)."""
+    snapped = select(Snapshot.client_id).where(Snapshot.snapshot_date == day)
+    rows = session.scalars(
+        select(Client.bucket_id).where(
+            or_(Client.client_since <= day, Client.id.in_(snapped)), *visible_clients(only)
+        )
+    )
+    return set(rows)
 
 
 def fetch_day(session: Session, params: DayParams, only: Visible = None) -> dict[str, Any]:

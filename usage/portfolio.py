@@ -77,6 +77,7 @@ class ClientChoice:
     bucket_id: str
     display_name: str
     status: str
+    client_since: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _visible_ids(visible: Visible) -> Select[Any]:
 
 def list_client_choices(session: Session, *, visible: Visible) -> list[ClientChoice]:
     rows = session.execute(
-        select(Client.bucket_id, Client.display_name, Client.status)
+        select(Client.bucket_id, Client.display_name, Client.status, Client.client_since)
         .where(*visible_clients(visible))
         .order_by(Client.display_name, Client.bucket_id)
     )

@@ -266,13 +266,16 @@ def missing_days(
     start: dt.date,
     end: dt.date,
     last_collected: dt.date | None,
+    client_since: dt.date | None = None,
 ) -> list[dt.date]:
     """Every day of ``start``..``end`` without a snapshot, the first and the
     last included, up to ``last_collected``, the store's newest snapshot day
-    (a later day is not due yet; ``None``: nothing was ever collected)."""
+    (a later day is not due yet; ``None``: nothing was ever collected), and
+    from ``client_since`` on (before it, no snapshot was due either)."""
     if last_collected is None:
         return []
     present = set(_by_date(snapshots))
+    start = max(start, client_since or start)
     last = min(end, last_collected)
     count = (last - start).days + 1
     every = (start + dt.timedelta(days=offset) for offset in range(count))
