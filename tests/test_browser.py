@@ -289,3 +289,34 @@ def test_deep_links_stay_on_the_origin_and_log_no_error(demo_server: str) -> Non
                 page.close()
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_a_link_of_more_parts_opens_the_portfolio_not_a_blank_page(demo_server: str) -> None:
+    """/client/x (a mistyped or cut link) used to stay blank: the page's
+    scripts, loaded by relative URLs, came back as the page itself."""
+    if not Path(CHROMIUM).exists():
+        missing(f"no chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import Response, sync_playwright
+
+    with running_server(demo_server) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        failed: list[str] = []
+
+        def on_response(response: Response) -> None:
+            if response.status >= 400:
+                failed.append(response.url)
+
+        try:
+            for link in ("/client/x", "/nowhere/at/all"):
+                failed.clear()
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.on("response", on_response)
+                page.goto(base + link)
+                heading = page.locator("[data-testid='stMain'] h1").first
+                heading.wait_for(timeout=60_000)
+                assert (link, heading.inner_text(), failed) == (link, "Portfolio", [])
+                assert page.url == base + "/"
+                page.close()
+        finally:
+            browser.close()

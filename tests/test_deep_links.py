@@ -95,3 +95,18 @@ def test_the_page_part_is_after_streamlits_base_url_path() -> None:
     assert b's="/client"' in body
     _, body = get(inner_app(PAGE), "/usage/", base="usage")
     assert HINT not in body
+
+
+def test_a_path_of_more_parts_loads_the_scripts_from_the_servers_base() -> None:
+    """From /client/x, Streamlit's relative script URLs fell under /client/
+    (the page again: a blank page); a ``<base>`` first in the head takes them
+    back to the server's base, however deep the path."""
+    for path, base in (("/client/x", b"../"), ("/a/b/c", b"../../"), ("/client/", b"../")):
+        _, body = get(inner_app(PAGE), path)
+        assert body.startswith(b'<html><head><base href="' + base + b'">'), path
+        assert body.count(b"<base") == 1
+    for path in ("/client", "/people"):
+        _, body = get(inner_app(PAGE), path)
+        assert b"<base" not in body, path
+    _, body = get(inner_app(PAGE), "/usage/client/x", base="usage")
+    assert b'<base href="../">' in body

@@ -13,6 +13,13 @@ less the page's own part (the path the server saw, less
 ``server.baseUrlPath``). A proxy that serves the dashboard under a prefix of
 its own therefore keeps working, and a path that does not end as the server
 saw it gets no hint (the front end then probes as before).
+
+A path of more than one part (``/client/x``, a mistyped or truncated link)
+gets a ``<base>`` too: Streamlit's page loads its scripts by relative URLs
+(``./static/...``), which from ``/client/x`` fall under ``/client/`` and
+answer the page again, so the browser stayed on a blank page with a module
+error per script. With ``<base href="../">`` they load from the server's
+base, and the front end opens the Portfolio as for any unknown page.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _MODULE_SCRIPT = b'<script type="module"'
+_HEAD = b"<head>"
 # The hint's script: ``%s`` is the page's own part of the path, as JSON.
 _SCRIPT = (
     b"<script>(function(){var p=location.pathname,s=%s,w=window.__streamlit;"
@@ -113,6 +121,9 @@ async def _send_hinted(send: Send, start: Message, body: bytes, page: str, head:
         # "<" escaped: a path cannot close the script.
         hint = _SCRIPT % orjson.dumps(page).replace(b"<", b"\\u003c") if page else b""
         text = text.replace(_MODULE_SCRIPT, head + hint + _MODULE_SCRIPT, 1)
+        depth = page.count("/") - 1  # "/client/x": its relative URLs start one part up
+        if depth > 0:
+            text = text.replace(_HEAD, _HEAD + b'<base href="%s">' % (b"../" * depth), 1)
         body = gzip.compress(text, compresslevel=5) if zipped else text
         # Other bytes: the file's validator no longer names them.
         headers = [(name, value) for name, value in headers if name.lower() != b"etag"]
