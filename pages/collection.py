@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -124,15 +125,12 @@ class RunsTable:
 # (25-40 ms for 10,000 runs): the ages ("3 min ago") are as old as the read,
 # at most ``RUNS_TTL_SECONDS``.
 @st.cache_resource(ttl=RUNS_TTL_SECONDS, show_spinner=False)
-def load_runs_table(
-    _engine: Engine, visible: Visible, demo: bool, _zone: dt.tzinfo, zone: str
-) -> RunsTable:
-    """The runs ``visible`` to the viewer, in their time zone ``_zone``
-    (named ``zone``: the cache's key)."""
+def load_runs_table(_engine: Engine, visible: Visible, demo: bool, zone: str) -> RunsTable:
+    """The runs ``visible`` to the viewer, in their time zone (``zone_name``)."""
     with Session(_engine) as session:
         runs = list_runs(session, visible=visible)
     labels = [_run_label(run, demo) for run in runs]
-    return RunsTable(runs, labels, _frame(runs, labels, dt.datetime.now(dt.UTC), _zone))
+    return RunsTable(runs, labels, _frame(runs, labels, dt.datetime.now(dt.UTC), ZoneInfo(zone)))
 
 
 def _show_configuration() -> None:
@@ -262,8 +260,8 @@ def render() -> None:
     st.title("Collection")
     publish(PAGE, {})
     engine = get_engine()
-    zone = viewer_zone()
-    table = load_runs_table(engine, viewer().visible, load_is_demo(engine), zone, zone_name(zone))
+    zone = zone_name(viewer_zone())
+    table = load_runs_table(engine, viewer().visible, load_is_demo(engine), zone)
     if not table.runs:
         show_empty_database()
         return

@@ -14,7 +14,6 @@ from ui import charts
 from ui.access import viewer
 from ui.data import (
     load_client_choices,
-    load_clients_on_day,
     load_day,
     load_latest_date,
     run_page,
@@ -26,6 +25,7 @@ from ui.format import human_bytes, local_time, md_text, viewer_zone
 from ui.html_table import Column
 from ui.params import arriving, field_name, publish, read_param, warn_param
 from ui.rows import windowed_table
+from usage.daily import clients_on_day
 from usage.snapshots import SnapshotJSON
 from usage.table import day_table, prefix_column_names
 from usage.validation import parse_date
@@ -95,7 +95,7 @@ def render() -> None:
         return
     names = {choice.bucket_id: choice.display_name for choice in choices}
     have = {snapshot["bucket_id"] for snapshot in snapshots}
-    on_day = load_clients_on_day(engine, viewer().visible, day)
+    on_day = clients_on_day(choices, day, have)
     counted = [choice for choice in choices if choice.bucket_id in on_day]
     without = [choice for choice in counted if choice.bucket_id not in have]
     st.caption(f"{len(snapshots):,} of {len(counted):,} clients have a snapshot on {day}.")

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from tests.factories import days, store
 from tests.factories import snapshot_of_total as snapshot
 from tests.test_pages import open_page, texts
-from usage.daily import list_clients_on_day
+from usage.daily import clients_on_day, read_day
 from usage.models import Client
+from usage.portfolio import list_client_choices
+from usage.validation import DayParams
 
 D = dt.date
 
@@ -45,6 +47,14 @@ def test_a_day_counts_only_the_clients_of_that_day(joined: Engine) -> None:
     # Newco became a client after the day; acme too, but its snapshot counts it.
     assert "2 of 3 clients have a snapshot on 2024-03-04." in texts(at.caption)
     assert "Without one: Gone Corp." in texts(at.caption)
+
+
+def list_clients_on_day(
+    session: Session, day: dt.date, only: frozenset[str] | None = None
+) -> set[str]:
+    choices = list_client_choices(session, visible=only)
+    snapped = {s["bucket_id"] for s in read_day(session, DayParams(day), only=only)}
+    return clients_on_day(choices, day, snapped)
 
 
 def test_the_clients_on_a_day(joined: Engine) -> None:

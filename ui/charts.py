@@ -297,7 +297,10 @@ def _line_figure(
     lines: dict[str, Values],
     in_bytes: bool,
     max_ticks: int = _MAX_TICKS,
+    outlook: Outlook | None = None,
 ) -> go.Figure:
+    """``outlook``: a forecast drawn after the lines (``add_outlook``), which
+    the axis spans too."""
     periods = series.periods
     figure = go.Figure()
     for name, values in lines.items():
@@ -313,7 +316,7 @@ def _line_figure(
     if in_bytes:
         figure.update_yaxes(**_BYTES_AXIS)
     _period_axis(figure, periods, bars=False, max_ticks=max_ticks)
-    _span_axis(figure, periods)
+    _span_axis(figure, periods, [outlook])
     return _layout(figure, title)
 
 
@@ -321,10 +324,11 @@ def storage_figure(series: ClientSeries, outlook: Outlook | None = None) -> go.F
     """Half the page's width: half the ticks. ``outlook``: the storage's
     forecast and limit (``add_outlook``)."""
     lines = {"storage": series.total_bytes}
-    figure = _line_figure("Storage", series, lines, in_bytes=True, max_ticks=_MAX_TICKS // 2)
+    figure = _line_figure(
+        "Storage", series, lines, in_bytes=True, max_ticks=_MAX_TICKS // 2, outlook=outlook
+    )
     if outlook is not None:
         add_outlook(figure, outlook, series.periods[0].first)
-        _span_axis(figure, series.periods, [outlook])
     return figure
 
 

@@ -25,7 +25,7 @@ from ui.nav import inside_app, run_app
 from usage import portfolio
 from usage.access import Visible
 from usage.compare import read_snapshot_at
-from usage.daily import list_clients_on_day, read_day
+from usage.daily import read_day
 from usage.demo import is_demo
 from usage.errors import ConfigError, NotFound
 from usage.history import read_history
@@ -47,13 +47,6 @@ DEMO_NOTICE = (
 def load_client_choices(_engine: Engine, visible: Visible) -> list[portfolio.ClientChoice]:
     with Session(_engine) as session:
         return portfolio.list_client_choices(session, visible=visible)
-
-
-@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
-def load_clients_on_day(_engine: Engine, visible: Visible, day: dt.date) -> set[str]:
-    """The clients ``day`` counts: not one that became a client after it."""
-    with Session(_engine) as session:
-        return list_clients_on_day(session, day, only=visible)
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)

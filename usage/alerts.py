@@ -64,7 +64,7 @@ from usage.forecast import (
 from usage.models import AlertEvent, Client, LatestSnapshot, utcnow
 from usage.plans import Plan, read_plans
 from usage.series import STORAGE_BYTES, TOTAL_RECORDS, day_label
-from usage.snapshots import SnapshotJSON, as_utc, read_client_snapshots
+from usage.snapshots import SnapshotJSON, as_utc, format_day, read_client_snapshots
 from usage.totals import upsert
 from usage.units import human_bytes
 
@@ -275,9 +275,9 @@ def _limits(ordered: Sequence[SnapshotJSON], plan: Plan, rules: AlertRules) -> I
                 "value": now,
                 "last_day": last["snapshot_date"],
                 "reached": now >= limit,
-                "likely": _iso(None if reach is None else reach.likely),
-                "earliest": _iso(None if reach is None else reach.earliest),
-                "latest": _iso(None if reach is None else reach.latest),
+                "likely": format_day(None if reach is None else reach.likely),
+                "earliest": format_day(None if reach is None else reach.earliest),
+                "latest": format_day(None if reach is None else reach.latest),
             },
         )
 
@@ -363,10 +363,6 @@ def _growth(ordered: Sequence[SnapshotJSON], rules: AlertRules) -> Iterable[Find
                 "change_pct": _rounded(change),
             },
         )
-
-
-def _iso(day: dt.date | None) -> str | None:
-    return None if day is None else day.isoformat()
 
 
 def _rounded(value: float | None) -> float | None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from usage.access import Visible, visible_clients
 from usage.models import Client, Snapshot
 from usage.paging import cursor_secret, decode_cursor, encode_cursor
+from usage.portfolio import ClientChoice
 from usage.snapshots import SnapshotJSON, read_snapshots
 from usage.validation import DayParams
 
@@ -54,17 +56,18 @@ def read_day(
     return sorted(snapshots, key=lambda snapshot: snapshot["bucket_id"])
 
 
-def list_clients_on_day(session: Session, day: dt.date, only: Visible = None) -> set[str]:
-    """The bucket ids of the clients ``day`` counts among ``only``: those
-    that were clients by then (``client_since`` on or before it), and any
-    with a snapshot on it (collected before it was recorded as a client)."""
-    snapped = select(Snapshot.client_id).where(Snapshot.snapshot_date == day)
-    rows = session.scalars(
-        select(Client.bucket_id).where(
-            or_(Client.client_since <= day, Client.id.in_(snapped)), *visible_clients(only)
-        )
-    )
-    return set(rows)
+def clients_on_day(
+    choices: Iterable[ClientChoice], day: dt.date, snapped: Collection[str]
+) -> set[str]:
+    """The bucket ids of the clients ``day`` counts among ``choices``: those
+    that were clients by then (``client_since`` on or before it), and any of
+    ``snapped``, with a snapshot on it (collected before it was recorded as
+    a client)."""
+    return {
+        choice.bucket_id
+        for choice in choices
+        if choice.client_since is None or choice.client_since <= day or choice.bucket_id in snapped
+    }
 
 
 def fetch_day(session: Session, params: DayParams, only: Visible = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from usage.history import find_client_id
 from usage.models import Client, Snapshot
 from usage.plans import Plan, read_plans
 from usage.series import STORAGE_BYTES, TOTAL_RECORDS
-from usage.snapshots import SnapshotJSON, read_client_snapshots
+from usage.snapshots import SnapshotJSON, format_day, read_client_snapshots
 
 # The API's shares of a limit and projected values: enough digits to tell
 # 0.01 % and a hundredth of a record or byte apart, no float noise.
@@ -168,17 +168,13 @@ def _scope(metric: str) -> str:
     return "total" if metric in (TOTAL_RECORDS, STORAGE_BYTES) else "collection"
 
 
-def _day(day: dt.date | None) -> str | None:
-    return None if day is None else day.isoformat()
-
-
 def forecast_json(forecast: ClientForecast) -> dict[str, Any]:
     """The forecast endpoint's answer (see ``usage.openapi``'s
     ``ClientForecast``): one item per outlook, its daily projection rounded
     to ``VALUE_DIGITS``."""
     return {
         "bucket_id": forecast.bucket_id,
-        "last_day": _day(forecast.last_day),
+        "last_day": format_day(forecast.last_day),
         "horizon_days": forecast.settings.horizon_days,
         "window_days": forecast.settings.window_days,
         "observations": forecast.observations,
@@ -205,9 +201,9 @@ def _outlook_json(forecast: ClientForecast, outlook: Outlook) -> dict[str, Any]:
         },
         "reach": None if reach is None else {
             "reached": reach.reached,
-            "likely": _day(reach.likely),
-            "earliest": _day(reach.earliest),
-            "latest": _day(reach.latest),
+            "likely": format_day(reach.likely),
+            "earliest": format_day(reach.earliest),
+            "latest": format_day(reach.latest),
         },
         "summary": outlook.summary,
         "note": no_forecast_reason(forecast, outlook),

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from usage.access import Visible, may_read, visible_clients
 from usage.models import Client, LatestSnapshot, Snapshot
+from usage.snapshots import format_day
 from usage.totals import CHANGE_DAYS, read_changes
 from usage.validation import (
     TOTALS_DEFAULT_DAYS,
@@ -536,18 +537,17 @@ def fetch_portfolio_totals(
     the first snapshot have no total and are not listed."""
     newest = latest_snapshot_date(session, visible=visible)
     end = params.end_date or newest
-    start = params.start_date or (
-        None if end is None else end - dt.timedelta(days=TOTALS_DEFAULT_DAYS - 1)
-    )
-    if start is not None and end is not None:
+    start = params.start_date
+    if end is not None:
+        start = start or end - dt.timedelta(days=TOTALS_DEFAULT_DAYS - 1)
         check_span(start, end)
     days = []
-    if newest is not None and start is not None and end is not None and start <= newest:
-        days = read_portfolio_totals(session, start, min(end, newest), visible=visible)
+    if newest is not None and start is not None and start <= newest:  # then end is set too
+        days = read_portfolio_totals(session, start, min(end or newest, newest), visible=visible)
     return {
-        "start_date": None if start is None else start.isoformat(),
-        "end_date": None if end is None else end.isoformat(),
-        "newest_snapshot_date": None if newest is None else newest.isoformat(),
+        "start_date": format_day(start),
+        "end_date": format_day(end),
+        "newest_snapshot_date": format_day(newest),
         "days": [
             {
                 "date": day.snapshot_date.isoformat(),

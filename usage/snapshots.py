@@ -79,6 +79,11 @@ class SnapshotData:
         return sum(size for _, size in self.by_prefix.values())
 
 
+def format_day(day: dt.date | None) -> str | None:
+    """A day as the API writes it (``YYYY-MM-DD``); None stays None."""
+    return None if day is None else day.isoformat()
+
+
 def format_datetime(value: dt.datetime) -> str:
     """RFC 3339 in UTC; a naive value (SQLite drops the zone) is UTC already."""
     if value.tzinfo is not None and value.utcoffset():
