@@ -27,7 +27,7 @@ from ui.html_table import Column
 from ui.params import publish
 from ui.picker import clients_picker
 from ui.rows import windowed_table
-from usage.access import Visible
+from usage.access import Principal, Visible
 from usage.audit import Actor
 from usage.collect.config import load_config
 from usage.collect.runs import list_runs
@@ -39,6 +39,7 @@ PAGE = "collection"
 FAILURES_SHOWN = 20  # errors spelt out below the table; the table has them all
 RUNS_TTL_SECONDS = 5  # runs change while a collection goes on: read them fresh
 _RESULT = "collection_result"  # the last "Collect now" outcome, shown after the rerun
+COLLECT_OPEN = "collection_collect_open"  # the "Collect now" section is open
 # Symbols of the common text fonts (DejaVu, Segoe UI Symbol, Apple Symbols),
 # not emoji: a machine without a colour emoji font showed empty boxes.
 STATUS_LABELS = {
@@ -225,10 +226,21 @@ def _show_result() -> None:
 
 
 def _collect_now(engine: Engine) -> None:
+    """The "Collect now" section, to an admin: its widgets are drawn once it
+    is opened (``COLLECT_OPEN``), so a page that only reads the runs does
+    not pay for them."""
     principal = viewer()
     if not principal.is_admin:
         return
-    st.subheader("Collect now")
+    section = st.expander(
+        "Collect now", key=COLLECT_OPEN, on_change="rerun", icon=":material/sync:"
+    )
+    if section.open:
+        with section:
+            _collect_form(engine, principal)
+
+
+def _collect_form(engine: Engine, principal: Principal) -> None:
     choices = load_client_choices(engine, principal.visible)
     chosen = clients_picker(
         st.container(), choices, "collection_buckets", "Clients", "Every active and trial client"

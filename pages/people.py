@@ -6,7 +6,7 @@ does, and is recorded in the audit trail with the admin's email and address.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 import streamlit as st
@@ -27,9 +27,19 @@ from usage.portfolio import ClientChoice
 
 PAGE = "people"
 _DONE = "people_done"  # the last change's message, shown after the rerun
+ADD_OPEN = "people_add_open"  # the "Add a person" section is open
 # The Add form's widgets: kept when the form is refused, emptied once added.
 _ADD_BOOK = "people_add_book"
-_ADD_KEYS = ("people_add_email", "people_add_role", *book_keys(_ADD_BOOK))
+ADD_ROLES = [role.value for role in reversed(Role)]  # the least rights first, and chosen
+# The Add form's widgets as it starts: set again once a person is added,
+# the section kept open for the next (the first one added would fold it).
+_ADD_EMPTY: dict[str, object] = dict(
+    zip(book_keys(_ADD_BOOK), ([], ""), strict=True),
+    people_add_email="",
+    people_add_role=ADD_ROLES[0],
+    **{ADD_OPEN: True},
+)
+_RESET = "people_reset"  # the widgets to set before the next run draws them
 ROLE_HELP = (
     "admin: every client, collection, people and audit; analyst: reads every client; "
     "manager: reads the clients of their book only."
@@ -40,10 +50,12 @@ def _actor() -> Actor:
     return Actor(viewer().actor, client_address())
 
 
-def _change(done: str, work: Callable[[Session], object], forget: tuple[str, ...] = ()) -> None:
+def _change(
+    done: str, work: Callable[[Session], object], reset: Mapping[str, object] | None = None
+) -> None:
     """Run one change in one transaction; its error is shown, naming the field,
-    and the form keeps what was typed. Once done, the widgets ``forget``
-    names start again empty."""
+    and the form keeps what was typed. Once done, the widgets ``reset`` names
+    start again from its values."""
     try:
         with Session(get_engine()) as session, session.begin():
             work(session)
@@ -51,10 +63,17 @@ def _change(done: str, work: Callable[[Session], object], forget: tuple[str, ...
         st.error(md_message(error.message), icon=":material/warning:")
         return
     st.session_state[_DONE] = done
-    for key in forget:
-        st.session_state.pop(key, None)
+    # Set by the next run, before its widgets are drawn: a value set through
+    # the session state reaches the browser's widget too. (Popping the keys
+    # reset them on the server only: the browser kept what was typed.)
+    st.session_state[_RESET] = dict(reset or {})
     load_person.clear()  # the person's rights show at once, here and on their pages
     st.rerun()
+
+
+def _reset_widgets() -> None:
+    for key, value in st.session_state.pop(_RESET, {}).items():
+        st.session_state[key] = value
 
 
 # HTML, not the data grid (``ui.html_table``): a list of people needs none of
@@ -75,19 +94,22 @@ def _table(rows: list[people.PersonInfo]) -> pd.DataFrame:
 
 
 def _add_form(choices: list[ClientChoice]) -> None:
-    with st.form("people_add", border=True):
-        st.markdown("**Add a person**")
+    with st.form("people_add", border=False):
         left, middle = st.columns([2, 1])
         email = left.text_input("Email", key="people_add_email", placeholder="ann@example.com")
         role = middle.selectbox(
-            "Role", [role.value for role in Role], index=2, key="people_add_role", help=ROLE_HELP
+            # No default index: the session state sets the role after an add.
+            "Role",
+            ADD_ROLES,
+            key="people_add_role",
+            help=ROLE_HELP,
         )
         book = book_input(choices, _ADD_BOOK, "Book (clients they manage)")
         if st.form_submit_button("Add", type="primary"):
             _change(
                 f"{email.strip().lower()} added.",
                 lambda session: people.add_person(session, email, Role(role), book, actor=_actor()),
-                forget=_ADD_KEYS,
+                reset=_ADD_EMPTY,
             )
 
 
@@ -135,22 +157,38 @@ def render() -> None:
         "Who may sign in, and what they see. " + ROLE_HELP + " Changes reach a signed-in "
         "person within seconds."
     )
+    _reset_widgets()
     done = st.session_state.pop(_DONE, None)
     if done:
         st.success(md_text(done), icon=":material/check:")
     engine = get_engine()
     with Session(engine) as session:
         rows = people.list_people(session)
-    choices = load_client_choices(engine, viewer().visible)
     if rows:
         html_table("people", _table(rows), COLUMNS, height=MOST_HEIGHT)
     else:
         st.info("Nobody has been added yet.", icon=":material/info:")
-    _add_form(choices)
+    # The forms are drawn once asked for: a page read for its list does not
+    # pay for their widgets. Adding opens by itself on an empty list.
+    adding = st.expander(
+        "Add a person", expanded=not rows, key=ADD_OPEN, on_change="rerun",
+        icon=":material/person_add:",
+    )  # fmt: skip
+    if adding.open:
+        with adding:
+            _add_form(load_client_choices(engine, viewer().visible))
     if rows:
         st.subheader("Change a person")
-        chosen = st.selectbox("Person", [row.email for row in rows], key="people_chosen")
-        _edit(next(row for row in rows if row.email == chosen), choices)
+        chosen = st.selectbox(
+            "Person",
+            [row.email for row in rows],
+            index=None,
+            key="people_chosen",
+            placeholder="Choose whom to change",
+        )
+        if chosen is not None:
+            choices = load_client_choices(engine, viewer().visible)
+            _edit(next(row for row in rows if row.email == chosen), choices)
 
 
 run_page(render)

@@ -320,3 +320,60 @@ def test_a_link_of_more_parts_opens_the_portfolio_not_a_blank_page(demo_server: 
                 page.close()
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_the_forms_of_people_and_collection_open_when_asked(demo_server: str) -> None:
+    """People's "Add a person" and Collection's "Collect now" are folded and
+    draw their widgets once opened; an added person's form starts again empty
+    in the browser (not only on the server), and a refused one keeps what
+    was typed."""
+    if not Path(CHROMIUM).exists():
+        missing(f"no chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_server(demo_server) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(base + "/people")
+            expect(page.get_by_role("heading", name="People")).to_be_visible(timeout=60_000)
+            page.wait_for_function(SCRIPT_ENDED, timeout=60_000)
+            email = page.get_by_label("Email")
+            expect(email).to_be_visible()  # nobody listed yet: "Add a person" is open
+            email.fill("Cat@Example.com")
+            page.get_by_role("combobox", name="Role").click()
+            page.get_by_role("option", name="analyst").click()
+            page.get_by_role("button", name="Add").click()
+            expect(page.get_by_text("cat@example.com added.")).to_be_visible(timeout=30_000)
+            page.wait_for_function(SCRIPT_ENDED, timeout=60_000)
+            expect(email).to_have_value("")
+            expect(page.get_by_role("combobox", name="Role")).to_have_value("manager")
+            email.fill("cat@example.com")
+            page.get_by_role("button", name="Add").click()
+            expect(page.get_by_text("exists already")).to_be_visible(timeout=30_000)
+            expect(email).to_have_value("cat@example.com")
+            assert page.locator(EXCEPTION).count() == 0
+            page.screenshot(path=str(SCREENSHOTS / "people-add.png"))
+
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(base + "/people")  # a new session, someone listed: folded
+            expect(page.get_by_text("cat@example.com").first).to_be_visible(timeout=60_000)
+            page.wait_for_function(SCRIPT_ENDED, timeout=60_000)
+            email = page.get_by_label("Email")
+            assert email.count() == 0
+            page.get_by_text("Add a person", exact=True).click()
+            expect(email).to_be_visible(timeout=30_000)
+
+            page.goto(base + "/collection")
+            expect(page.get_by_role("heading", name="Collection")).to_be_visible(timeout=60_000)
+            page.wait_for_function(SCRIPT_ENDED, timeout=60_000)
+            force = page.get_by_text("Force: ignore the limit", exact=False)
+            assert force.count() == 0
+            page.get_by_text("Collect now", exact=True).click()
+            expect(force).to_be_visible(timeout=30_000)
+            expect(page.get_by_role("button", name="Collect now")).to_be_visible()
+            assert page.locator(EXCEPTION).count() == 0
+        finally:
+            browser.close()

@@ -93,6 +93,12 @@ def runs_shown(at: AppTest) -> Any:
     return shown_tables(at)["collection_runs"].frame()
 
 
+def open_collect(at: AppTest) -> AppTest:
+    """Open the "Collect now" section, as a click on it does."""
+    at.session_state["collection_collect_open"] = True
+    return at.run()
+
+
 def open_page(email: str | None = ADMIN) -> AppTest:
     """The page signed in as ``email``; None: sign-in off (the local admin)."""
     at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
@@ -119,9 +125,16 @@ def test_the_page_shows_each_clients_last_run(
     assert [error.value for error in at.error] == [
         "**missing\\-co**: bucket 'missing\\-co' does not exist"
     ]
+    # "Collect now" is closed: its widgets are drawn once it is opened.
+    assert [button.key for button in at.button] == ["sign_out"][: 0 if email is None else 1]
+    assert [section.label for section in at.expander] == ["Collect now"]
+    assert not at.multiselect
+    assert not at.checkbox
+    open_collect(at)
     assert [button.key for button in at.button] == ["collection_collect", "sign_out"][
         : 1 if email is None else 2
     ]
+    assert [box.key for box in at.multiselect] == ["collection_buckets"]
     assert not at.text_input  # no key field: admins are who signed in as one
 
 
@@ -134,11 +147,12 @@ def test_collect_now_is_for_admins_only(store: None, email: str, buckets: list[s
     assert runs_shown(at)["Bucket"].tolist() == buckets
     assert "collection_collect" not in [button.key for button in at.button]
     assert not at.multiselect
-    assert "Collect now" not in [header.value for header in at.subheader]
+    assert not at.expander  # not even the closed section
 
 
 def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, store: None) -> None:
     at = open_page()
+    open_collect(at)
     at.multiselect(key="collection_buckets").select("globex").run()
     at.button(key="collection_collect").click().run()
     assert not at.exception
@@ -172,6 +186,7 @@ def test_without_configuration_the_button_says_what_is_missing(
     monkeypatch.delenv("USAGE_CONFIG")
     monkeypatch.chdir(tmp_path)
     at = open_page()
+    open_collect(at)
     at.button(key="collection_collect").click().run()
     assert at.error[-1].value == md_text(
         "collection is not configured: records.url is missing: set url in [records] of"
@@ -288,6 +303,7 @@ def test_a_collection_ends_the_demo_notice(engine: Engine, store: None) -> None:
     with Session(engine) as session, session.begin():
         session.add(Setting(name=DEMO_SETTING, value="2024-01-01"))
     at = open_page()
+    open_collect(at)
     assert DEMO_NOTICE in [item.value for item in at.markdown]
     at.multiselect(key="collection_buckets").select("globex").run()
     at.button(key="collection_collect").click().run()
@@ -451,6 +467,7 @@ def test_collect_now_among_many_clients_searches_and_keeps_the_chosen(
     monkeypatch.setattr(picker, "ALL_SHOWN", 2)
     monkeypatch.setattr(picker, "MATCHES_SHOWN", 1)
     at = open_page()
+    open_collect(at)
     box = at.multiselect(key="collection_buckets")
     assert len(box.options) == 1  # the first match alone, not every client
     at.text_input(key="collection_buckets_search").input("GLOB").run()
@@ -468,6 +485,7 @@ def test_collect_now_among_many_clients_searches_and_keeps_the_chosen(
 
 def test_collect_now_refreshes_the_clients_offered(engine: Engine, store: None) -> None:
     at = open_page()
+    open_collect(at)
     with Session(engine) as session, session.begin():
         new_client(session, "newco")  # added meanwhile (the CLI, an import)
     at.multiselect(key="collection_buckets").select("globex").run()

@@ -211,12 +211,25 @@ def test_an_analyst_reads_every_client_and_acts_on_nothing(store: str) -> None:
     assert "collection_collect" not in [button.key for button in runs.button]
 
 
+def open_add(at: AppTest) -> AppTest:
+    """Open the People page's "Add a person", as a click on it does."""
+    at.session_state["people_add_open"] = True
+    return at.run()
+
+
 def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     admin = signed_in(ADMIN)
     at = open_as(admin, "people")
     assert shown_tables(at)["people"].most_height == MOST_HEIGHT  # many people scroll inside
     table = shown_tables(at)["people"].frame()
     assert table.set_index("Email").loc["ann@example.com", "Book"] == ", ".join(ANN_BOOK)
+    # The list first: the forms are drawn once asked for.
+    assert not at.text_input
+    assert not at.text_area
+    assert [button.key for button in at.button] == ["sign_out"]
+    assert [section.label for section in at.expander] == ["Add a person"]
+    assert at.selectbox(key="people_chosen").value is None
+    open_add(at)
     at.text_input(key="people_add_email").input("Cat@Example.com")
     at.selectbox(key="people_add_role").set_value("manager")
     at.multiselect(key="people_add_book").select("stark-industries")
@@ -328,6 +341,7 @@ def test_among_many_clients_a_book_is_written_as_bucket_ids(
     at.selectbox(key="people_chosen").set_value(ANN.lower()).run()
     assert at.text_area(key=f"people_book_{ANN.lower()}_text").value == "\n".join(ANN_BOOK)
     # An unknown bucket is refused, naming it, and nobody is added.
+    open_add(at)
     at.text_input(key="people_add_email").input("cat@example.com")
     at.text_area(key="people_add_book_text").input("stark-industries\nno-such-client")
     at.button[0].click().run()
