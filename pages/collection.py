@@ -22,6 +22,7 @@ from ui.access import client_address, viewer
 from ui.data import load_client_choices, load_is_demo, run_page, show_empty_database
 from ui.downloads import csv_download
 from ui.engine import get_engine
+from ui.folded import draw_folded
 from ui.format import human_age, local_time, md_message, md_text, viewer_zone, zone_name
 from ui.html_table import Column
 from ui.params import publish
@@ -226,18 +227,11 @@ def _show_result() -> None:
 
 
 def _collect_now(engine: Engine) -> None:
-    """The "Collect now" section, to an admin: its widgets are drawn once it
-    is opened (``COLLECT_OPEN``), so a page that only reads the runs does
-    not pay for them."""
+    """The "Collect now" section, to an admin, folded until opened."""
     principal = viewer()
-    if not principal.is_admin:
-        return
-    section = st.expander(
-        "Collect now", key=COLLECT_OPEN, on_change="rerun", icon=":material/sync:"
-    )
-    if section.open:
-        with section:
-            _collect_form(engine, principal)
+    if principal.is_admin:
+        draw_folded("Collect now", COLLECT_OPEN, ":material/sync:",
+                    lambda: _collect_form(engine, principal))  # fmt: skip
 
 
 def _collect_form(engine: Engine, principal: Principal) -> None:

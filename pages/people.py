@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ui.access import client_address, load_person, viewer
 from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
+from ui.folded import draw_folded
 from ui.format import md_message, md_text
 from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import publish
@@ -28,17 +29,19 @@ from usage.portfolio import ClientChoice
 PAGE = "people"
 _DONE = "people_done"  # the last change's message, shown after the rerun
 ADD_OPEN = "people_add_open"  # the "Add a person" section is open
-# The Add form's widgets: kept when the form is refused, emptied once added.
 _ADD_BOOK = "people_add_book"
+_ADD_BOOK_SELECT, _ADD_BOOK_TEXT = book_keys(_ADD_BOOK)
 ADD_ROLES = [role.value for role in reversed(Role)]  # the least rights first, and chosen
-# The Add form's widgets as it starts: set again once a person is added,
-# the section kept open for the next (the first one added would fold it).
-_ADD_EMPTY: dict[str, object] = dict(
-    zip(book_keys(_ADD_BOOK), ([], ""), strict=True),
-    people_add_email="",
-    people_add_role=ADD_ROLES[0],
-    **{ADD_OPEN: True},
-)
+# The Add form's widgets: kept when the form is refused, set again to these
+# once a person is added, the section kept open for the next (the first one
+# added would fold it).
+_ADD_EMPTY: dict[str, object] = {
+    "people_add_email": "",
+    "people_add_role": ADD_ROLES[0],
+    _ADD_BOOK_SELECT: [],
+    _ADD_BOOK_TEXT: "",
+    ADD_OPEN: True,
+}
 _RESET = "people_reset"  # the widgets to set before the next run draws them
 ROLE_HELP = (
     "admin: every client, collection, people and audit; analyst: reads every client; "
@@ -168,15 +171,10 @@ def render() -> None:
         html_table("people", _table(rows), COLUMNS, height=MOST_HEIGHT)
     else:
         st.info("Nobody has been added yet.", icon=":material/info:")
-    # The forms are drawn once asked for: a page read for its list does not
-    # pay for their widgets. Adding opens by itself on an empty list.
-    adding = st.expander(
-        "Add a person", expanded=not rows, key=ADD_OPEN, on_change="rerun",
-        icon=":material/person_add:",
-    )  # fmt: skip
-    if adding.open:
-        with adding:
-            _add_form(load_client_choices(engine, viewer().visible))
+    # The forms are drawn once asked for; adding opens by itself on an empty list.
+    draw_folded("Add a person", ADD_OPEN, ":material/person_add:",
+                lambda: _add_form(load_client_choices(engine, viewer().visible)),
+                expanded=not rows)  # fmt: skip
     if rows:
         st.subheader("Change a person")
         chosen = st.selectbox(

@@ -27,7 +27,7 @@ from tests.factories import new_client, snapshot
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
 from tests.shown_tables import shown_tables
 from tests.signin_support import add_people, signed_in, use_sign_in
-from tests.test_pages import texts, url_params
+from tests.test_pages import texts, unfold, url_params
 from ui import picker
 from ui.data import DEMO_NOTICE
 from ui.format import md_text
@@ -93,12 +93,6 @@ def runs_shown(at: AppTest) -> Any:
     return shown_tables(at)["collection_runs"].frame()
 
 
-def open_collect(at: AppTest) -> AppTest:
-    """Open the "Collect now" section, as a click on it does."""
-    at.session_state["collection_collect_open"] = True
-    return at.run()
-
-
 def open_page(email: str | None = ADMIN) -> AppTest:
     """The page signed in as ``email``; None: sign-in off (the local admin)."""
     at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
@@ -130,7 +124,7 @@ def test_the_page_shows_each_clients_last_run(
     assert [section.label for section in at.expander] == ["Collect now"]
     assert not at.multiselect
     assert not at.checkbox
-    open_collect(at)
+    unfold(at, "collection_collect_open")
     assert [button.key for button in at.button] == ["collection_collect", "sign_out"][
         : 1 if email is None else 2
     ]
@@ -152,7 +146,7 @@ def test_collect_now_is_for_admins_only(store: None, email: str, buckets: list[s
 
 def test_an_admin_collects_now_and_sees_the_runs(engine: Engine, store: None) -> None:
     at = open_page()
-    open_collect(at)
+    unfold(at, "collection_collect_open")
     at.multiselect(key="collection_buckets").select("globex").run()
     at.button(key="collection_collect").click().run()
     assert not at.exception
@@ -186,7 +180,7 @@ def test_without_configuration_the_button_says_what_is_missing(
     monkeypatch.delenv("USAGE_CONFIG")
     monkeypatch.chdir(tmp_path)
     at = open_page()
-    open_collect(at)
+    unfold(at, "collection_collect_open")
     at.button(key="collection_collect").click().run()
     assert at.error[-1].value == md_text(
         "collection is not configured: records.url is missing: set url in [records] of"
@@ -303,7 +297,7 @@ def test_a_collection_ends_the_demo_notice(engine: Engine, store: None) -> None:
     with Session(engine) as session, session.begin():
         session.add(Setting(name=DEMO_SETTING, value="2024-01-01"))
     at = open_page()
-    open_collect(at)
+    unfold(at, "collection_collect_open")
     assert DEMO_NOTICE in [item.value for item in at.markdown]
     at.multiselect(key="collection_buckets").select("globex").run()
     at.button(key="collection_collect").click().run()
@@ -467,7 +461,7 @@ def test_collect_now_among_many_clients_searches_and_keeps_the_chosen(
     monkeypatch.setattr(picker, "ALL_SHOWN", 2)
     monkeypatch.setattr(picker, "MATCHES_SHOWN", 1)
     at = open_page()
-    open_collect(at)
+    unfold(at, "collection_collect_open")
     box = at.multiselect(key="collection_buckets")
     assert len(box.options) == 1  # the first match alone, not every client
     at.text_input(key="collection_buckets_search").input("GLOB").run()
@@ -485,7 +479,7 @@ def test_collect_now_among_many_clients_searches_and_keeps_the_chosen(
 
 def test_collect_now_refreshes_the_clients_offered(engine: Engine, store: None) -> None:
     at = open_page()
-    open_collect(at)
+    unfold(at, "collection_collect_open")
     with Session(engine) as session, session.begin():
         new_client(session, "newco")  # added meanwhile (the CLI, an import)
     at.multiselect(key="collection_buckets").select("globex").run()

@@ -104,6 +104,12 @@ def url_params(at: AppTest) -> dict[str, str]:
     }
 
 
+def unfold(at: AppTest, key: str) -> AppTest:
+    """Open the folded section ``key`` (``ui.folded``), as a click on it does."""
+    at.session_state[key] = True
+    return at.run()
+
+
 def texts(elements: Any) -> list[str]:
     """The elements' text as a person reads it (markdown escapes removed)."""
     return [re.sub(r"\\(.)", r"\1", str(element.value)) for element in elements]

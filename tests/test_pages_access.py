@@ -21,7 +21,7 @@ import usage.serving
 from tests.conftest import BACKENDS, DemoByDay
 from tests.shown_tables import shown_tables
 from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
-from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts
+from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts, unfold
 from ui import picker
 from ui.html_table import MOST_HEIGHT
 from usage.audit import Action, list_events
@@ -211,12 +211,6 @@ def test_an_analyst_reads_every_client_and_acts_on_nothing(store: str) -> None:
     assert "collection_collect" not in [button.key for button in runs.button]
 
 
-def open_add(at: AppTest) -> AppTest:
-    """Open the People page's "Add a person", as a click on it does."""
-    at.session_state["people_add_open"] = True
-    return at.run()
-
-
 def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     admin = signed_in(ADMIN)
     at = open_as(admin, "people")
@@ -229,7 +223,7 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     assert [button.key for button in at.button] == ["sign_out"]
     assert [section.label for section in at.expander] == ["Add a person"]
     assert at.selectbox(key="people_chosen").value is None
-    open_add(at)
+    unfold(at, "people_add_open")
     at.text_input(key="people_add_email").input("Cat@Example.com")
     at.selectbox(key="people_add_role").set_value("manager")
     at.multiselect(key="people_add_book").select("stark-industries")
@@ -341,7 +335,7 @@ def test_among_many_clients_a_book_is_written_as_bucket_ids(
     at.selectbox(key="people_chosen").set_value(ANN.lower()).run()
     assert at.text_area(key=f"people_book_{ANN.lower()}_text").value == "\n".join(ANN_BOOK)
     # An unknown bucket is refused, naming it, and nobody is added.
-    open_add(at)
+    unfold(at, "people_add_open")
     at.text_input(key="people_add_email").input("cat@example.com")
     at.text_area(key="people_add_book_text").input("stark-industries\nno-such-client")
     at.button[0].click().run()
