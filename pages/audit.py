@@ -76,17 +76,21 @@ def _load_from_url(today: dt.date) -> None:
 _DAYS_HELP = "A day in your browser's time zone, as the times below are."
 # HTML, not the data grid (``ui.html_table``): the events read as a log,
 # newest first, and the page needs none of the grid's code. Up to 1,000 of
-# them scroll inside the table (``MOST_HEIGHT``), under a header that stays.
+# them scroll inside the table (``MOST_HEIGHT``), under a header that stays;
+# the table fits the page's width (UTC on hover, a long book cut short).
+DETAIL_WORDS = 8
 COLUMNS = {
-    "At": Column(help="In your browser's time zone."),
+    "At": Column(help="In your browser's time zone; UTC on hover.", hover="At (UTC)"),
     "Action": Column(help="As the Action filter names it."),
-    "Detail": Column(wrap=True),
+    "Detail": Column(
+        wrap=True, most_words=DETAIL_WORDS, help="A long one is cut short: all of it on hover."
+    ),
 }
 
 
 def _table(frame: pd.DataFrame, zone: dt.tzinfo) -> pd.DataFrame:
     """The events as read on screen: the time in the viewer's ``zone``
-    first (UTC beside it), the action by its label; the download keeps the
+    first (UTC on hover), the action by its label; the download keeps the
     rows as stored."""
     table = frame.rename(columns=str.capitalize).rename(columns={"At": "At (UTC)"})
     table.insert(0, "At", [local_time(dt.datetime.fromisoformat(at), zone) for at in frame["at"]])
@@ -138,8 +142,8 @@ def render() -> None:
     shown = f"the newest {AUDIT_DEFAULT_LIMIT:,}" if len(events) == AUDIT_DEFAULT_LIMIT else "all"
     st.caption(
         f"{len(events):,} events ({shown}), newest first, in your time zone "
-        f"({zone_name(zone)}): From and To are its days, the times its own, with UTC beside "
-        "them and in the download."
+        f"({zone_name(zone)}): From and To are its days, the times its own, with UTC on "
+        "hover and in the download."
     )
     frame = pd.DataFrame(events)
     html_table("audit", _table(frame, zone), COLUMNS, height=MOST_HEIGHT)

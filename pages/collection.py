@@ -57,7 +57,7 @@ LOADED = {
     NO_RUN_IMPORTED: '"imported" from a file (`python -m usage import`)',
 }
 TOOK_HELP = "How long the last run took, in seconds. **—**: still running, or never run."
-STARTED_HELP = "In your time zone; the next column has the same moment in UTC."
+STARTED_HELP = "In your time zone; UTC on hover and in the download."
 SOURCE_HELP = (
     "Where the last run's storage figures came from: **listing** (every key listed) or"
     " **inventory** (the bucket's S3 Inventory report); **listing (inventory refused)**: the"
@@ -168,7 +168,7 @@ def _show_runs(table: RunsTable) -> None:
         "collection_rows",
         name="collection_runs",
         columns={
-            "Started": Column(help=STARTED_HELP),
+            "Started": Column(help=STARTED_HELP, hover="Started at (UTC)"),
             "Took (s)": Column("number", help=TOOK_HELP, digits=2),
             "Snapshot date": Column(help="The day the last run collected."),
             "Source": Column(help=SOURCE_HELP),

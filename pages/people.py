@@ -6,6 +6,7 @@ does, and is recorded in the audit trail with the admin's email and address.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 
 import pandas as pd
@@ -16,7 +17,7 @@ from ui.access import client_address, load_person, viewer
 from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
 from ui.folded import draw_folded
-from ui.format import md_message, md_text
+from ui.format import local_time, md_message, md_text, viewer_zone
 from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import publish
 from ui.picker import book_input, book_keys
@@ -80,18 +81,26 @@ def _reset_widgets() -> None:
 
 
 # HTML, not the data grid (``ui.html_table``): a list of people needs none of
-# the grid's code; a long one scrolls inside the table.
-COLUMNS = {"Book": Column(wrap=True), "Clients in book": Column("number")}
+# the grid's code; a long one scrolls inside the table, a long book is cut short.
+BOOK_WORDS = 8
+COLUMNS = {
+    "Book": Column(
+        wrap=True, most_words=BOOK_WORDS, help="A long one is cut short: all of it on hover."
+    ),
+    "Clients in book": Column("number"),
+    "Added": Column(help="In your browser's time zone; UTC on hover.", hover="Added (UTC)"),
+}
 
 
-def _table(rows: list[people.PersonInfo]) -> pd.DataFrame:
+def _table(rows: list[people.PersonInfo], zone: dt.tzinfo) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Email": [row.email for row in rows],
             "Role": [row.role.value for row in rows],
             "Book": [", ".join(row.book) if row.book else "—" for row in rows],
             "Clients in book": [len(row.book) for row in rows],
-            "Added (UTC)": [row.created_at.strftime("%Y-%m-%d %H:%M") for row in rows],
+            "Added": [local_time(row.created_at, zone) for row in rows],
+            "Added (UTC)": [row.created_at.strftime("%Y-%m-%d %H:%M UTC") for row in rows],
         }
     )
 
@@ -168,7 +177,7 @@ def render() -> None:
     with Session(engine) as session:
         rows = people.list_people(session)
     if rows:
-        html_table("people", _table(rows), COLUMNS, height=MOST_HEIGHT)
+        html_table("people", _table(rows, viewer_zone()), COLUMNS, height=MOST_HEIGHT)
     else:
         st.info("Nobody has been added yet.", icon=":material/info:")
     # The forms are drawn once asked for; adding opens by itself on an empty list.

@@ -244,9 +244,14 @@ def render() -> None:
         help=TOTALS_DEFINITION,
     )
     kpis[2].metric("Storage", human_bytes(summary.total_bytes))
+    # The count alone as the value ("10,000 of 10,000" was cut off in a
+    # quarter of the page), out of how many below it, grey, with no arrow.
     kpis[3].metric(
         f"Snapshot on {as_of.isoformat()}",
-        f"{summary.up_to_date:,} of {summary.clients:,}",
+        human_count(summary.up_to_date),
+        f"of {summary.clients:,} clients",
+        delta_color="off",
+        delta_arrow="off",
         help="Clients whose latest snapshot is from the newest collection day.",
     )
 

@@ -20,6 +20,7 @@ class Cell:
     image: str | None = None  # an image's src
     alt: str | None = None
     classes: tuple[str, ...] = ()
+    title: str | None = None  # the cell's tooltip
 
     @property
     def grey(self) -> bool:
@@ -70,7 +71,8 @@ class _Reader(HTMLParser):
         elif tag == "th":
             self._header = ["", found.get("title", "")]
         elif tag == "td":
-            self._cell = Cell(classes=tuple(found.get("class", "").split()))
+            self._cell = Cell(classes=tuple(found.get("class", "").split()),
+                              title=found.get("title"))  # fmt: skip
         elif self._cell is not None and tag == "a":
             self._cell.href = found.get("href")
         elif self._cell is not None and tag == "img":

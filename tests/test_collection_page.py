@@ -230,14 +230,20 @@ def test_took_is_a_dash_with_help_until_a_run_ends(engine: Engine, store: None) 
     # Never started: the same placeholder in every column of the run, not a
     # dash of text in one (which read black beside the others' grey).
     started = [cell.grey for cell in shown.column("Started")]
-    assert started == [cell.grey for cell in shown.column("Started at (UTC)")]
     assert started == [True, True, False]
+    # UTC on hover once started (no tooltip on the dash), not a column of its own.
+    assert [cell.title is None for cell in shown.column("Started")] == started
+    assert "Started at (UTC)" not in shown.headers
+    sorts = at.selectbox(key="collection_rows_sort").options  # by what is drawn only
+    assert "Started ↑" in sorts
+    assert not [option for option in sorts if "UTC" in option]
     assert "still running, or never run" in shown.helps["Took (s)"]
     assert "**" not in shown.helps["Took (s)"]  # a tooltip is plain text
     table = shown.frame().set_index("Bucket")
     started_text = str(table.loc["missing-co", "Started"])
     assert started_text.endswith(" UTC (0 min ago)")  # AppTest has no browser zone: UTC
-    assert str(table.loc["missing-co", "Started at (UTC)"]).startswith(started_text[:10])
+    utc = dict(zip(buckets, shown.column("Started"), strict=True))["missing-co"].title
+    assert dt.datetime.fromisoformat(str(utc)).strftime("%Y-%m-%d %H:%M UTC") in started_text
 
 
 def test_a_refused_inventory_report_is_said_with_its_reason(

@@ -106,3 +106,40 @@ def test_a_table_given_a_height_scrolls_inside_it_and_one_without_does_not() -> 
     assert tall.most_height == 700
     (short,) = read_tables(_shown(_frame())).values()
     assert short.most_height is None
+
+
+def test_a_column_of_tooltips_is_not_drawn_and_each_cell_shows_its_own() -> None:
+    frame = pd.DataFrame({
+        "At": ["2026-12-03 09:17 CET", "2026-12-02 23:00 CET", "—"],
+        "At (UTC)": ["2026-12-03T08:17:47Z", '"quoted" <b>', None],
+        "Actor": ["ann", "bob", "cat"],
+    })  # fmt: skip
+    columns = {"At": Column(hover="At (UTC)")}
+    shown = table_html("t", frame, columns)
+    (table,) = read_tables(shown).values()
+    assert table.headers == ["At", "Actor"]
+    assert [cell.text for cell in table.column("At")] == frame["At"].tolist()
+    # Escaped as any value; none on the grey dash of a missing moment.
+    assert [cell.title for cell in table.column("At")] == [
+        "2026-12-03T08:17:47Z", '"quoted" <b>', None]  # fmt: skip
+    assert "<b>" not in shown
+    assert all(cell.title is None for cell in table.column("Actor"))
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("role manager", "role manager"),
+        (" ".join(f"c{n}" for n in range(8)), " ".join(f"c{n}" for n in range(8))),
+        (" ".join(f"c{n}" for n in range(9)),
+         " ".join(f"c{n}" for n in range(8)) + " … and 1 more"),
+        (", ".join(f"c{n}" for n in range(1200)),
+         ", ".join(f"c{n}" for n in range(8)) + " … and 1,192 more"),
+    ],
+)  # fmt: skip
+def test_a_long_text_shows_its_first_words_and_the_whole_on_hover(text: str, shown: str) -> None:
+    frame = pd.DataFrame({"Detail": [text]})
+    (table,) = read_tables(table_html("t", frame, {"Detail": Column(most_words=8)})).values()
+    (cell,) = table.column("Detail")
+    assert cell.text == shown
+    assert cell.title == (None if shown == text else text)

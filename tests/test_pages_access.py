@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -215,6 +216,11 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     admin = signed_in(ADMIN)
     at = open_as(admin, "people")
     assert shown_tables(at)["people"].most_height == MOST_HEIGHT  # many people scroll inside
+    # When added, in the viewer's zone (AppTest's browser says none: UTC), UTC on hover.
+    added = shown_tables(at)["people"].column("Added")
+    assert "Added (UTC)" not in shown_tables(at)["people"].headers
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", str(cell.title)) for cell in added)
+    assert [cell.text for cell in added] == [cell.title for cell in added]
     table = shown_tables(at)["people"].frame()
     assert table.set_index("Email").loc["ann@example.com", "Book"] == ", ".join(ANN_BOOK)
     # The list first: the forms are drawn once asked for.
@@ -247,11 +253,12 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
 
 
 def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:
-    """Times in the viewer's zone, UTC beside them; actions by their label."""
+    """Times in the viewer's zone, UTC on hover; actions by their label."""
     at = use_sign_in(AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60),
                      signed_in(ADMIN))  # fmt: skip
     at.context = {"timezone": "America/New_York"}
-    table = shown_tables(open_prepared(at, "audit", {}))["audit"].frame()
+    shown = shown_tables(open_prepared(at, "audit", {}))["audit"]
+    table = shown.frame()
     today = dt.datetime.now(NEW_YORK).date()  # the last 30 days: New York's
     with session_for(store) as session:
         events = list_events(
@@ -260,8 +267,8 @@ def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:
     assert events
     assert at.date_input(key="audit_since").label == "From"
     assert "in your time zone (America/New_York): From and To are its days" in texts(at.caption)[0]
-    assert table.columns.tolist()[:4] == ["At", "At (UTC)", "Actor", "Action"]
-    assert table["At (UTC)"].tolist() == [event["at"] for event in events]
+    assert table.columns.tolist()[:3] == ["At", "Actor", "Action"]  # UTC: no column of its own
+    assert [cell.title for cell in shown.column("At")] == [event["at"] for event in events]
     new_york = [dt.datetime.fromisoformat(event["at"]).astimezone(NEW_YORK)
                 for event in events]  # fmt: skip
     assert table["At"].tolist() == [f"{moment:%Y-%m-%d %H:%M} {moment:%Z}" for moment in new_york]

@@ -108,6 +108,15 @@ def test_portfolio_kpis_charts_and_csv_give_one_total(
     change = days[-1].total_records - days[-31].total_records
     assert records.value == human_count(days[-1].total_records)
     assert records.delta == f"{signed_count(change)} in 30 days"
+    # Clients with a snapshot on the newest day: their count, out of how many
+    # below it (the two in one value were cut off at portfolio scale).
+    (fresh,) = [metric for metric in at.metric if metric.label == f"Snapshot on {as_of}"]
+    assert (fresh.value, fresh.delta) == (
+        human_count(days[-1].clients - days[-1].stale),
+        f"of {days[-1].clients:,} clients",
+    )
+    assert (fresh.proto.color, fresh.proto.direction) == (
+        fresh.proto.MetricColor.GRAY, fresh.proto.MetricDirection.NONE)  # fmt: skip
 
 
 def test_portfolio_sparklines_are_coloured_by_direction(demo: str) -> None:

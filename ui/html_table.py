@@ -11,7 +11,11 @@ selected and found with the browser's search, its links are links (a middle
 click opens a tab) and a screen reader reads it as a table.
 
 Each column has a kind that says how its values are shown (``Column``); a
-missing value, or one the page already wrote as ``—``, is the grey ``—``.
+missing value, or one the page already wrote as ``—``, is the grey ``—``. A
+column may take its cells' tooltips from another column of the frame, which
+is then not drawn (a time in the viewer's zone, its UTC on hover), and a long
+text may show its first words only, the whole of it on hover: a table that
+fits the page's width reads without scrolling sideways.
 Every value is escaped here: the page passes data, never markup. Colours
 follow the theme (text inherits it; lines and bars are translucent grey), so
 the table reads in the light and dark themes.
@@ -49,7 +53,7 @@ table.usage-table td{padding:.3rem .6rem;border-bottom:1px solid rgba(128,128,12
 table.usage-table tbody tr:hover{background:rgba(128,128,128,.08)}
 table.usage-table .right{text-align:right;font-variant-numeric:tabular-nums}
 table.usage-table .none{opacity:.45}
-table.usage-table td.wrap{white-space:normal;min-width:16rem}
+table.usage-table td.wrap{white-space:normal;min-width:14rem}
 table.usage-table th[title]{text-decoration:underline dotted rgba(128,128,128,.7);cursor:help}
 table.usage-table .bar{display:inline-block;width:4rem;height:.4rem;margin-right:.5rem;
  border-radius:.2rem;background:rgba(128,128,128,.25);vertical-align:middle;overflow:hidden}
@@ -77,6 +81,11 @@ class Column:
     - ``trend``: a list of numbers as a small line, green when the last is at
       or above the first, red below; its first and last values are its text
       (the image's ``alt`` and tooltip).
+
+    ``hover`` names the frame's column whose values are this column's
+    tooltips, row for row; that column is not drawn. ``most_words`` (a
+    ``text`` column): a longer text shows its first words and how many more
+    there are, the whole text on hover.
     """
 
     kind: Kind = "text"
@@ -84,6 +93,8 @@ class Column:
     align: Literal["left", "right"] | None = None
     wrap: bool = False  # long text (a list of clients) wraps instead of widening the table
     digits: int = 0  # a ``number``'s decimals
+    hover: str | None = None  # the column of the cells' tooltips (not drawn itself)
+    most_words: int = 0  # a longer text is cut to these words, the whole on hover
 
 
 def missing(value: Any) -> bool:
@@ -119,7 +130,17 @@ def _on_the_right(column: Column) -> bool:
     return column.align == "right" or column.kind in ("number", "share")
 
 
-def _cell(value: Any, column: Column) -> str:
+def shortened(text: str, most_words: int) -> str:
+    """``text``'s first ``most_words`` words and how many more there are:
+    ``client-1 client-2 … and 38 more``; a shorter text as it is."""
+    words = text.split()
+    if not most_words or len(words) <= most_words:
+        return text
+    first = " ".join(words[:most_words]).rstrip(",;")  # a list's separator goes
+    return f"{first} … and {len(words) - most_words:,} more"
+
+
+def _cell(value: Any, column: Column, hover: Any = None) -> str:
     classes = ["right"] if _on_the_right(column) else []
     if column.wrap:
         classes.append("wrap")
@@ -151,7 +172,11 @@ def _cell(value: Any, column: Column) -> str:
         shown = str(value)
         if shown == NOTHING:  # a page's own placeholder (``ui.format``): grey too
             classes.append("none")
+        elif (cut := shortened(shown, column.most_words)) != shown:
+            hover, shown = shown, cut  # the whole text on hover
     attribute = f' class="{" ".join(classes)}"' if classes else ""
+    if not missing(hover) and str(hover) not in ("", NOTHING):
+        attribute += f' title="{html.escape(str(hover))}"'
     return f"<td{attribute}>{html.escape(shown)}</td>"
 
 
@@ -162,16 +187,23 @@ def table_html(
     show those that are not plain text), marked ``data-table="<name>"``; at
     most ``height`` pixels tall when given, scrolling inside itself below a
     header that stays."""
-    specs = [columns.get(column, Column()) for column in frame.columns]
+    hovers = {spec.hover for spec in columns.values() if spec.hover}
+    drawn = [column for column in frame.columns if column not in hovers]
+    specs = [columns.get(column, Column()) for column in drawn]
+    names = list(frame.columns)
+    sources = [names.index(spec.hover) if spec.hover else None for spec in specs]
     heads = []
-    for column, spec in zip(frame.columns, specs, strict=True):
+    for column, spec in zip(drawn, specs, strict=True):
         attributes = ' class="right"' if _on_the_right(spec) else ""
         if spec.help:  # a tooltip is plain text: the help's markdown bold goes
             attributes += f' title="{html.escape(spec.help.replace("**", ""))}"'
         heads.append(f"<th{attributes}>{html.escape(str(column))}</th>")
+    places = [names.index(column) for column in drawn]
     rows = [
-        "<tr>" + "".join(_cell(value, spec) for value, spec in zip(row, specs, strict=True))
-        + "</tr>"
+        "<tr>" + "".join(
+            _cell(row[place], spec, None if source is None else row[source])
+            for place, spec, source in zip(places, specs, sources, strict=True)
+        ) + "</tr>"
         for row in frame.itertuples(index=False, name=None)
     ]  # fmt: skip
     box = 'class="usage-table-frame"'

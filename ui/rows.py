@@ -163,8 +163,8 @@ def _chosen_sort(key: str, columns: Sequence[str]) -> None:
         st.session_state[f"{key}_sort"] = AS_LISTED
 
 
-def _sort_choice(key: str, frame: pd.DataFrame, place: Any) -> str:
-    columns = [str(column) for column in frame.columns]
+def _sort_choice(key: str, frame: pd.DataFrame, place: Any, hidden: Sequence[str]) -> str:
+    columns = [str(column) for column in frame.columns if column not in hidden]
     _chosen_sort(key, columns)
     sort: str = place.selectbox(
         "Sort by",
@@ -185,6 +185,7 @@ def row_window(
     url_of: str,
     filtered: str | None = None,
     sort_keys: Mapping[str, pd.Series] | None = None,
+    hidden: Sequence[str] = (),
 ) -> pd.DataFrame:
     """``frame`` sorted as chosen, and cut to a window of at most
     ``ROWS_SHOWN`` rows when it has more, with the widgets that choose them
@@ -192,7 +193,8 @@ def row_window(
     ``{key}_filter`` on the column ``filtered``, and ``{key}_page``). The
     search looks for its text, in any case, in the columns ``searched``;
     ``noun`` names a row in the plural ("clients"); ``sort_keys`` has the raw
-    values of columns shown in units (``sorted_rows``). The choices are in
+    values of columns shown in units (``sorted_rows``); the columns ``hidden``
+    (not drawn: another column's tooltips) are not offered to sort by. The choices are in
     the URL of the page ``url_of`` (``q``, ``filter``, ``sort``, ``page``),
     read from it when the widgets have no state yet or a link says other
     ones."""
@@ -201,7 +203,7 @@ def row_window(
     if f"{key}_sort" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS):
         _load_from_url(key, noun)
     if len(frame) <= ROWS_SHOWN:
-        sort = _sort_choice(key, frame, st.columns([1, 3])[0])
+        sort = _sort_choice(key, frame, st.columns([1, 3])[0], hidden)
         # No window: a search, filter or page of an earlier, longer table goes.
         gone = dict.fromkeys((SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM))
         amend(url_of, {**gone, SORT_PARAM: sort or None})
@@ -228,7 +230,7 @@ def row_window(
         value = columns[1].selectbox(filtered, values, key=f"{key}_filter")
         if value != EVERY:
             chosen = chosen[chosen[filtered].astype(str) == value]
-    sort = _sort_choice(key, frame, columns[-2])
+    sort = _sort_choice(key, frame, columns[-2], hidden)
     chosen = sorted_rows(chosen, sort, sort_keys)
     pages = max(1, -(-len(chosen) // ROWS_SHOWN))
     page_key, seen_key = f"{key}_page", f"{key}_seen"
@@ -299,6 +301,7 @@ def windowed_table(
         url_of=url_of,
         filtered=filtered,
         sort_keys=keys,
+        hidden=[spec.hover for spec in columns.values() if spec.hover],
     )
     if not window.empty:
         html_table(name, window, columns, height=height)
