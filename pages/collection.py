@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ui.access import client_address, viewer
 from ui.data import load_client_choices, load_is_demo, run_page, show_empty_database
+from ui.day_view import load_day_view
 from ui.downloads import csv_download
 from ui.engine import get_engine
 from ui.folded import draw_folded
@@ -259,6 +260,7 @@ def _collect_form(engine: Engine, principal: Principal) -> None:
     st.cache_data.clear()  # every page shows the new snapshots, this one its runs
     load_runs_table.clear()
     load_client_choices.clear()
+    load_day_view.clear()
     st.rerun()
 
 

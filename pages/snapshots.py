@@ -7,32 +7,31 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
 import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from ui import charts
 from ui.access import viewer
 from ui.data import (
     load_client_choices,
-    load_day,
     load_latest_date,
     run_page,
     show_empty_database,
 )
+from ui.day_view import TOP_CLIENTS, load_day_view
 from ui.downloads import day_json, download_buttons
 from ui.engine import get_engine
-from ui.format import human_bytes, local_time, md_text, viewer_zone
+from ui.format import md_text, viewer_zone, zone_name
 from ui.html_table import Column
 from ui.params import arriving, field_name, publish, read_param, warn_param
 from ui.rows import windowed_table
-from usage.daily import clients_on_day
-from usage.snapshots import SnapshotJSON
-from usage.table import day_table, prefix_column_names
-from usage.validation import parse_date
+from usage.access import Visible
+from usage.daily import clients_on_day, read_day
+from usage.validation import DayParams, parse_date
 
 PAGE = "snapshots"
 KEYS = ("snapshots_date",)
-TOP_CLIENTS = 20
 NOT_COUNTS = ("bucket", "client", "storage", "computed at")  # the table's other columns count
 EARLIEST = dt.date(2000, 1, 1)
 LATEST = dt.date(2100, 12, 31)
@@ -51,25 +50,6 @@ def _load_from_url(default: dt.date) -> None:
     st.session_state.snapshots_date = day
 
 
-def _frame(snapshots: list[SnapshotJSON], names: dict[str, str]) -> pd.DataFrame:
-    """The API's CSV columns (``usage.table``) with each client's name."""
-    return pd.DataFrame(day_table(snapshots, names))
-
-
-def _shown(frame: pd.DataFrame, snapshots: list[SnapshotJSON]) -> pd.DataFrame:
-    """The table as read on the page: storage in units beside the records,
-    the time in the viewer's zone (the CSV keeps bytes and UTC, and the
-    storage of each prefix)."""
-    zone = viewer_zone()
-    shown = frame.drop(columns=["storage bytes", "computed at", *prefix_column_names(snapshots)])
-    shown.insert(3, "storage", [human_bytes(int(n)) for n in frame["storage bytes"]])
-    shown.insert(4, "objects", shown.pop("objects"))
-    shown["computed at"] = [
-        local_time(dt.datetime.fromisoformat(value), zone) for value in frame["computed at"]
-    ]
-    return shown
-
-
 def render() -> None:
     st.title("Daily snapshot")
     engine = get_engine()
@@ -85,26 +65,23 @@ def render() -> None:
         "Date", key="snapshots_date", min_value=EARLIEST, max_value=LATEST
     )
     publish(PAGE, {"date": day.isoformat()})
-    snapshots = load_day(engine, viewer().visible, day)
-    if not snapshots:
+    view = load_day_view(engine, viewer().visible, day, zone_name(viewer_zone()))
+    if view is None:
         st.info(
             f"No client has a snapshot on {day.isoformat()}. The newest snapshots are on "
             f"{latest.isoformat()}.",
             icon=":material/info:",
         )
         return
-    names = {choice.bucket_id: choice.display_name for choice in choices}
-    have = {snapshot["bucket_id"] for snapshot in snapshots}
+    frame, shown, top, have = view.frame, view.shown, view.top, view.have
     on_day = clients_on_day(choices, day, have)
     counted = [choice for choice in choices if choice.bucket_id in on_day]
     without = [choice for choice in counted if choice.bucket_id not in have]
-    st.caption(f"{len(snapshots):,} of {len(counted):,} clients have a snapshot on {day}.")
+    st.caption(f"{len(have):,} of {len(counted):,} clients have a snapshot on {day}.")
     if without:
         listed = ", ".join(md_text(choice.display_name) for choice in without[:20])
         more = f" and {len(without) - 20:,} more" if len(without) > 20 else ""
         st.caption(f"Without one: {listed}{more}.")
-    frame = _frame(snapshots, names)
-    top = frame.nlargest(TOP_CLIENTS, "total records")
     st.plotly_chart(
         charts.day_figure(
             f"Records on {day.isoformat()}, largest {min(TOP_CLIENTS, len(top))} clients",
@@ -113,7 +90,6 @@ def render() -> None:
         ),
         key="snapshots_top",
     )
-    shown = _shown(frame, snapshots)
     windowed_table(
         shown,
         "snapshots_rows",
@@ -129,7 +105,14 @@ def render() -> None:
         sort_keys={"storage": frame["storage bytes"], "computed at": frame["computed at"]},
     )
     stem = f"snapshots_{day.isoformat()}"
-    download_buttons(lambda: frame, lambda: day_json(snapshots), stem, key="snapshots")
+    visible = viewer().visible
+    download_buttons(lambda: frame, lambda: _day_json(engine, visible, day), stem, key="snapshots")
+
+
+def _day_json(engine: Engine, visible: Visible, day: dt.date) -> str:
+    """The JSON download, read when asked for: the view keeps no snapshots."""
+    with Session(engine) as session:
+        return day_json(read_day(session, DayParams(snapshot_date=day), only=visible))
 
 
 run_page(render)

@@ -27,7 +27,7 @@ from tests.factories import new_client, snapshot
 from tests.s3_server import PROJECT_ROOT, S3Server, running_s3
 from tests.shown_tables import shown_tables
 from tests.signin_support import add_people, signed_in, use_sign_in
-from tests.test_pages import texts, unfold, url_params
+from tests.test_pages import open_prepared, texts, unfold, url_params
 from ui import picker
 from ui.data import DEMO_NOTICE
 from ui.format import md_text
@@ -493,3 +493,27 @@ def test_collect_now_refreshes_the_clients_offered(engine: Engine, store: None) 
     assert not at.exception
     assert "Newco (newco)" in at.multiselect(key="collection_buckets").options
     assert "newco" in runs_shown(at)["Bucket"].tolist()
+
+
+def test_collect_now_shows_on_the_daily_snapshot_at_once(
+    engine: Engine, store: None, utc_today: dt.date
+) -> None:
+    """The Daily snapshot keeps its day's tables built (``ui.day_view``) for
+    minutes; a collection from this page clears them, as it does the reads."""
+
+    def open_day() -> AppTest:
+        at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+        return open_prepared(use_sign_in(at, signed_in(ADMIN)), "snapshots",
+                             {"date": utc_today.isoformat()})  # fmt: skip
+
+    before = open_day()
+    assert not shown_tables(before)  # nobody yet: only missing-co ran, and failed
+    assert f"No client has a snapshot on {utc_today.isoformat()}" in texts(before.info)[0]
+    assert open_day().info  # kept: the same answer from the store of built days
+    at = open_page()
+    unfold(at, "collection_collect_open")
+    at.multiselect(key="collection_buckets").select("globex").run()
+    at.button(key="collection_collect").click().run()
+    assert at.success
+    after = open_day()
+    assert shown_tables(after)["snapshots_table"].frame()["bucket"].tolist() == ["globex"]

@@ -25,12 +25,10 @@ from ui.nav import inside_app, run_app
 from usage import portfolio
 from usage.access import Visible
 from usage.compare import read_snapshot_at
-from usage.daily import read_day
 from usage.demo import is_demo
 from usage.errors import ConfigError, NotFound
 from usage.history import read_history
 from usage.snapshots import SnapshotJSON
-from usage.validation import DayParams
 
 DATA_TTL_SECONDS = 300
 # The demo notice goes soon after a collection or an import ends the demo.
@@ -134,12 +132,6 @@ def load_snapshot_at(
             return read_snapshot_at(session, bucket_id, day, visible=visible)
         except NotFound:
             return None
-
-
-@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False)
-def load_day(_engine: Engine, visible: Visible, day: dt.date) -> list[SnapshotJSON]:
-    with Session(_engine) as session:
-        return read_day(session, DayParams(snapshot_date=day), only=visible)
 
 
 @st.cache_data(ttl=DEMO_TTL_SECONDS, show_spinner=False)
