@@ -17,7 +17,7 @@ from ui.access import viewer
 from ui.data import run_page
 from ui.downloads import csv_download
 from ui.engine import get_engine
-from ui.format import local_time, viewer_zone, zone_name
+from ui.format import first_of, local_time, viewer_zone, zone_name
 from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import arriving, publish, read_param, url_field_name
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
@@ -76,24 +76,50 @@ def _load_from_url(today: dt.date) -> None:
 _DAYS_HELP = "A day in your browser's time zone, as the times below are."
 # HTML, not the data grid (``ui.html_table``): the events read as a log,
 # newest first, and the page needs none of the grid's code. Up to 1,000 of
-# them scroll inside the table (``MOST_HEIGHT``), under a header that stays;
-# the table fits the page's width (UTC on hover, a long book cut short).
-DETAIL_WORDS = 8
+# them scroll inside the table (``MOST_HEIGHT``), under a header that stays.
+# It fits the page's width: the UTC time on hover, and a list of clients (a
+# book, the clients a collection was asked for) cut to its first ones, all of
+# them on hover.
+LISTS = {  # the events whose target or detail lists bucket ids, one word each
+    Action.BOOK_ASSIGNED: "Detail",
+    Action.BOOK_UNASSIGNED: "Detail",
+    Action.COLLECTION_TRIGGERED: "Target",
+}
+# The first clients shown: the Detail wraps, the Target keeps to one line.
+LISTED_SHOWN = {"Target": 3, "Detail": 8}
+_LIST_HELP = "A list of clients shows its first {}: all of them on hover."
 COLUMNS = {
     "At": Column(help="In your browser's time zone; UTC on hover.", hover="At (UTC)"),
     "Action": Column(help="As the Action filter names it."),
+    "Target": Column(hover="Target in full", help=_LIST_HELP.format(LISTED_SHOWN["Target"])),
     "Detail": Column(
-        wrap=True, most_words=DETAIL_WORDS, help="A long one is cut short: all of it on hover."
+        wrap=True, hover="Detail in full", help=_LIST_HELP.format(LISTED_SHOWN["Detail"])
     ),
 }
 
 
+def _cut_lists(table: pd.DataFrame, actions: pd.Series) -> None:
+    """Each list of ``LISTS`` in ``table`` cut to its first clients
+    (``LISTED_SHOWN``), the whole list in the column's ``in full`` twin (none
+    where nothing was cut)."""
+    for column, most in LISTED_SHOWN.items():
+        whole, cut = [], []
+        for text, action in zip(table[column], actions, strict=True):
+            items = str(text).split() if LISTS.get(action) == column else []
+            long = len(items) > most
+            whole.append(text if long else None)
+            cut.append(first_of(items, most, " ") if long else text)
+        table[column] = cut
+        table[f"{column} in full"] = whole
+
+
 def _table(frame: pd.DataFrame, zone: dt.tzinfo) -> pd.DataFrame:
     """The events as read on screen: the time in the viewer's ``zone``
-    first (UTC on hover), the action by its label; the download keeps the
-    rows as stored."""
+    first (UTC on hover), the action by its label, long lists cut; the
+    download keeps the rows as stored."""
     table = frame.rename(columns=str.capitalize).rename(columns={"At": "At (UTC)"})
     table.insert(0, "At", [local_time(dt.datetime.fromisoformat(at), zone) for at in frame["at"]])
+    _cut_lists(table, frame["action"])
     table["Action"] = [ACTION_LABELS.get(action, action) for action in frame["action"]]
     return table
 

@@ -17,7 +17,7 @@ from ui.access import client_address, load_person, viewer
 from ui.data import load_client_choices, run_page
 from ui.engine import get_engine
 from ui.folded import draw_folded
-from ui.format import local_time, md_message, md_text, viewer_zone
+from ui.format import first_of, local_time, md_message, md_text, viewer_zone
 from ui.html_table import MOST_HEIGHT, Column, html_table
 from ui.params import publish
 from ui.picker import book_input, book_keys
@@ -81,15 +81,16 @@ def _reset_widgets() -> None:
 
 
 # HTML, not the data grid (``ui.html_table``): a list of people needs none of
-# the grid's code; a long one scrolls inside the table, a long book is cut short.
-BOOK_WORDS = 8
+# the grid's code; a long one scrolls inside the table. A long book shows its
+# first clients, all of them on hover, and the times are the viewer's, UTC on
+# hover: the table fits the page's width.
+BOOK_SHOWN = 8
 COLUMNS = {
-    "Book": Column(
-        wrap=True, most_words=BOOK_WORDS, help="A long one is cut short: all of it on hover."
-    ),
+    "Book": Column(wrap=True, hover="Book in full",
+                   help=f"Past {BOOK_SHOWN} clients, the first {BOOK_SHOWN}: all on hover."),
     "Clients in book": Column("number"),
     "Added": Column(help="In your browser's time zone; UTC on hover.", hover="Added (UTC)"),
-}
+}  # fmt: skip
 
 
 def _table(rows: list[people.PersonInfo], zone: dt.tzinfo) -> pd.DataFrame:
@@ -97,10 +98,13 @@ def _table(rows: list[people.PersonInfo], zone: dt.tzinfo) -> pd.DataFrame:
         {
             "Email": [row.email for row in rows],
             "Role": [row.role.value for row in rows],
-            "Book": [", ".join(row.book) if row.book else "—" for row in rows],
+            "Book": [first_of(row.book, BOOK_SHOWN) if row.book else "—" for row in rows],
+            "Book in full": [
+                ", ".join(row.book) if len(row.book) > BOOK_SHOWN else None for row in rows
+            ],
             "Clients in book": [len(row.book) for row in rows],
             "Added": [local_time(row.created_at, zone) for row in rows],
-            "Added (UTC)": [row.created_at.strftime("%Y-%m-%d %H:%M UTC") for row in rows],
+            "Added (UTC)": [local_time(row.created_at, dt.UTC) for row in rows],
         }
     )
 

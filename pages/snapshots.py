@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from ui import charts
 from ui.access import viewer
@@ -20,15 +18,14 @@ from ui.data import (
     show_empty_database,
 )
 from ui.day_view import TOP_CLIENTS, load_day_view
-from ui.downloads import day_json, download_buttons
+from ui.downloads import download_buttons
 from ui.engine import get_engine
 from ui.format import md_text, viewer_zone, zone_name
 from ui.html_table import Column
 from ui.params import arriving, field_name, publish, read_param, warn_param
 from ui.rows import windowed_table
-from usage.access import Visible
-from usage.daily import clients_on_day, read_day
-from usage.validation import DayParams, parse_date
+from usage.daily import clients_on_day
+from usage.validation import parse_date
 
 PAGE = "snapshots"
 KEYS = ("snapshots_date",)
@@ -105,14 +102,7 @@ def render() -> None:
         sort_keys={"storage": frame["storage bytes"], "computed at": frame["computed at"]},
     )
     stem = f"snapshots_{day.isoformat()}"
-    visible = viewer().visible
-    download_buttons(lambda: frame, lambda: _day_json(engine, visible, day), stem, key="snapshots")
-
-
-def _day_json(engine: Engine, visible: Visible, day: dt.date) -> str:
-    """The JSON download, read when asked for: the view keeps no snapshots."""
-    with Session(engine) as session:
-        return day_json(read_day(session, DayParams(snapshot_date=day), only=visible))
+    download_buttons(lambda: frame, view.json_text, stem, key="snapshots")
 
 
 run_page(render)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -209,6 +210,19 @@ def test_the_daily_snapshot_pages_csv_download_is_the_apis_with_names(
     got = api.get("/api/v1/snapshots/2024-03-09", params={"format": "csv"})
     assert page == rows(got.text)
     assert list(page[0]) == next(csv.reader(io.StringIO(got.text)))
+
+
+def test_the_daily_snapshot_pages_json_download_is_the_apis_answer(
+    api: ApiClient, downloads: dict[str, bytes]
+) -> None:
+    """The day's JSON download: ``GET /api/v1/snapshots/{date}`` as one page
+    holding every client (kept packed with the page's tables, unpacked on
+    the click)."""
+    open_page("snapshots", date="2024-03-09")
+    got = api.get("/api/v1/snapshots/2024-03-09")
+    assert got.json()["cursor"] is None  # every client in one page of the API too
+    assert json.loads(downloads["snapshots_2024-03-09.json"]) == got.json()
+    assert got.json()["count"] == 2
 
 
 def test_extra_collections_and_prefixes_of_some_rows_only(engine: Engine) -> None:

@@ -124,22 +124,3 @@ def test_a_column_of_tooltips_is_not_drawn_and_each_cell_shows_its_own() -> None
         "2026-12-03T08:17:47Z", '"quoted" <b>', None]  # fmt: skip
     assert "<b>" not in shown
     assert all(cell.title is None for cell in table.column("Actor"))
-
-
-@pytest.mark.parametrize(
-    ("text", "shown"),
-    [
-        ("role manager", "role manager"),
-        (" ".join(f"c{n}" for n in range(8)), " ".join(f"c{n}" for n in range(8))),
-        (" ".join(f"c{n}" for n in range(9)),
-         " ".join(f"c{n}" for n in range(8)) + " … and 1 more"),
-        (", ".join(f"c{n}" for n in range(1200)),
-         ", ".join(f"c{n}" for n in range(8)) + " … and 1,192 more"),
-    ],
-)  # fmt: skip
-def test_a_long_text_shows_its_first_words_and_the_whole_on_hover(text: str, shown: str) -> None:
-    frame = pd.DataFrame({"Detail": [text]})
-    (table,) = read_tables(table_html("t", frame, {"Detail": Column(most_words=8)})).values()
-    (cell,) = table.column("Detail")
-    assert cell.text == shown
-    assert cell.title == (None if shown == text else text)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import re
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,12 +24,12 @@ from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
 from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts, unfold
 from ui import picker
 from ui.html_table import MOST_HEIGHT
-from usage.audit import Action, list_events
+from usage.audit import Action, Actor, list_events, record
 from usage.daily import read_day
 from usage.db import make_engine
 from usage.models import AuditEvent, Person, Role
-from usage.people import add_person, remove_person, unassign
-from usage.portfolio import latest_snapshot_date, summarize_portfolio
+from usage.people import add_person, list_people, remove_person, unassign
+from usage.portfolio import latest_snapshot_date, list_client_choices, summarize_portfolio
 from usage.validation import DayParams
 
 ADMIN, ANN, BOB, ALI = "boss@example.com", "Ann@Example.com", "bob@example.com", "ali@example.com"
@@ -216,11 +215,6 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     admin = signed_in(ADMIN)
     at = open_as(admin, "people")
     assert shown_tables(at)["people"].most_height == MOST_HEIGHT  # many people scroll inside
-    # When added, in the viewer's zone (AppTest's browser says none: UTC), UTC on hover.
-    added = shown_tables(at)["people"].column("Added")
-    assert "Added (UTC)" not in shown_tables(at)["people"].headers
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", str(cell.title)) for cell in added)
-    assert [cell.text for cell in added] == [cell.title for cell in added]
     table = shown_tables(at)["people"].frame()
     assert table.set_index("Email").loc["ann@example.com", "Book"] == ", ".join(ANN_BOOK)
     # The list first: the forms are drawn once asked for.
@@ -250,6 +244,68 @@ def test_an_admin_manages_people_and_the_audit_records_it(store: str) -> None:
     assert set(events["Actor"]) == {ADMIN}
     with session_for(store) as session, session.begin():
         remove_person(session, "cat@example.com", actor=TEST_ACTOR)
+
+
+def test_people_are_added_at_times_in_the_viewers_zone(store: str) -> None:
+    """When each person was added, in the viewer's zone, UTC on hover; a
+    book past 8 clients cut, all of it on hover."""
+    with session_for(store) as session, session.begin():
+        add_person(session, "big@example.com", Role.MANAGER,
+                   [choice.bucket_id for choice in list_client_choices(session, visible=None)],
+                   actor=TEST_ACTOR)  # fmt: skip
+    at = use_sign_in(AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60),
+                     signed_in(ADMIN))  # fmt: skip
+    at.context = {"timezone": "America/New_York"}
+    try:
+        shown = shown_tables(open_prepared(at, "people", {}))["people"]
+        with session_for(store) as session:
+            listed = list_people(session)
+    finally:
+        with session_for(store) as session, session.begin():
+            remove_person(session, "big@example.com", actor=TEST_ACTOR)
+    assert "Added (UTC)" not in shown.headers  # on hover, not a column of its own
+    moments = [person.created_at if person.created_at.tzinfo
+               else person.created_at.replace(tzinfo=dt.UTC) for person in listed]  # fmt: skip
+    added = shown.column("Added")
+    assert [cell.text for cell in added] == [
+        f"{moment.astimezone(NEW_YORK):%Y-%m-%d %H:%M %Z}" for moment in moments]  # fmt: skip
+    assert [cell.title for cell in added] == [
+        f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC" for moment in moments]  # fmt: skip
+    books = dict(zip([cell.text for cell in shown.column("Email")], shown.column("Book"),
+                     strict=True))  # fmt: skip
+    book = listed[[person.email for person in listed].index("big@example.com")].book
+    assert len(book) > 8
+    assert books["big@example.com"].text == f"{', '.join(book[:8])} … and {len(book) - 8} more"
+    assert books["big@example.com"].title == ", ".join(book)
+    assert books["ann@example.com"].title is None  # short: whole, no tooltip
+
+
+def test_the_audit_cuts_long_lists_of_clients_and_keeps_them_on_hover(store: str) -> None:
+    """A book past 8 clients, a collection's past 3: the first ones and how
+    many more, all on hover; other details, however long, as they are."""
+    book = [f"client-{n:03d}" for n in range(12)]
+    sentence = "role viewer, by sign-in from the allowed domain example.com today"
+    actor = Actor("list-test")
+    with session_for(store) as session, session.begin():
+        record(session, actor, Action.BOOK_ASSIGNED, "ann@example.com", " ".join(book))
+        record(session, actor, Action.COLLECTION_TRIGGERED, " ".join(book), "forced")
+        record(session, actor, Action.PERSON_ADDED, "zed@example.com", sentence)
+    try:
+        shown = shown_tables(open_as(signed_in(ADMIN), "audit", actor=actor.name))["audit"]
+    finally:  # the module's other tests read this store's trail
+        with session_for(store) as session, session.begin():
+            session.execute(delete(AuditEvent).where(AuditEvent.actor == actor.name))
+    rows = {row[shown.headers.index("Action")].text: row for row in shown.rows}
+    detail, target = shown.headers.index("Detail"), shown.headers.index("Target")
+    booked, triggered = rows["Book assigned"], rows["Collection triggered"]
+    assert booked[detail].text == " ".join(book[:8]) + " … and 4 more"
+    assert booked[detail].title == " ".join(book)
+    assert triggered[target].text == " ".join(book[:3]) + " … and 9 more"  # one line: 3
+    assert triggered[target].title == " ".join(book)
+    assert (triggered[detail].text, triggered[detail].title) == ("forced", None)
+    assert (rows["Person added"][detail].text, rows["Person added"][detail].title) == (
+        sentence, None)  # fmt: skip
+    assert "Detail in full" not in shown.headers  # hover sources, not columns
 
 
 def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
@@ -72,6 +73,13 @@ def local_time(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
         moment = moment.replace(tzinfo=dt.UTC)
     shown = moment.astimezone(zone)
     return f"{shown:%Y-%m-%d %H:%M} {shown.tzname() or ''}".rstrip()
+
+
+def first_of(items: Sequence[str], most: int, separator: str = ", ") -> str:
+    """``items`` joined, or past ``most`` of them their first ``most`` and
+    how many more: ``acme, globex … and 38 more``."""
+    shown = separator.join(items[:most])
+    return shown if len(items) <= most else f"{shown} … and {len(items) - most:,} more"
 
 
 def days_phrase(count: int) -> str:

@@ -13,9 +13,9 @@ click opens a tab) and a screen reader reads it as a table.
 Each column has a kind that says how its values are shown (``Column``); a
 missing value, or one the page already wrote as ``—``, is the grey ``—``. A
 column may take its cells' tooltips from another column of the frame, which
-is then not drawn (a time in the viewer's zone, its UTC on hover), and a long
-text may show its first words only, the whole of it on hover: a table that
-fits the page's width reads without scrolling sideways.
+is then not drawn: a time in the viewer's zone with its UTC on hover, a list
+cut short (``ui.format.first_of``) with all of it on hover. A table that fits
+the page's width reads without scrolling sideways.
 Every value is escaped here: the page passes data, never markup. Colours
 follow the theme (text inherits it; lines and bars are translucent grey), so
 the table reads in the light and dark themes.
@@ -83,9 +83,8 @@ class Column:
       (the image's ``alt`` and tooltip).
 
     ``hover`` names the frame's column whose values are this column's
-    tooltips, row for row; that column is not drawn. ``most_words`` (a
-    ``text`` column): a longer text shows its first words and how many more
-    there are, the whole text on hover.
+    tooltips, row for row (none where it is missing or blank); that column
+    is not drawn.
     """
 
     kind: Kind = "text"
@@ -94,7 +93,6 @@ class Column:
     wrap: bool = False  # long text (a list of clients) wraps instead of widening the table
     digits: int = 0  # a ``number``'s decimals
     hover: str | None = None  # the column of the cells' tooltips (not drawn itself)
-    most_words: int = 0  # a longer text is cut to these words, the whole on hover
 
 
 def missing(value: Any) -> bool:
@@ -130,16 +128,6 @@ def _on_the_right(column: Column) -> bool:
     return column.align == "right" or column.kind in ("number", "share")
 
 
-def shortened(text: str, most_words: int) -> str:
-    """``text``'s first ``most_words`` words and how many more there are:
-    ``client-1 client-2 … and 38 more``; a shorter text as it is."""
-    words = text.split()
-    if not most_words or len(words) <= most_words:
-        return text
-    first = " ".join(words[:most_words]).rstrip(",;")  # a list's separator goes
-    return f"{first} … and {len(words) - most_words:,} more"
-
-
 def _cell(value: Any, column: Column, hover: Any = None) -> str:
     classes = ["right"] if _on_the_right(column) else []
     if column.wrap:
@@ -172,8 +160,6 @@ def _cell(value: Any, column: Column, hover: Any = None) -> str:
         shown = str(value)
         if shown == NOTHING:  # a page's own placeholder (``ui.format``): grey too
             classes.append("none")
-        elif (cut := shortened(shown, column.most_words)) != shown:
-            hover, shown = shown, cut  # the whole text on hover
     attribute = f' class="{" ".join(classes)}"' if classes else ""
     if not missing(hover) and str(hover) not in ("", NOTHING):
         attribute += f' title="{html.escape(str(hover))}"'
