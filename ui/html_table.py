@@ -166,6 +166,11 @@ def _cell(value: Any, column: Column, hover: Any = None) -> str:
     return f"<td{attribute}>{html.escape(shown)}</td>"
 
 
+def hover_sources(columns: Mapping[str, Column]) -> frozenset[str]:
+    """The columns ``columns`` take tooltips from: in the frame, not drawn."""
+    return frozenset(spec.hover for spec in columns.values() if spec.hover)
+
+
 def table_html(
     name: str, frame: pd.DataFrame, columns: Mapping[str, Column], height: int | None = None
 ) -> str:
@@ -173,18 +178,18 @@ def table_html(
     show those that are not plain text), marked ``data-table="<name>"``; at
     most ``height`` pixels tall when given, scrolling inside itself below a
     header that stays."""
-    hovers = {spec.hover for spec in columns.values() if spec.hover}
-    drawn = [column for column in frame.columns if column not in hovers]
+    hidden = hover_sources(columns)
+    drawn = [column for column in frame.columns if column not in hidden]
     specs = [columns.get(column, Column()) for column in drawn]
-    names = list(frame.columns)
-    sources = [names.index(spec.hover) if spec.hover else None for spec in specs]
+    position = {name: index for index, name in enumerate(frame.columns)}
+    places = [position[column] for column in drawn]
+    sources = [position[spec.hover] if spec.hover else None for spec in specs]
     heads = []
     for column, spec in zip(drawn, specs, strict=True):
         attributes = ' class="right"' if _on_the_right(spec) else ""
         if spec.help:  # a tooltip is plain text: the help's markdown bold goes
             attributes += f' title="{html.escape(spec.help.replace("**", ""))}"'
         heads.append(f"<th{attributes}>{html.escape(str(column))}</th>")
-    places = [names.index(column) for column in drawn]
     rows = [
         "<tr>" + "".join(
             _cell(row[place], spec, None if source is None else row[source])

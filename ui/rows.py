@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from ui.format import NOTHING
-from ui.html_table import MOST_HEIGHT, Column, html_table, missing
+from ui.html_table import MOST_HEIGHT, Column, hover_sources, html_table, missing
 from ui.params import (
     amend,
     field_name,
@@ -163,7 +163,7 @@ def _chosen_sort(key: str, columns: Sequence[str]) -> None:
         st.session_state[f"{key}_sort"] = AS_LISTED
 
 
-def _sort_choice(key: str, frame: pd.DataFrame, place: Any, hidden: Sequence[str]) -> str:
+def _sort_choice(key: str, frame: pd.DataFrame, place: Any, hidden: Collection[str]) -> str:
     columns = [str(column) for column in frame.columns if column not in hidden]
     _chosen_sort(key, columns)
     sort: str = place.selectbox(
@@ -185,7 +185,7 @@ def row_window(
     url_of: str,
     filtered: str | None = None,
     sort_keys: Mapping[str, pd.Series] | None = None,
-    hidden: Sequence[str] = (),
+    hidden: Collection[str] = (),
 ) -> pd.DataFrame:
     """``frame`` sorted as chosen, and cut to a window of at most
     ``ROWS_SHOWN`` rows when it has more, with the widgets that choose them
@@ -194,8 +194,8 @@ def row_window(
     search looks for its text, in any case, in the columns ``searched``;
     ``noun`` names a row in the plural ("clients"); ``sort_keys`` has the raw
     values of columns shown in units (``sorted_rows``); the columns ``hidden``
-    (not drawn: another column's tooltips) are not offered to sort by. The choices are in
-    the URL of the page ``url_of`` (``q``, ``filter``, ``sort``, ``page``),
+    (not drawn: another column's tooltips) are not offered to sort by. The
+    choices are in the URL of the page ``url_of`` (``q``, ``filter``, ``sort``, ``page``),
     read from it when the widgets have no state yet or a link says other
     ones."""
     if len(frame) <= 1:
@@ -301,7 +301,7 @@ def windowed_table(
         url_of=url_of,
         filtered=filtered,
         sort_keys=keys,
-        hidden=[spec.hover for spec in columns.values() if spec.hover],
+        hidden=hover_sources(columns),
     )
     if not window.empty:
         html_table(name, window, columns, height=height)
