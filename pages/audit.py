@@ -117,8 +117,10 @@ def _table(frame: pd.DataFrame, zone: dt.tzinfo) -> pd.DataFrame:
     """The events as read on screen: the time in the viewer's ``zone``
     first (UTC on hover), the action by its label, long lists cut; the
     download keeps the rows as stored."""
-    table = frame.rename(columns=str.capitalize).rename(columns={"At": "At (UTC)"})
-    table.insert(0, "At", [local_time(dt.datetime.fromisoformat(at), zone) for at in frame["at"]])
+    moments = [dt.datetime.fromisoformat(at) for at in frame["at"]]
+    table = frame.rename(columns=str.capitalize).drop(columns="At")
+    table.insert(0, "At", [local_time(moment, zone) for moment in moments])
+    table.insert(1, "At (UTC)", [local_time(moment, dt.UTC) for moment in moments])
     _cut_lists(table, frame["action"])
     table["Action"] = [ACTION_LABELS.get(action, action) for action in frame["action"]]
     return table

@@ -626,7 +626,6 @@ def _snapshot_table(
     granularity = periods[0].granularity
     by_day = granularity is Granularity.DAY
     rows = _table_rows(periods)
-    frame = _frame(rows, by_day)
     st.subheader("Snapshots")
     each = "day" if by_day else granularity.value
     shows = "" if by_day else f": each shows the {each}'s last snapshot (dated in the row)"
@@ -640,11 +639,15 @@ def _snapshot_table(
     box = st.expander("Table", key="client_table", on_change="rerun")
     if box.open:
         with box:
-            _draw_table(frame, rows, snapshots, each)
+            _draw_table(_frame(rows, by_day), rows, snapshots, each)
     stem = f"{bucket}_{start.isoformat()}_{end.isoformat()}"
     csv_stem = stem if by_day else f"{stem}_by_{each}"
-    download_buttons(
-        lambda: frame, lambda: history_json(snapshots), stem, key="client", csv_stem=csv_stem
+    download_buttons(  # each made when asked for, not on every run
+        lambda: _frame(rows, by_day),
+        lambda: history_json(snapshots),
+        stem,
+        key="client",
+        csv_stem=csv_stem,
     )
 
 

@@ -101,7 +101,8 @@ def _frame(
             "Client status": [run["client_status"] for run in runs],
             "Last run": labels,
             "Started": [_started(run, now, zone) for run in runs],
-            # None where there is nothing: the table's placeholder, "—".
+            # ISO, as the API writes it (the download's); None where there is
+            # nothing: the table's placeholder, "—".
             "Started at (UTC)": [run["started_at"] for run in runs],
             "Took (s)": [run["duration_seconds"] for run in runs],
             "Snapshot date": [run["snapshot_date"] for run in runs],
@@ -164,8 +165,14 @@ def _show_runs(table: RunsTable) -> None:
     sources = [source for label, source in LOADED.items() if label in labels]
     if sources:
         st.caption(f"No run, yet snapshots: {' and '.join(sources)}.")
+    # The UTC on hover written as the other pages' (the download keeps ISO).
+    drawn = frame.copy()
+    drawn["Started at (UTC)"] = [
+        local_time(_parse_time(run["started_at"]), dt.UTC) if run["started_at"] else None
+        for run in runs
+    ]
     windowed_table(
-        frame,
+        drawn,
         "collection_rows",
         name="collection_runs",
         columns={

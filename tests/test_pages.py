@@ -320,6 +320,25 @@ def test_client_lines_mode(demo: str) -> None:
     assert {trace["type"] for trace in figure(at, "client_records")["data"]} == {"scatter"}
 
 
+@pytest.mark.parametrize(
+    ("page", "params"),
+    [("portfolio", {}), ("client", {"bucket": "acme-corp", "preset": "all"}),
+     ("compare", {"bucket": "acme-corp"}), ("snapshots", {})],
+)  # fmt: skip
+def test_every_chart_writes_its_figures_with_thousands_separators(
+    demo: str, page: str, params: dict[str, str]
+) -> None:
+    """An axis writes 3,000 as the tables and KPIs do: plotly's default
+    writes 3000 below 10,000."""
+    at = open_page(page, **params)
+    charts = at.get("plotly_chart")
+    assert charts
+    for chart in charts:
+        layout = json.loads(chart.proto.spec)["layout"]
+        for axis in ("xaxis", "yaxis"):
+            assert layout[axis].get("separatethousands") is True, (chart.key, axis)
+
+
 def test_client_missing_days_are_gaps_and_counted(demo: str, today: dt.date) -> None:
     at = open_page("client", bucket="cyberdyne", preset="all")
     history = _client_history(demo, "cyberdyne", today - dt.timedelta(days=5000), today)

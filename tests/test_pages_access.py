@@ -324,9 +324,11 @@ def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:
     assert at.date_input(key="audit_since").label == "From"
     assert "in your time zone (America/New_York): From and To are its days" in texts(at.caption)[0]
     assert table.columns.tolist()[:3] == ["At", "Actor", "Action"]  # UTC: no column of its own
-    assert [cell.title for cell in shown.column("At")] == [event["at"] for event in events]
-    new_york = [dt.datetime.fromisoformat(event["at"]).astimezone(NEW_YORK)
-                for event in events]  # fmt: skip
+    moments = [dt.datetime.fromisoformat(event["at"]) for event in events]
+    # UTC on hover written as People's and Collection's: to the minute, "UTC"
+    assert [cell.title for cell in shown.column("At")] == [
+        f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC" for moment in moments]  # fmt: skip
+    new_york = [moment.astimezone(NEW_YORK) for moment in moments]
     assert table["At"].tolist() == [f"{moment:%Y-%m-%d %H:%M} {moment:%Z}" for moment in new_york]
     assert all(name in ("EST", "EDT") for name in table["At"].str.split().str[-1])
     labels = {action.value: action.value.replace("_", " ").capitalize() for action in Action}

@@ -52,6 +52,9 @@ def _layout(figure: go.Figure, title: str, height: int = 360) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1, "xanchor": "right"},
         hovermode="x unified",
+        # "3,000" as the tables write it (plotly's default: "3000" below 10k)
+        xaxis={"separatethousands": True},
+        yaxis={"separatethousands": True},
     )
     return figure
 
