@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 import ui.rows
 from tests.factories import snapshot_json
 from tests.shown_tables import shown_tables
-from ui.charts import DROP_TRACE, records_figure, storage_figure
+from ui.charts import DROP_TRACE, records_figure, storage_figure, totals_figure
 from ui.downloads import history_json
 from ui.format import human_age, human_bytes, md_message, md_text, plot_text
 from usage.compare import compare_snapshots, read_snapshot_at
@@ -33,6 +33,7 @@ from usage.daily import read_day
 from usage.db import make_engine
 from usage.history import read_history
 from usage.portfolio import (
+    PortfolioDay,
     find_movers,
     latest_snapshot_date,
     list_client_choices,
@@ -90,10 +91,22 @@ def values(array: Any) -> list[Any]:
     return list(array)
 
 
+DAY_MS = 86_400_000
+
+
+def xs(trace: Mapping[str, Any]) -> list[Any]:
+    """A trace's x values as plotly places them: its ``x``, or a point a
+    step ``dx`` (in ms on a date axis: whole days here) from ``x0`` on."""
+    if trace.get("x") is not None:
+        return values(trace["x"])
+    first, step = dt.date.fromisoformat(trace["x0"]), trace["dx"]
+    assert step % DAY_MS == 0, step
+    days = len(values(trace["y"]))
+    return [(first + dt.timedelta(days=n * step // DAY_MS)).isoformat() for n in range(days)]
+
+
 def traces(spec: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
-    return {
-        trace["name"]: {"x": values(trace["x"]), "y": values(trace["y"])} for trace in spec["data"]
-    }
+    return {trace["name"]: {"x": xs(trace), "y": values(trace["y"])} for trace in spec["data"]}
 
 
 def url_params(at: AppTest) -> dict[str, str]:
@@ -379,11 +392,25 @@ def test_a_lone_value_is_drawn_as_a_dot(
                           else dt.date(2026, 11, 2), end, granularity)  # fmt: skip
     lines = [*storage_figure(series).data, *records_figure(series, "lines", []).data]
     for trace in lines:
-        sizes = dict(zip(trace.x, trace.marker.size or [0] * len(trace.x), strict=True))
+        x = xs(trace.to_plotly_json())
+        sizes = dict(zip(x, trace.marker.size or [0] * len(x), strict=True))
         shown = {day: size for day, size in sizes.items() if size}
         assert shown == dots, trace.name
         by_day = granularity is Granularity.DAY
         assert trace.mode == ("lines" if by_day and not dots else "lines+markers")
+
+
+def test_a_chart_by_day_sends_no_dates_unless_a_day_is_missing() -> None:
+    """Days that follow each other go as the first and a step (plotly places
+    them, no date to send or parse); a missing day puts each day back."""
+    first = dt.date(2026, 11, 1)
+    days = [PortfolioDay(first + dt.timedelta(days=n), 10 + n, 1000 * n, 2, 0) for n in range(4)]
+    (steady,) = totals_figure(days, in_bytes=False).data
+    assert (steady.x, steady.x0, steady.dx) == (None, "2026-11-01", DAY_MS)
+    assert xs(steady.to_plotly_json()) == [day.snapshot_date.isoformat() for day in days]
+    gap = [*days[:2], *days[3:]]
+    (broken,) = totals_figure(gap, in_bytes=False).data
+    assert (broken.x, broken.x0) == (("2026-11-01", "2026-11-02", "2026-11-04"), None)
 
 
 def test_client_sharp_drop_is_marked(demo: str) -> None:

@@ -7,6 +7,7 @@ names and labels from the data are escaped, as plotly reads some HTML.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,6 +87,20 @@ def _ms(days: float) -> float:
     return days * _DAY_MS
 
 
+def _day_axis(days: Sequence[dt.date]) -> dict[str, Any]:
+    """Where points one a day lie: the first day and a day's step when the
+    days follow each other (a long range by day sends no dates, and plotly
+    parses none), else each day."""
+    steady = all((later - earlier).days == 1 for earlier, later in itertools.pairwise(days))
+    if days and steady:
+        return {"x0": days[0].isoformat(), "dx": _DAY_MS}
+    return {"x": [day.isoformat() for day in days]}
+
+
+def _period_days(periods: Sequence[Period]) -> dict[str, Any]:
+    return _day_axis([period.first for period in periods])
+
+
 def _bar_span(period: Period) -> tuple[float, float]:
     """A bar's offset from its period's first day and its width, in ms: it
     covers the period's days in the range, less a gap before the next. A
@@ -101,11 +116,10 @@ def _bar_span(period: Period) -> tuple[float, float]:
 def _bar_geometry(periods: Sequence[Period]) -> dict[str, Any]:
     """Bars that span their periods (a partial one hatched and lighter). Days
     are never partial and all alike: one offset and width for every bar, so
-    a long range by day sends its values and dates only."""
+    a long range by day sends its values alone (``_day_axis``)."""
     if periods[0].granularity is Granularity.DAY:
         offset, width = _bar_span(periods[0])
-        return {"x": [period.first.isoformat() for period in periods], "offset": offset,
-                "width": width}  # fmt: skip
+        return {**_period_days(periods), "offset": offset, "width": width}
     spans = [_bar_span(period) for period in periods]
     return {
         "x": [period.first.isoformat() for period in periods],
@@ -125,20 +139,23 @@ def _line_geometry(periods: Sequence[Period], values: Sequence[int | None]) -> d
     of a point it joins to no other."""
     lone = _lone(values)
     granularity = periods[0].granularity
-    if granularity is Granularity.DAY and not any(lone):  # no partial day: a plain line
-        return {"x": [period.first.isoformat() for period in periods], "mode": "lines",
-                "connectgaps": False}  # fmt: skip
+    by_day = granularity is Granularity.DAY
+    if by_day and not any(lone):  # no partial day: a plain line
+        return {**_period_days(periods), "mode": "lines", "connectgaps": False}
     partial = [period.partial for period in periods]
     sizes = [_PARTIAL_MARKER if part else _LONE_MARKER if alone else 0
              for part, alone in zip(partial, lone, strict=True)]  # fmt: skip
     symbols = ["circle-open" if part else "circle" for part in partial]
+    where = (
+        _period_days(periods) if by_day else {"x": [period.first.isoformat() for period in periods]}
+    )
     geometry: dict[str, Any] = {
-        "x": [period.first.isoformat() for period in periods],
+        **where,
         "mode": "lines+markers",
         "marker": {"symbol": symbols if any(lone) else "circle-open", "size": sizes},
         "connectgaps": False,
     }
-    if granularity is not Granularity.DAY:
+    if not by_day:
         length, origin, _ = _PERIODS[granularity]
         geometry.update(xperiod=length, xperiod0=origin, xperiodalignment="middle")
     return geometry
@@ -451,7 +468,7 @@ def totals_figure(days: Sequence[PortfolioDay], in_bytes: bool) -> go.Figure:
     shown = _bytes_text(values) if in_bytes else [human_count(value) for value in values]
     figure = go.Figure(
         go.Scatter(
-            x=dates,
+            **_day_axis(dates),
             y=values,
             name=name,
             mode="lines",
