@@ -89,9 +89,11 @@ PRESET_LABELS = {
     RangePreset.CUSTOM: "Custom",
 }
 GRANULARITY_LABELS = {Granularity.DAY: "Day", Granularity.WEEK: "Week", Granularity.MONTH: "Month"}
-# The dates a date input accepts; a URL date outside is refused.
+# The first day a date input accepts; a URL date outside is refused. The
+# last is today (``_last_day``): a later day has no snapshot yet, and the
+# forecast draws what is ahead.
 EARLIEST = dt.date(2000, 1, 1)
-LATEST = dt.date(2100, 12, 31)
+LATEST = dt.date(2100, 12, 31)  # "the latest snapshot": the last one on or before it
 # Statuses whose clients are collected every day: a missing newest day is news.
 COLLECTED_STATUSES = ("active", "trial")
 LISTED_GAPS = 5  # the latest runs of missing days a warning lists
@@ -102,13 +104,19 @@ TEXT_COLUMNS = ("date", "period", "partial", "snapshot date", "storage")
 _PRESET_CHANGED = "_client_preset_changed"
 
 
+def _last_day() -> dt.date:
+    """The last day a range may end on: today."""
+    return dt.date.today()
+
+
 def _parse_day(name: str) -> dt.date | None:
     label, instead = ("From", "the 90 days up to To") if name == "start" else ("To", "today")
     day = read_param(name, lambda raw: parse_date(raw, name), None, instead, label)
-    if day is not None and not EARLIEST <= day <= LATEST:
+    last = _last_day()
+    if day is not None and not EARLIEST <= day <= last:
         warn_param(
             f"{field_name(label, name, day.isoformat())} must be from {EARLIEST.isoformat()} to "
-            f"{LATEST.isoformat()}; showing {instead} instead."
+            f"{last.isoformat()} (today); showing {instead} instead."
         )
         return None
     return day
@@ -250,11 +258,12 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
         horizontal=True,
     )
     dates = st.columns([1, 1, 3])
+    last = _last_day()
     start = dates[0].date_input(
-        "From", key="client_start", min_value=EARLIEST, max_value=LATEST, on_change=_to_custom
+        "From", key="client_start", min_value=EARLIEST, max_value=last, on_change=_to_custom
     )
     end = dates[1].date_input(
-        "To", key="client_end", min_value=EARLIEST, max_value=LATEST, on_change=_to_custom
+        "To", key="client_end", min_value=EARLIEST, max_value=last, on_change=_to_custom
     )
     if start > end:
         st.warning(

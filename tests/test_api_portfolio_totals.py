@@ -97,6 +97,16 @@ def test_by_default_the_90_days_up_to_the_newest_snapshot_day(api: ApiClient) ->
     assert api.get(f"{TOTALS}?start_date=2024-04-01").json()["count"] == 0
 
 
+def test_an_end_near_the_calendars_first_day_starts_on_it(api: ApiClient) -> None:
+    """90 days before 0001-01-01 is no date: the range starts on the
+    calendar's first day, and has no total."""
+    for end in ("0001-01-01", "0001-03-30"):
+        answer = api.get(f"{TOTALS}?end_date={end}")
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["start_date"], body["end_date"], body["count"]) == ("0001-01-01", end, 0)
+
+
 def test_a_key_sees_the_totals_of_its_clients_only(
     api: ApiClient,
     keys: dict[str, str],

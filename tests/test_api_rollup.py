@@ -105,3 +105,35 @@ def test_the_default_range_is_the_dashboards_all(api: ApiClient, demo_engine: En
     ]  # fmt: skip
     assert body["snapshots"][0]["period"]["partial"] is periods[0].partial
     assert body["snapshots"][-1]["period"]["start"] == first.isoformat()
+
+
+@pytest.mark.parametrize("granularity", [Granularity.WEEK, Granularity.MONTH])
+def test_a_range_to_the_calendars_last_day_rolls_up_the_snapshots_it_holds(
+    api: ApiClient, granularity: Granularity
+) -> None:
+    """Up to 9999-12-31 (the last week and month stop there), and from
+    0001-01-01: the default range's periods with a snapshot, whole at the
+    range's far ends; not thousands of years of empty periods."""
+    path = "/api/v1/clients/acme-corp/history"
+    by = {"granularity": granularity.value, "limit": "1000"}
+    expected = api.get(path, params=by).json()["snapshots"]
+    to_the_end = api.get(path, params={**by, "end_date": "9999-12-31"})
+    assert to_the_end.status_code == 200, to_the_end.text
+    got = to_the_end.json()["snapshots"]
+    assert [row["snapshot_date"] for row in got] == [row["snapshot_date"] for row in expected]
+    assert [row["period"]["start"] for row in got] == [row["period"]["start"] for row in expected]
+    assert got[0]["period"]["partial"] is False  # the range holds the whole newest period
+    whole = api.get(path, params={**by, "start_date": "0001-01-01", "end_date": "9999-12-31"})
+    assert whole.status_code == 200, whole.text
+    rows = whole.json()["snapshots"]
+    assert [row["snapshot_date"] for row in rows] == [row["snapshot_date"] for row in expected]
+    assert not [row for row in rows if row["period"]["partial"]]
+
+
+def test_the_periods_of_the_calendars_last_days() -> None:
+    last = D.max  # a Friday: its week stops on it
+    periods = rollup([], last - dt.timedelta(days=9), last, Granularity.WEEK)
+    assert [(period.start, period.end) for period in periods] == [
+        (D(9999, 12, 22), D(9999, 12, 26)), (D(9999, 12, 27), last)]  # fmt: skip
+    (december,) = rollup([], D(9999, 12, 1), last, Granularity.MONTH)
+    assert (december.start, december.end, december.partial) == (D(9999, 12, 1), last, False)

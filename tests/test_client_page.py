@@ -135,6 +135,20 @@ def test_the_days_before_the_first_snapshot_are_named(shop: Engine) -> None:
     ) in texts(at.caption)
 
 
+def test_a_range_cannot_end_after_today(shop: Engine) -> None:
+    """A later day has no snapshot yet: a link to 2100 would draw 75 years
+    of empty days (seconds of the browser's time), so To stops today."""
+    today = dt.date.today()
+    at = open_client(bucket="acme", start="2024-03-01", end="2100-12-31")
+    assert (
+        f"To (end=2100-12-31) must be from 2000-01-01 to {today.isoformat()} (today); showing "
+        "today instead."
+    ) in texts(at.warning)
+    assert at.date_input(key="client_end").value == today
+    assert url_params(at)["end"] == today.isoformat()
+    assert at.date_input(key="client_end").max == today
+
+
 def test_a_range_with_every_day_says_so(shop: Engine) -> None:
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     assert not at.warning

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from usage.access import Visible, check_visible, client_not_found
 from usage.models import Client
 from usage.paging import decode_date_cursor, encode_date_cursor
-from usage.series import Granularity, Period, rollup
+from usage.series import Granularity, Period, period_end, period_start, rollup
 from usage.snapshots import (
     SnapshotJSON,
     join_history,
@@ -153,9 +153,15 @@ def fetch_history_page(
             last = dt.date.fromisoformat(page[-1]["snapshot_date"])
             next_cursor = _cursor(secret, params, last)
         return HistoryPage(page, None, next_cursor)
-    first = params.start_date or dt.date.fromisoformat(snapshots[-1]["snapshot_date"])
+    oldest = dt.date.fromisoformat(snapshots[-1]["snapshot_date"])
+    newest = dt.date.fromisoformat(snapshots[0]["snapshot_date"])
     if end is None:
-        end = max(today, dt.date.fromisoformat(snapshots[0]["snapshot_date"]))
+        end = max(today, newest)
+    # Only the periods that can hold a snapshot are rolled up (a range of
+    # centuries is a few periods); each keeps its cut by the range, so its
+    # ``partial`` is the range's.
+    first = max(params.start_date or oldest, period_start(oldest, params.granularity))
+    end = min(end, period_end(newest, params.granularity))
     shown = [
         period
         for period in reversed(rollup(snapshots, first, end, params.granularity))

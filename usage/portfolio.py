@@ -539,7 +539,9 @@ def fetch_portfolio_totals(
     end = params.end_date or newest
     start = params.start_date
     if end is not None:
-        start = start or end - dt.timedelta(days=TOTALS_DEFAULT_DAYS - 1)
+        default_span = dt.timedelta(days=TOTALS_DEFAULT_DAYS - 1)
+        # From the calendar's first day when the end is nearer to it than that.
+        start = start or (end - default_span if end - dt.date.min >= default_span else dt.date.min)
         check_span(start, end)
     days = []
     if newest is not None and start is not None and start <= newest:  # then end is set too

@@ -78,8 +78,8 @@ def period_start(day: dt.date, granularity: Granularity) -> dt.date:
 
 def period_end(day: dt.date, granularity: Granularity) -> dt.date:
     """The last day of the period holding ``day`` (weeks end on Sunday)."""
-    if granularity is Granularity.WEEK:
-        return day + dt.timedelta(days=6 - day.weekday())
+    if granularity is Granularity.WEEK:  # the calendar's last week ends on its last day
+        return day + min(dt.timedelta(days=6 - day.weekday()), dt.date.max - day)
     if granularity is Granularity.MONTH:
         last = calendar.monthrange(day.year, day.month)[1]
         return day.replace(day=last)
@@ -176,6 +176,8 @@ def rollup(
     while day <= end:
         last = min(period_end(day, granularity), end)
         periods.append(Period(granularity, day, last, last_in_period.get(day)))
+        if last == dt.date.max:  # no day after it
+            break
         day = last + dt.timedelta(days=1)
     return periods
 
