@@ -173,9 +173,16 @@ def test_pages_neither_skip_nor_repeat_while_a_day_is_written_again_and_again(
         ({}, {"path": "/api/v1/clients/globex/history"}),
         ({"path": "/api/v1/clients"}, {}),
         ({"path": "/api/v1/snapshots/2024-01-01"}, {}),
+        # The clients' and a date's cursors hold their listing too.
+        ({}, {"path": "/api/v1/clients"}),
+        ({}, {"path": "/api/v1/snapshots/2024-01-01"}),
+        ({"path": "/api/v1/clients"}, {"path": "/api/v1/snapshots/2024-01-01"}),
+        ({"path": "/api/v1/snapshots/2024-01-01"}, {"path": "/api/v1/clients"}),
+        ({"path": "/api/v1/snapshots/2024-01-01"}, {"path": "/api/v1/snapshots/2024-01-02"}),
+        ({"path": "/api/v1/clients"}, {"path": "/api/v1/clients", "status": "active"}),
     ],
 )
-def test_a_cursor_is_valid_for_its_own_client_and_granularity_only(
+def test_a_cursor_is_valid_for_its_own_listing_only(
     api: ApiClient, made_for: dict[str, str], used_with: dict[str, str]
 ) -> None:
     made, used = dict(made_for), dict(used_with)

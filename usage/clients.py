@@ -11,7 +11,7 @@ from usage.access import client_not_found
 from usage.errors import InvalidParams
 from usage.models import Client, Snapshot
 from usage.outlook import plan_json
-from usage.paging import cursor_secret, decode_cursor, encode_cursor
+from usage.paging import cursor_secret, decode_scoped_cursor, encode_scoped_cursor
 from usage.plans import read_plans
 from usage.snapshots import read_snapshots
 from usage.validation import ClientsParams, NewClient
@@ -101,7 +101,9 @@ def fetch_clients_page(
     session: Session, params: ClientsParams, only: frozenset[str] | None = None
 ) -> dict[str, Any]:
     secret = cursor_secret(session)
-    after = decode_cursor(secret, params.cursor) if params.cursor else None
+    # A cursor holds its listing: the clients of one status filter.
+    scope = f"clients|{params.status.value if params.status else ''}"
+    after = decode_scoped_cursor(secret, params.cursor, scope) if params.cursor else None
     rows = list_clients(
         session,
         status=params.status.value if params.status else None,
@@ -114,7 +116,7 @@ def fetch_clients_page(
     return {
         "clients": page,
         "count": len(page),
-        "cursor": encode_cursor(secret, page[-1]["bucket_id"]) if more else None,
+        "cursor": encode_scoped_cursor(secret, page[-1]["bucket_id"], scope) if more else None,
     }
 
 

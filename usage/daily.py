@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from usage.access import Visible, visible_clients
 from usage.models import Client, Snapshot
-from usage.paging import cursor_secret, decode_cursor, encode_cursor
+from usage.paging import cursor_secret, decode_scoped_cursor, encode_scoped_cursor
 from usage.portfolio import ClientChoice
 from usage.snapshots import SnapshotJSON, read_snapshots
 from usage.validation import DayParams
@@ -72,12 +72,13 @@ def clients_on_day(
 
 def fetch_day(session: Session, params: DayParams, only: Visible = None) -> dict[str, Any]:
     secret = cursor_secret(session)
-    after = decode_cursor(secret, params.cursor) if params.cursor else None
+    scope = f"snapshots|{params.snapshot_date.isoformat()}"  # one date's listing
+    after = decode_scoped_cursor(secret, params.cursor, scope) if params.cursor else None
     rows = read_day(session, params, after=after, limit=params.limit + 1, only=only)
     page = rows[: params.limit]
     more = len(rows) > params.limit
     return {
         "snapshots": page,
         "count": len(page),
-        "cursor": encode_cursor(secret, page[-1]["bucket_id"]) if more else None,
+        "cursor": encode_scoped_cursor(secret, page[-1]["bucket_id"], scope) if more else None,
     }

@@ -48,7 +48,8 @@ _CURSOR = {
     "name": "cursor",
     "in": "query",
     "required": False,
-    "description": "The `cursor` of the previous page, unchanged; omit it for the first page.",
+    "description": "The `cursor` of the previous page, unchanged; omit it for the first page."
+    " It is valid for the same listing only (the same `status`, the same date).",
     "schema": {"type": "string", "minLength": 1, "maxLength": 512},
 }
 _HISTORY_CURSOR = {

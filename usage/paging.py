@@ -64,6 +64,22 @@ def decode_cursor(secret: bytes, raw: str, name: str = "cursor") -> str:
         raise InvalidParams(message) from None
 
 
+def encode_scoped_cursor(secret: bytes, key: str, scope: str) -> str:
+    """A cursor that continues after ``key`` (a bucket id: no ``|`` in it)
+    in the listing ``scope`` names (the clients of a status, say)."""
+    return encode_cursor(secret, f"{key}|{scope}")
+
+
+def decode_scoped_cursor(secret: bytes, raw: str, scope: str, name: str = "cursor") -> str:
+    """The key of an ``encode_scoped_cursor`` cursor; ``InvalidParams`` for
+    one made for another listing (another endpoint, date or filter) or
+    tampered."""
+    key, _, made_for = decode_cursor(secret, raw, name).partition("|")
+    if not key or made_for != scope:
+        raise InvalidParams(f"{name} must be the cursor returned by the previous page, unchanged")
+    return key
+
+
 def encode_date_cursor(secret: bytes, day: dt.date, scope: str) -> str:
     """A cursor that continues before ``day`` in the listing ``scope`` names
     (one client's history at one granularity, say)."""
