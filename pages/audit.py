@@ -19,7 +19,7 @@ from ui.downloads import csv_download
 from ui.engine import get_engine
 from ui.format import first_of, local_time, viewer_zone, zone_name
 from ui.html_table import MOST_HEIGHT, Column, html_table
-from ui.params import arriving, publish, read_param, url_field_name
+from ui.params import arriving, publish, read_param, url_field_name, warn_param
 from usage.audit import AUDIT_DEFAULT_LIMIT, Action, list_events
 from usage.errors import InvalidParams
 from usage.validation import check_date_range, parse_choice, parse_date
@@ -58,7 +58,7 @@ def _load_from_url(today: dt.date) -> None:
             since, until, url_field_name("From", "since"), url_field_name("To", "until")
         )
     except InvalidParams as error:
-        st.warning(f"{error.message}; showing the last {DEFAULT_DAYS} days instead.")
+        warn_param(f"{error.message}; showing the last {DEFAULT_DAYS} days instead.")
         since, until = default_since, today
     st.session_state.audit_since, st.session_state.audit_until = since, until
     st.session_state.audit_actor = read_param(
@@ -144,7 +144,9 @@ def render() -> None:
         "Action", list(ACTION_LABELS), key="audit_action", format_func=ACTION_LABELS.__getitem__
     )
     if since > until:
-        st.warning("From is after To; showing the dates the other way round.")
+        st.warning(
+            "From is after To; showing the dates the other way round.", icon=":material/warning:"
+        )
         since, until = until, since
     publish(
         PAGE,

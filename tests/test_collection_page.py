@@ -383,6 +383,23 @@ def test_an_unknown_filter_in_the_url_shows_every_run(
     assert "filter" not in url_params(at)
 
 
+def test_a_link_to_a_short_table_says_its_search_and_filter_are_not_applied(
+    store: None,
+) -> None:
+    """Below a window's length the table is whole, without a search or a
+    filter: a link asking for them says so rather than seem to list the
+    failed runs alone."""
+    at = open_link(filter="failed", q="MISSING")
+    assert texts(at.warning)[-1] == (
+        "Find clients (q=MISSING) and Last run (filter=failed): the table's 3 clients are all "
+        "shown, without a search or a filter."
+    )
+    assert len(runs_shown(at)) == 3
+    assert not {"q", "filter"} & set(url_params(at))
+    at.run()  # said once, for the link
+    assert not [text for text in texts(at.warning) if "all shown" in text]
+
+
 def test_a_filter_value_gone_from_the_table_goes_quietly(
     engine: Engine, store: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

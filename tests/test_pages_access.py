@@ -360,6 +360,7 @@ def test_the_audit_links_values(store: str, params: dict[str, str], warnings: li
     shown = texts(at.warning)
     assert len(shown) == len(warnings)
     assert all(text.startswith(start) for text, start in zip(shown, warnings, strict=True))
+    assert all(warning.icon == ":material/warning:" for warning in at.warning)  # as on every page
 
 
 @pytest.mark.parametrize(

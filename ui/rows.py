@@ -132,6 +132,24 @@ def _from_link(key: str, param: str) -> bool:
     return found
 
 
+def _say_shown_whole(key: str, noun: str, filtered: str | None, rows: int) -> None:
+    """A link's search or filter on a table short enough to be shown whole
+    (no search, no filter): said, so its reader does not take every row for
+    the ones it asked for."""
+    asked = []
+    search = st.session_state.get(f"{key}_search", "")
+    if search:
+        asked.append(field_name(f"Find {noun}", SEARCH_PARAM, search))
+    wanted = st.session_state.get(f"{key}_filter", EVERY)
+    if wanted != EVERY:
+        asked.append(field_name(filtered or "Filter", FILTER_PARAM, wanted))
+    if asked:
+        warn_param(
+            f"{' and '.join(asked)}: the table's {rows:,} {noun} are all shown, without a search "
+            "or a filter."
+        )
+
+
 def _chosen_filter(key: str, values: list[str], label: str) -> None:
     """The filter's state, one of ``values`` (from the URL: by its URL form);
     ``label`` the filter's on the page."""
@@ -203,6 +221,8 @@ def row_window(
     if f"{key}_sort" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS):
         _load_from_url(key, noun)
     if len(frame) <= ROWS_SHOWN:
+        if _from_link(key, FILTER_PARAM):  # opened by a link: what it asked is said
+            _say_shown_whole(key, noun, filtered, len(frame))
         sort = _sort_choice(key, frame, st.columns([1, 3])[0], hidden)
         # No window: a search, filter or page of an earlier, longer table goes.
         gone = dict.fromkeys((SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM))
