@@ -155,7 +155,10 @@ def _retry_after(seconds: int) -> Headers:
     return ((b"retry-after", str(seconds).encode()),)
 
 
-_MALFORMED = "bad request: the path or the request is malformed"
+_MALFORMED = (
+    "bad request: the path must not hold a '.' or '..' or empty segment, a backslash, a NUL"
+    " or an encoded slash (%2F); no bucket_id or date has one"
+)
 _INTERNAL = "internal error: the server failed; quote the request_id when reporting it"
 
 
