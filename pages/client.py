@@ -319,9 +319,20 @@ def render() -> None:
     drops = find_drops(snapshots, drop_settings())  # the alerts' drops
     _overview(snapshots, start, end, collected, drops, client.client_since)
     _plan_use(plan, latest)
-    series = build_series(snapshots, start, end, granularity)
+    series = build_series(snapshots, _drawn_from(start, client, snapshots), end, granularity)
     _charts(series, drops, snapshots, bucket, end, latest)
     _snapshot_table(bucket, snapshots, series.periods, start, end)
+
+
+def _drawn_from(start: dt.date, client: ClientChoice, snapshots: list[SnapshotJSON]) -> dt.date:
+    """The charts' first day: ``start``, or the day the client became one
+    when later (or its first snapshot in the range, if earlier still). The
+    days before were due no snapshot (``missing_days``): years of them
+    would squeeze the charts to one side and take the browser seconds."""
+    if client.client_since is None or client.client_since <= start:
+        return start
+    oldest = dt.date.fromisoformat(snapshots[-1]["snapshot_date"])
+    return max(start, min(client.client_since, oldest))
 
 
 def _freshness(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import streamlit as st
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -112,6 +113,25 @@ def test_no_day_before_the_client_since_date_is_missing(shop: Engine) -> None:
     assert texts(at.warning)[-1].startswith(
         "2 days without a snapshot in this range up to 2024-03-10 (the newest day collected): "
     )
+
+
+def test_the_charts_start_when_the_client_became_one(shop: Engine) -> None:
+    """Days before ``client_since`` were due no snapshot: the charts start
+    on it (or on an earlier snapshot), not on a From years before."""
+    first_drawn = {}
+    for since in (D(2003, 1, 1), D(2024, 3, 4), D(2024, 3, 1)):
+        with Session(shop) as session, session.begin():
+            session.execute(update(Client).where(Client.bucket_id == "acme")
+                            .values(client_since=since))  # fmt: skip
+        st.cache_resource.clear()  # the clients' dates, as a new day's cache would read them
+        at = open_client(bucket="acme", start="2004-02-01", end="2024-03-12", forecast="off")
+        (trace, *_) = figure(at, "client_records")["data"]
+        first_drawn[since] = trace["x0"]
+    assert first_drawn == {
+        D(2003, 1, 1): "2004-02-01",  # a client before From: every day, its gaps counted
+        D(2024, 3, 4): "2024-03-02",  # acme's first snapshot, before that date
+        D(2024, 3, 1): "2024-03-01",
+    }
 
 
 def test_missing_days_start_on_the_client_since_date() -> None:
