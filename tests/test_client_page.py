@@ -169,6 +169,22 @@ def test_a_range_cannot_end_after_today(shop: Engine) -> None:
     assert at.date_input(key="client_end").max == today
 
 
+def test_a_parameter_given_twice_in_a_link_is_said_and_the_last_read(shop: Engine) -> None:
+    """The API refuses it (which was meant?); a page reads the last one
+    and says so, as it says of every value of a link it does not follow."""
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    at.switch_page("pages/client.py")
+    at.query_params["bucket"] = ["acme", "other"]
+    at.run()
+    assert not at.exception
+    assert texts(at.warning)[0] == (
+        "Client (bucket) is given more than once in the link; reading the last one, "
+        "Client (bucket=other)."
+    )
+    assert at.title[0].value == "Other"  # its name
+    assert url_params(at)["bucket"] == "other"  # the link written again, once
+
+
 def test_a_range_with_every_day_says_so(shop: Engine) -> None:
     at = open_client(bucket="other", start="2024-03-01", end="2024-03-10")
     assert not at.warning

@@ -43,6 +43,7 @@ class _Run:
     found it, and the one it leaves."""
 
     opened: dict[str, str]
+    repeated: frozenset[str] = frozenset()  # given more than once: the last one is read
     page: str | None = None  # the page that published in this run
     leaves: dict[str, str] | None = None  # what it published, written at the end
     amended: set[str] = field(default_factory=set)  # pages whose parts amended
@@ -57,7 +58,8 @@ def url_at_start() -> Iterator[None]:
     a part drawn after the page has published its own parameters still reads
     what the link said (``opened_param``), and write the URL the page leaves
     once, at the end, with what its parts amended."""
-    run = _Run(st.query_params.to_dict())
+    params = st.query_params
+    run = _Run(params.to_dict(), frozenset(n for n in params if len(params.get_all(n)) > 1))
     token = _run.set(run)
     try:
         yield
@@ -135,9 +137,16 @@ def read_param(
     is reported, named as ``label`` (the field's label on the page) where the
     parser's message names the parameter, and replaced by ``default``,
     described to the reader as ``default_text``. An empty value
-    (``?status=``) is no value. The URL is the one the run found
+    (``?status=``) is no value; of a value given more than once, the last
+    is read and the repetition said. The URL is the one the run found
     (``opened_param``)."""
     raw = opened_param(name) or None
+    run = _run.get()
+    if run is not None and name in run.repeated:  # which was meant? The last, and said
+        warn_param(
+            f"{field_name(label or name, name, None)} is given more than once in the link; "
+            f"reading the last one, {field_name(label or name, name, raw or '')}."
+        )
     try:
         value = parse(raw)
     except InvalidParams as error:
