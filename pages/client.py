@@ -68,6 +68,7 @@ from usage.series import (
     day_label,
     day_runs,
     missing_days,
+    period_start,
     preset_range,
 )
 from usage.snapshots import SnapshotJSON
@@ -105,8 +106,9 @@ _PRESET_CHANGED = "_client_preset_changed"
 
 
 def _last_day() -> dt.date:
-    """The last day a range may end on: today."""
-    return dt.date.today()
+    """The last day a range may end on: today, on the server's clock or in
+    UTC (snapshots are dated by the UTC day) whichever is later."""
+    return max(dt.date.today(), dt.datetime.now(dt.UTC).date())
 
 
 def _parse_day(name: str) -> dt.date | None:
@@ -319,20 +321,25 @@ def render() -> None:
     drops = find_drops(snapshots, drop_settings())  # the alerts' drops
     _overview(snapshots, start, end, collected, drops, client.client_since)
     _plan_use(plan, latest)
-    series = build_series(snapshots, _drawn_from(start, client, snapshots), end, granularity)
+    drawn_from = _drawn_from(start, client, snapshots, granularity)
+    series = build_series(snapshots, drawn_from, end, granularity)
     _charts(series, drops, snapshots, bucket, end, latest)
     _snapshot_table(bucket, snapshots, series.periods, start, end)
 
 
-def _drawn_from(start: dt.date, client: ClientChoice, snapshots: list[SnapshotJSON]) -> dt.date:
-    """The charts' first day: ``start``, or the day the client became one
-    when later (or its first snapshot in the range, if earlier still). The
-    days before were due no snapshot (``missing_days``): years of them
-    would squeeze the charts to one side and take the browser seconds."""
+def _drawn_from(
+    start: dt.date, client: ClientChoice, snapshots: list[SnapshotJSON], granularity: Granularity
+) -> dt.date:
+    """The charts' first day: ``start``, or the first day of the period in
+    which the client became one when later (or of its first snapshot's in
+    the range, if earlier still): a week or month the range holds whole
+    stays whole. The days before were due no snapshot (``missing_days``):
+    years of them would squeeze the charts to one side and take the browser
+    seconds."""
     if client.client_since is None or client.client_since <= start:
         return start
     oldest = dt.date.fromisoformat(snapshots[-1]["snapshot_date"])
-    return max(start, min(client.client_since, oldest))
+    return max(start, period_start(min(client.client_since, oldest), granularity))
 
 
 def _freshness(

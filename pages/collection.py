@@ -117,11 +117,14 @@ def _frame(
 
 @dataclass(frozen=True)
 class RunsTable:
-    """The runs with their labels (``_run_label``) and the table's rows."""
+    """The runs with their labels (``_run_label``) and the table's rows:
+    ``frame`` as downloaded (UTC in ISO 8601), ``drawn`` as on the page
+    (the UTC on hover written as the other pages write it)."""
 
     runs: list[dict[str, Any]]
     labels: list[str]
     frame: pd.DataFrame
+    drawn: pd.DataFrame
 
 
 # Shared, not copied (see ``ui.data``): 10,000 runs took 26 ms a run to
@@ -134,7 +137,13 @@ def load_runs_table(_engine: Engine, visible: Visible, demo: bool, zone: str) ->
     with Session(_engine) as session:
         runs = list_runs(session, visible=visible)
     labels = [_run_label(run, demo) for run in runs]
-    return RunsTable(runs, labels, _frame(runs, labels, dt.datetime.now(dt.UTC), ZoneInfo(zone)))
+    frame = _frame(runs, labels, dt.datetime.now(dt.UTC), ZoneInfo(zone))
+    drawn = frame.copy()
+    drawn["Started at (UTC)"] = [
+        local_time(_parse_time(run["started_at"]), dt.UTC) if run["started_at"] else None
+        for run in runs
+    ]
+    return RunsTable(runs, labels, frame, drawn)
 
 
 def _show_configuration() -> None:
@@ -165,14 +174,8 @@ def _show_runs(table: RunsTable) -> None:
     sources = [source for label, source in LOADED.items() if label in labels]
     if sources:
         st.caption(f"No run, yet snapshots: {' and '.join(sources)}.")
-    # The UTC on hover written as the other pages' (the download keeps ISO).
-    drawn = frame.copy()
-    drawn["Started at (UTC)"] = [
-        local_time(_parse_time(run["started_at"]), dt.UTC) if run["started_at"] else None
-        for run in runs
-    ]
     windowed_table(
-        drawn,
+        table.drawn,
         "collection_rows",
         name="collection_runs",
         columns={

@@ -115,23 +115,35 @@ def test_no_day_before_the_client_since_date_is_missing(shop: Engine) -> None:
     )
 
 
-def test_the_charts_start_when_the_client_became_one(shop: Engine) -> None:
+@pytest.mark.parametrize(
+    ("since", "granularity", "first_drawn"),
+    [
+        (D(2003, 1, 1), "day", "2004-02-01"),  # a client before From: every day, gaps counted
+        (D(2024, 3, 4), "day", "2024-03-02"),  # acme's first snapshot, before that date
+        (D(2024, 3, 1), "day", "2024-03-01"),
+        # By week: from the first day of the week of acme's first snapshot
+        # (Saturday 2 March), a week the range holds whole (not one cut at
+        # that day, hatched as partial).
+        (D(2024, 3, 6), "week", "2024-02-26"),
+    ],
+)
+def test_the_charts_start_when_the_client_became_one(
+    shop: Engine, since: dt.date, granularity: str, first_drawn: str
+) -> None:
     """Days before ``client_since`` were due no snapshot: the charts start
     on it (or on an earlier snapshot), not on a From years before."""
-    first_drawn = {}
-    for since in (D(2003, 1, 1), D(2024, 3, 4), D(2024, 3, 1)):
-        with Session(shop) as session, session.begin():
-            session.execute(update(Client).where(Client.bucket_id == "acme")
-                            .values(client_since=since))  # fmt: skip
-        st.cache_resource.clear()  # the clients' dates, as a new day's cache would read them
-        at = open_client(bucket="acme", start="2004-02-01", end="2024-03-12", forecast="off")
-        (trace, *_) = figure(at, "client_records")["data"]
-        first_drawn[since] = trace["x0"]
-    assert first_drawn == {
-        D(2003, 1, 1): "2004-02-01",  # a client before From: every day, its gaps counted
-        D(2024, 3, 4): "2024-03-02",  # acme's first snapshot, before that date
-        D(2024, 3, 1): "2024-03-01",
-    }
+    with Session(shop) as session, session.begin():
+        session.execute(update(Client).where(Client.bucket_id == "acme")
+                        .values(client_since=since))  # fmt: skip
+    st.cache_resource.clear()  # the clients' dates, as a new day's cache would read them
+    at = open_client(bucket="acme", start="2004-02-01", end="2024-03-17", forecast="off",
+                     granularity=granularity, table="on")  # fmt: skip
+    (trace, *_) = figure(at, "client_records")["data"]
+    if granularity == "day":
+        assert trace["x0"] == first_drawn
+    else:
+        assert min(trace["x"]) == first_drawn
+        assert days_shown(at)["partial"].tolist()[-1] == ""  # the oldest week: whole
 
 
 def test_missing_days_start_on_the_client_since_date() -> None:
@@ -367,6 +379,19 @@ def test_many_days_show_a_window_of_the_newest_and_a_search_by_date(
     assert days_shown(at)["date"].tolist() == ["2024-03-03", "2024-03-02", "2024-03-01"]
     csv = _csv(downloads, "other_2024-03-01_2024-03-10.csv")
     assert len(csv) == 10  # every day in the download
+
+
+def test_the_readers_own_search_goes_quietly_when_the_table_becomes_short(
+    shop: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a link's search is said when the table is shown whole; the one
+    the reader typed, on a table that then became short, goes quietly."""
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
+    at = open_client(bucket="other", start="2024-03-01", end="2024-03-10", table="on")
+    at.text_input(key="client_rows_search").input("2024-03").run()
+    at.radio(key="client_granularity").set_value("week").run()  # 2 weeks: shown whole
+    assert len(days_shown(at)) == 2
+    assert not [text for text in texts(at.warning) if "all shown" in text]
 
 
 def test_a_link_opens_the_same_window_of_days(

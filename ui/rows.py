@@ -218,10 +218,11 @@ def row_window(
     ones."""
     if len(frame) <= 1:
         return frame
-    if f"{key}_sort" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS):
+    linked = f"{key}_sort" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS)
+    if linked:
         _load_from_url(key, noun)
     if len(frame) <= ROWS_SHOWN:
-        if _from_link(key, FILTER_PARAM):  # opened by a link: what it asked is said
+        if linked:  # opened by a link: what it asked is said (a reader's own search goes)
             _say_shown_whole(key, noun, filtered, len(frame))
         sort = _sort_choice(key, frame, st.columns([1, 3])[0], hidden)
         # No window: a search, filter or page of an earlier, longer table goes.

@@ -48,10 +48,17 @@ _CURSOR = {
     "name": "cursor",
     "in": "query",
     "required": False,
-    "description": "The `cursor` of the previous page, unchanged; omit it for the first page."
-    " It is valid for the same listing only (the same `status`, the same date).",
+    "description": "The `cursor` of the previous page, unchanged; omit it for the first page.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 512},
 }
+
+
+def _scoped_cursor(listing: str) -> dict[str, Any]:
+    """``_CURSOR``, saying which listing a cursor is valid for."""
+    description = f"{_CURSOR['description']} It is valid for {listing} only (a 400 otherwise)."
+    return {**_CURSOR, "description": description}
+
+
 _HISTORY_CURSOR = {
     **_CURSOR,
     "description": "The `next_cursor` of the previous page (also in its `Link` header),"
@@ -601,7 +608,7 @@ def build_openapi() -> dict[str, Any]:
                          "schema": {"type": "string",
                                     "enum": [status.value for status in ClientStatus]}},
                         _limit(CLIENTS_DEFAULT_LIMIT),
-                        _CURSOR,
+                        _scoped_cursor("the same `status`"),
                         _IF_NONE_MATCH,
                     ],
                     "responses": _ok("ClientPage", "A page of clients.", paged=True),
@@ -641,7 +648,7 @@ def build_openapi() -> dict[str, Any]:
                          "description": "The date (YYYY-MM-DD, a real date).",
                          "schema": _DATE},
                         _limit(SNAPSHOTS_DEFAULT_LIMIT),
-                        _CURSOR,
+                        _scoped_cursor("the same date"),
                         _FORMAT,
                         _IF_NONE_MATCH,
                     ],
