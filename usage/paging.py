@@ -49,19 +49,22 @@ def _encode(secret: bytes, payload: bytes) -> str:
     return base64.urlsafe_b64encode(_sign(secret, payload) + payload).rstrip(b"=").decode()
 
 
+def _not_a_cursor(name: str) -> InvalidParams:
+    return InvalidParams(f"{name} must be the cursor returned by the previous page, unchanged")
+
+
 def decode_cursor(secret: bytes, raw: str, name: str = "cursor") -> str:
-    message = f"{name} must be the cursor returned by the previous page, unchanged"
     try:
         blob = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except (binascii.Error, ValueError):
-        raise InvalidParams(message) from None
+        raise _not_a_cursor(name) from None
     signature, payload = blob[:_SIGNATURE_BYTES], blob[_SIGNATURE_BYTES:]
     if not payload or not hmac.compare_digest(signature, _sign(secret, payload)):
-        raise InvalidParams(message)
+        raise _not_a_cursor(name)
     try:
         return payload.decode()
     except UnicodeDecodeError:
-        raise InvalidParams(message) from None
+        raise _not_a_cursor(name) from None
 
 
 def encode_scoped_cursor(secret: bytes, key: str, scope: str) -> str:
@@ -76,23 +79,21 @@ def decode_scoped_cursor(secret: bytes, raw: str, scope: str, name: str = "curso
     tampered."""
     key, _, made_for = decode_cursor(secret, raw, name).partition("|")
     if not key or made_for != scope:
-        raise InvalidParams(f"{name} must be the cursor returned by the previous page, unchanged")
+        raise _not_a_cursor(name)
     return key
 
 
 def encode_date_cursor(secret: bytes, day: dt.date, scope: str) -> str:
     """A cursor that continues before ``day`` in the listing ``scope`` names
     (one client's history at one granularity, say)."""
-    return _encode(secret, (day.isoformat() + "|" + scope).encode())
+    return encode_scoped_cursor(secret, day.isoformat(), scope)
 
 
 def decode_date_cursor(secret: bytes, raw: str, scope: str, name: str = "cursor") -> dt.date:
     """The day of an ``encode_date_cursor`` cursor; ``InvalidParams`` for one
     made for another listing (another client or granularity) or tampered."""
-    day, _, made_for = decode_cursor(secret, raw, name).partition("|")
+    day = decode_scoped_cursor(secret, raw, scope, name)
     try:
-        if made_for == scope:
-            return dt.date.fromisoformat(day)
+        return dt.date.fromisoformat(day)
     except ValueError:
-        pass
-    raise InvalidParams(f"{name} must be the cursor returned by the previous page, unchanged")
+        raise _not_a_cursor(name) from None
