@@ -139,6 +139,13 @@ def test_known_client_with_nothing_in_range_is_empty_200(api: ApiClient) -> None
         ("/api/v1/snapshots/2024-01-01?limit=-3", "limit must be an integer from 1 to 1000"),
         ("/api/v1/clients/acme-corp?verbose=1",
          "unknown query parameter 'verbose'; expected: none"),
+        # A parameter without a name, with and without an escape in the query.
+        (HISTORY + "?=5", "a query parameter has no name ('=' first); expected: cursor,"
+                          " end_date, format, granularity, limit, start_date"),
+        (HISTORY + "?limit=5&=a%20b", "a query parameter has no name ('=' first); expected:"
+                                      " cursor, end_date, format, granularity, limit, start_date"),
+        ("/api/v1/clients?=", "a query parameter has no name ('=' first); expected: cursor,"
+                              " limit, status"),
     ],
 )  # fmt: skip
 def test_bad_parameters_are_400_naming_the_parameter(

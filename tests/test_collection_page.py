@@ -218,6 +218,17 @@ def test_before_any_click_the_page_says_which_setting_is_missing(
     assert '"Collect now" and `POST /api/v1/collect/trigger` cannot run' in warning
 
 
+def test_a_run_from_elsewhere_is_on_the_next_open(engine: Engine, store: None) -> None:
+    """The runs are kept between opens until they change: a run triggered
+    through the API (or the command line), not by this page's button, is
+    on the page's next open all the same."""
+    assert runs_shown(open_page()).set_index("Bucket").loc["globex", "Last run"] == "— never run"
+    run_trigger(engine, b'{"bucket_ids": ["globex"]}', principal=LOCAL_ADMIN)
+    table = runs_shown(open_page()).set_index("Bucket")
+    assert table.loc["globex", "Last run"] == "✓ succeeded"
+    assert table.loc["missing-co", "Last run"] == "✗ failed"
+
+
 def test_took_is_a_dash_with_help_until_a_run_ends(engine: Engine, store: None) -> None:
     at = open_page()
     shown = shown_tables(at)["collection_runs"]

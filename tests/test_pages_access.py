@@ -24,7 +24,7 @@ from tests.signin_support import TEST_ACTOR, add_people, signed_in, use_sign_in
 from tests.test_pages import PROJECT_ROOT, open_prepared, session_for, texts, unfold
 from ui import picker
 from ui.html_table import MOST_HEIGHT
-from usage.audit import Action, Actor, list_events, record
+from usage.audit import AUDIT_DEFAULT_LIMIT, Action, Actor, list_events, record
 from usage.daily import read_day
 from usage.db import make_engine
 from usage.models import AuditEvent, Person, Role
@@ -306,6 +306,29 @@ def test_the_audit_cuts_long_lists_of_clients_and_keeps_them_on_hover(store: str
     assert (rows["Person added"][detail].text, rows["Person added"][detail].title) == (
         sentence, None)  # fmt: skip
     assert "Detail in full" not in shown.headers  # hover sources, not columns
+
+
+def test_the_audit_shows_an_event_as_soon_as_it_is_recorded(store: str) -> None:
+    """The page keeps what it read until the trail changes: an event
+    recorded after a first open is on the next one, on top; one removed
+    (as the tests here tidy up) is gone from it."""
+    actor = Actor("fresh-test")
+    before = shown_tables(open_as(signed_in(ADMIN), "audit"))["audit"].frame()
+    with session_for(store) as session, session.begin():
+        record(session, actor, Action.KEY_CREATED, "the newest event")
+    try:
+        after = shown_tables(open_as(signed_in(ADMIN), "audit"))["audit"].frame()
+    finally:
+        with session_for(store) as session, session.begin():
+            session.execute(delete(AuditEvent).where(AuditEvent.actor == actor.name))
+    assert len(before) < AUDIT_DEFAULT_LIMIT
+    # On top of what was there (the reopen may have recorded a sign-in too).
+    added = len(after) - len(before)
+    assert after.iloc[added:].reset_index(drop=True).equals(before)
+    newest = after.iloc[:added]
+    assert (actor.name, "the newest event") in zip(newest["Actor"], newest["Target"], strict=True)
+    again = shown_tables(open_as(signed_in(ADMIN), "audit"))["audit"].frame()
+    assert actor.name not in again["Actor"].tolist()
 
 
 def test_the_audit_reads_in_the_viewers_time_zone(store: str) -> None:

@@ -816,8 +816,10 @@ def _parse_query(raw: bytes) -> tuple[dict[str, str], str | None]:
     if "%" in text or "+" in text:
         pairs = parse_qsl(text, keep_blank_values=True)
     else:
-        split = (part.partition("=") for part in text.split("&"))
-        pairs = [(name, value) for name, _, value in split if name]
+        # As parse_qsl: an empty segment ("a=1&&b=2") is no parameter, but
+        # "=5" is one without a name (refused as unknown).
+        split = (part.partition("=") for part in text.split("&") if part)
+        pairs = [(name, value) for name, _, value in split]
     query = dict(pairs)
     if len(query) == len(pairs):
         return query, None

@@ -13,7 +13,7 @@ import getpass
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from usage.models import AuditEvent, utcnow
@@ -95,6 +95,15 @@ def record_once(session: Session, actor: Actor, action: Action, target: str, det
         return False
     record(session, actor, action, target, detail)
     return True
+
+
+def trail_stamp(session: Session) -> tuple[int, int | None]:
+    """The trail's number of events and newest id: events are only ever
+    added, so a trail with the same stamp holds the same events (the count
+    as well as the id: on PostgreSQL a transaction may commit an older id
+    after a newer one)."""
+    count, newest = session.execute(select(func.count(), func.max(AuditEvent.id))).one()
+    return int(count), newest
 
 
 def _day_start(day: dt.date, zone: dt.tzinfo) -> dt.datetime:

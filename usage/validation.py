@@ -106,6 +106,8 @@ def check_known_params(query: Mapping[str, str], allowed: set[str]) -> None:
         return
     unknown = min(set(query) - allowed)
     expected = ", ".join(sorted(allowed)) or "none"
+    if not unknown:
+        raise InvalidParams(f"a query parameter has no name ('=' first); expected: {expected}")
     raise InvalidParams(f"unknown query parameter {unknown!r}; expected: {expected}")
 
 

@@ -282,6 +282,19 @@ def finish_run(
     return bool(getattr(result, "rowcount", 0))
 
 
+def runs_stamp(session: Session) -> tuple[Any, ...]:
+    """What changes when ``list_runs`` has news: a run claimed (a later
+    start), ended (a later end) or first made for a client, a client added
+    or removed, a newest snapshot on a new day or for another client. A
+    client renamed, or an older day imported, keeps the stamp."""
+    runs = select(func.count(), func.max(CollectionRun.started_at),
+                  func.max(CollectionRun.finished_at))  # fmt: skip
+    clients = select(func.count(), func.max(Client.id))
+    latest = select(func.count(), func.max(LatestSnapshot.snapshot_date))
+    return (*session.execute(runs).one(), *session.execute(clients).one(),
+            *session.execute(latest).one())  # fmt: skip
+
+
 def list_runs(session: Session, *, visible: Visible) -> list[dict[str, Any]]:
     """Every visible client with its last run (``run_status`` "never" before
     the first) and its newest snapshot's date, whoever stored it (a client
