@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,30 @@ def test_a_body_not_sent_as_json_is_400(api: tuple[ApiClient, dict[str, str]], k
     response = client.request("POST", TRIGGER, content=b'{"force": true}', headers=headers)
     message = f"Content-Type must be application/json for a request body, got {kind!r}"
     is_error(response, 400, message)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "GZIP"])
+def test_a_compressed_body_is_400_unread(
+    api: tuple[ApiClient, dict[str, str]], coding: str
+) -> None:
+    """Sent compressed, a body's bytes are not JSON: said, not read as such."""
+    client, keys = api
+    headers = {"X-API-Key": keys["admin"], "Content-Type": "application/json",
+               "Content-Encoding": coding}  # fmt: skip
+    response = client.request("POST", TRIGGER, content=gzip.compress(b'{"force": true}'),
+                              headers=headers)  # fmt: skip
+    message = f"Content-Encoding must be identity (an uncompressed body), got {coding.lower()!r}"
+    is_error(response, 400, message)
+
+
+def test_an_identity_encoding_is_read(
+    configured: None, api: tuple[ApiClient, dict[str, str]]
+) -> None:
+    client, keys = api
+    headers = {"X-API-Key": keys["admin"], "Content-Encoding": "identity"}
+    body = b'{"bucket_ids": ["globex"], "force": true}'
+    response = client.request("POST", TRIGGER, content=body, headers=headers)
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(

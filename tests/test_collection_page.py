@@ -411,6 +411,26 @@ def test_a_link_to_a_short_table_says_its_search_and_filter_are_not_applied(
     assert not [text for text in texts(at.warning) if "all shown" in text]
 
 
+def test_a_link_to_a_table_of_one_row_says_its_search_and_filter_are_not_applied(
+    store: None,
+) -> None:
+    """A manager's book of one client: a table of one row, shown as it is;
+    the link's search and filter are said and leave the URL."""
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard.py"), default_timeout=60)
+    use_sign_in(at, signed_in(MANAGER))
+    at.switch_page("pages/collection.py")
+    at.query_params.update({"q": "acme", "filter": "failed", "sort": "Client ↓", "page": "3"})
+    at.run()
+    assert texts(at.warning)[-1] == (
+        "Find clients (q=acme) and Last run (filter=failed): the table's only row is shown, "
+        "without a search or a filter."
+    )
+    assert runs_shown(at)["Bucket"].tolist() == ["globex"]
+    assert not {"q", "filter", "sort", "page"} & set(url_params(at))
+    at.run()  # said once, for the link
+    assert not [text for text in texts(at.warning) if "shown, without" in text]
+
+
 def test_a_filter_value_gone_from_the_table_goes_quietly(
     engine: Engine, store: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -144,9 +144,9 @@ def _say_shown_whole(key: str, noun: str, filtered: str | None, rows: int) -> No
     if wanted != EVERY:
         asked.append(field_name(filtered or "Filter", FILTER_PARAM, wanted))
     if asked:
+        shown = "only row is" if rows == 1 else f"{rows:,} {noun} are all"
         warn_param(
-            f"{' and '.join(asked)}: the table's {rows:,} {noun} are all shown, without a search "
-            "or a filter."
+            f"{' and '.join(asked)}: the table's {shown} shown, without a search or a filter."
         )
 
 
@@ -216,11 +216,14 @@ def row_window(
     choices are in the URL of the page ``url_of`` (``q``, ``filter``, ``sort``, ``page``),
     read from it when the widgets have no state yet or a link says other
     ones."""
-    if len(frame) <= 1:
-        return frame
     linked = f"{key}_sort" not in st.session_state or linked_anew(url_of, WINDOW_PARAMS)
     if linked:
         _load_from_url(key, noun)
+    if len(frame) <= 1:  # nothing to search, filter, sort or page
+        if linked and len(frame) == 1:
+            _say_shown_whole(key, noun, filtered, 1)
+        amend(url_of, dict.fromkeys(WINDOW_PARAMS))
+        return frame
     if len(frame) <= ROWS_SHOWN:
         if linked:  # opened by a link: what it asked is said (a reader's own search goes)
             _say_shown_whole(key, noun, filtered, len(frame))

@@ -64,6 +64,7 @@ from usage.signin import (
 from usage.table import day_table, history_table, period_table, write_csv
 from usage.validation import (
     Format,
+    check_identity_encoding,
     check_json_type,
     check_known_params,
     first_repeated,
@@ -134,6 +135,7 @@ class Call:
     address: str = ""  # the client's IP address
     accept: str | None = None  # the Accept header
     content_type: str | None = None  # a POST's Content-Type header
+    content_encoding: str | None = None  # a POST's Content-Encoding header
 
 
 def error_body(message: str, request_id: str, **extra: Any) -> bytes:
@@ -334,6 +336,7 @@ class UsageApi:
                 address=_client_address(scope),
                 accept=_text(headers, b"accept"),
                 content_type=_text(headers, b"content-type") if post else None,
+                content_encoding=_text(headers, b"content-encoding") if post else None,
             )
             if in_loop:
                 answer = endpoint(call)
@@ -592,6 +595,7 @@ class UsageApi:
     def trigger(self, call: Call) -> Answer:
         def work(connection: Connection, key: Principal) -> bytes:
             check_known_params(call.query, set())
+            check_identity_encoding(call.content_encoding)
             if call.body.strip():
                 check_json_type(call.content_type)
             connection.close()  # hand the connection back before a long run

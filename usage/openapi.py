@@ -739,7 +739,8 @@ def build_openapi() -> dict[str, Any]:
                         "400": _error_response(
                             "A bad parameter, or a body that is not one JSON object of UTF-8"
                             " with each field once, or sent as another type than"
-                            " `application/json`; the message names what is wrong."
+                            " `application/json`, or compressed (a `Content-Encoding` other"
+                            " than `identity`); the message names what is wrong."
                         ),
                         "413": _error_response("A body larger than 1 MiB, refused unread."),
                         "403": _error_response(

@@ -150,6 +150,14 @@ def check_json_type(raw: str | None, name: str = "Content-Type") -> None:
         raise InvalidParams(f"{name} must be application/json for a request body, got {kind!r}")
 
 
+def check_identity_encoding(raw: str | None, name: str = "Content-Encoding") -> None:
+    """A request body sent as it is: a compressed one (gzip, br) is refused,
+    not read as JSON."""
+    coding = (raw or "").strip().lower()
+    if coding and coding != "identity":
+        raise InvalidParams(f"{name} must be identity (an uncompressed body), got {coding!r}")
+
+
 def parse_granularity(raw: str | None, name: str = "granularity") -> Granularity:
     """``day`` (the default), ``week`` or ``month``."""
     if raw is None:  # the history's every request: no work
