@@ -12,7 +12,11 @@ new browser context (a new session, nothing in the browser's cache), and
 timed from navigation until the script has finished and every chart has
 drawn its SVG. Reported: the medians and their ratio, against the issue's
 targets (1.2 for the Portfolio page and a Client deep link with range All by
-day, 1.3 for the rest).
+day, 1.3 for the rest); beside it, the spread of the ratio of each product
+open to the floor's open that follows it (its quartiles: how far one run can
+be trusted), and the ratio of the renderer's main-thread time up to the page
+drawn (Chromium's ``TaskDuration``, which moves less with the machine's load
+than the time on the clock does).
 
 Without ``--database-url`` a new SQLite file is filled with the demo
 portfolio (3 years of daily snapshots).
@@ -167,10 +171,13 @@ def _discover(browser: Browser, url: str, charts: int) -> list[dict[str, Any]]:
     return specs
 
 
-def open_timed(browser: Browser, url: str, charts: int) -> tuple[float, float, float]:
+def open_timed(browser: Browser, url: str, charts: int) -> tuple[float, float, float, float]:
     """Seconds from navigation to the page's title, to the script's end (every
-    element sent), and to the page drawn."""
+    element sent), and to the page drawn; and the seconds the renderer's main
+    thread worked until then."""
     page = _new_page(browser)
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("Performance.enable")
     started = time.perf_counter()
     page.goto(url)
     page.wait_for_selector("h1", timeout=180_000)
@@ -179,8 +186,19 @@ def open_timed(browser: Browser, url: str, charts: int) -> tuple[float, float, f
     script = time.perf_counter() - started
     page.wait_for_function(DRAWN, arg=charts, timeout=180_000, polling=20)
     drawn = time.perf_counter() - started
+    metrics = devtools.send("Performance.getMetrics")["metrics"]
+    busy = next(metric["value"] for metric in metrics if metric["name"] == "TaskDuration")
     page.context.close()
-    return title, script, drawn
+    return title, script, drawn, busy
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    """The first and third quartiles of ``values`` (both the value itself
+    for one)."""
+    if len(values) < 2:
+        return values[0], values[0]
+    first, _, third = statistics.quantiles(values, n=4)
+    return first, third
 
 
 def measure(
@@ -210,14 +228,19 @@ def measure(
                 )
                 floor_link = f"{floor}/?spec={name}"
                 open_timed(browser, floor_link, len(specs))  # the floor's first open
-                timed: dict[str, list[tuple[float, float, float]]] = {"product": [], "floor": []}
+                timed: dict[str, list[tuple[float, float, float, float]]] = {
+                    "product": [], "floor": []}  # fmt: skip
                 for _ in range(runs):
                     timed["product"].append(open_timed(browser, product + link, len(specs)))
                     timed["floor"].append(open_timed(browser, floor_link, len(specs)))
-                product_median = statistics.median(drawn for *_, drawn in timed["product"])
-                floor_median = statistics.median(drawn for *_, drawn in timed["floor"])
+                product_median = statistics.median(drawn for _, _, drawn, _ in timed["product"])
+                floor_median = statistics.median(drawn for _, _, drawn, _ in timed["floor"])
                 target = TARGETS.get(label, OTHER_TARGET)
                 ratio = product_median / floor_median
+                paired = zip(timed["product"], timed["floor"], strict=True)
+                spread = _quartiles([product[2] / floor[2] for product, floor in paired])
+                busy = statistics.median(b for *_, b in timed["product"]) / statistics.median(
+                    b for *_, b in timed["floor"])  # fmt: skip
                 result = {
                     "link": label,
                     "path": link,
@@ -225,16 +248,18 @@ def measure(
                     "points": sum(trace["points"] for chart in specs for trace in chart["traces"]),
                     "product_median": round(product_median, 2),
                     "product_title_median": round(
-                        statistics.median(title for title, _, _ in timed["product"]), 2
+                        statistics.median(title for title, *_ in timed["product"]), 2
                     ),
                     "product_script_median": round(
-                        statistics.median(script for _, script, _ in timed["product"]), 2
+                        statistics.median(script for _, script, *_ in timed["product"]), 2
                     ),
                     "floor_script_median": round(
-                        statistics.median(script for _, script, _ in timed["floor"]), 2
+                        statistics.median(script for _, script, *_ in timed["floor"]), 2
                     ),
                     "floor_median": round(floor_median, 2),
                     "ratio": round(ratio, 2),
+                    "round_ratio_quartiles": [round(spread[0], 2), round(spread[1], 2)],
+                    "main_thread_ratio": round(busy, 2),
                     "target": target,
                     "met": ratio <= target,
                     "load": load(),
@@ -246,7 +271,8 @@ def measure(
                     f" s, script {result['product_script_median']:.2f} s) | floor "
                     f"{floor_median:5.2f} s (script {result['floor_script_median']:.2f} s) | "
                     f"x{ratio:.2f} (target {target}: "
-                    f"{'met' if result['met'] else 'MISSED'}) | {result['load']}",
+                    f"{'met' if result['met'] else 'MISSED'}; rounds {spread[0]:.2f}-"
+                    f"{spread[1]:.2f}; main thread x{busy:.2f}) | {result['load']}",
                     flush=True,
                 )
         finally:

@@ -10,7 +10,8 @@ served by its own ``streamlit run app.py`` on the same database
 a first open of each (the server's data cache warm), every round opens each
 tree's page and then the floor, each in a new browser context, and times it
 from navigation to the page drawn (``bench.deeplink``'s measure). Printed and
-saved: each one's median, its ratio to the floor's, and every time. A run of
+saved: each one's median, its ratio to the floor's, and every time; and the
+ratio of the renderer's main-thread time up to the page drawn. A run of
 ``bench.deeplink`` measures one tree minutes apart from another; opened in
 turn, the machine's drift (the floors here move by a third between runs)
 falls on all of them alike.
@@ -69,18 +70,25 @@ def compare(label: str, trees: list[Path], database_url: str, runs: int) -> dict
         urls = {str(tree): base + link for tree, base in zip(trees, bases, strict=True)}
         urls["floor"] = floor_link
         times: dict[str, list[float]] = {who: [] for who in urls}
+        busy: dict[str, list[float]] = {who: [] for who in urls}  # the main thread's seconds
         for _ in range(runs):
             for who, url in urls.items():
-                times[who].append(round(open_timed(browser, url, len(specs))[2], 2))
+                *_, drawn, worked = open_timed(browser, url, len(specs))
+                times[who].append(round(drawn, 2))
+                busy[who].append(round(worked, 3))
         browser.close()
     floor_median = statistics.median(times["floor"])
+    floor_busy = statistics.median(busy["floor"])
     result: dict[str, object] = {"link": name, "path": link, "runs": runs, "load": load()}
     for who, seconds in times.items():
         median = statistics.median(seconds)
+        thread = statistics.median(busy[who]) / floor_busy
         result[who] = {"median": round(median, 2), "ratio": round(median / floor_median, 2),
-                       "times": seconds}  # fmt: skip
+                       "main_thread_ratio": round(thread, 2), "times": seconds,
+                       "main_thread": busy[who]}  # fmt: skip
         print(f"{who:32s} median {median:5.2f} s  x floor {median / floor_median:.2f}  "
-              f"{' '.join(f'{s:.2f}' for s in seconds)}", flush=True)  # fmt: skip
+              f"(main thread x{thread:.2f})  {' '.join(f'{s:.2f}' for s in seconds)}",
+              flush=True)  # fmt: skip
     print(result["load"])
     return result
 
