@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -145,7 +146,7 @@ class AuditView:
 @st.cache_resource(ttl=DATA_TTL_SECONDS, max_entries=AUDIT_VIEWS, show_spinner=False)
 def load_audit_view(
     _engine: Engine,
-    stamp: tuple[int, int | None],
+    stamp: tuple[Any, ...],
     since: dt.date,
     until: dt.date,
     actor: str | None,

@@ -152,7 +152,7 @@ def test_a_body_not_sent_as_json_is_400(api: tuple[ApiClient, dict[str, str]], k
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br", "GZIP"])
-def test_a_compressed_body_is_400_unread(
+def test_a_compressed_body_is_400_not_read_as_json(
     api: tuple[ApiClient, dict[str, str]], coding: str
 ) -> None:
     """Sent compressed, a body's bytes are not JSON: said, not read as such."""

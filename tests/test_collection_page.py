@@ -411,6 +411,25 @@ def test_a_link_to_a_short_table_says_its_search_and_filter_are_not_applied(
     assert not [text for text in texts(at.warning) if "all shown" in text]
 
 
+def test_a_search_not_applied_to_a_short_table_is_not_applied_once_it_grows(
+    store: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a short table says it did not apply, and took out of the URL,
+    is not applied later either when the table grows long in the same
+    session: its window opens on every row, as its URL says."""
+    at = open_link(filter="failed", q="MISSING", page="2")
+    assert "all shown, without a search or a filter" in texts(at.warning)[-1]
+    monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 2)  # the table is now past a window
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="collection_rows_search").value == ""
+    assert at.selectbox(key="collection_rows_filter").value == "Every one"
+    assert at.number_input(key="collection_rows_page").value == 1
+    assert len(runs_shown(at)) == 2  # the first window of the 3 runs
+    assert not {"q", "filter", "page"} & set(url_params(at))
+    assert not [text for text in texts(at.warning) if "page" in text.lower()]
+
+
 def test_a_link_to_a_table_of_one_row_says_its_search_and_filter_are_not_applied(
     store: None,
 ) -> None:

@@ -150,6 +150,20 @@ def _say_shown_whole(key: str, noun: str, filtered: str | None, rows: int) -> No
         )
 
 
+def _forget_window(key: str, sort_too: bool = False) -> None:
+    """No search, filter or page (nor, with ``sort_too``, sort) kept for a
+    table drawn whole: they left its URL, and a table grown long again in
+    the same session starts without them as the URL does."""
+    st.session_state[f"{key}_search"] = ""
+    st.session_state[f"{key}_filter"] = EVERY
+    st.session_state[f"{key}_page"] = 1
+    linked: set[str] = st.session_state.get(f"{key}_linked", set())
+    linked.discard(FILTER_PARAM)  # a link's sort is still checked when drawn
+    if sort_too:
+        st.session_state[f"{key}_sort"] = AS_LISTED
+        linked.discard(SORT_PARAM)
+
+
 def _chosen_filter(key: str, values: list[str], label: str) -> None:
     """The filter's state, one of ``values`` (from the URL: by its URL form);
     ``label`` the filter's on the page."""
@@ -222,11 +236,13 @@ def row_window(
     if len(frame) <= 1:  # nothing to search, filter, sort or page
         if linked and len(frame) == 1:
             _say_shown_whole(key, noun, filtered, 1)
+        _forget_window(key, sort_too=True)
         amend(url_of, dict.fromkeys(WINDOW_PARAMS))
         return frame
     if len(frame) <= ROWS_SHOWN:
         if linked:  # opened by a link: what it asked is said (a reader's own search goes)
             _say_shown_whole(key, noun, filtered, len(frame))
+        _forget_window(key)
         sort = _sort_choice(key, frame, st.columns([1, 3])[0], hidden)
         # No window: a search, filter or page of an earlier, longer table goes.
         gone = dict.fromkeys((SEARCH_PARAM, FILTER_PARAM, PAGE_PARAM))

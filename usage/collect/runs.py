@@ -283,15 +283,24 @@ def finish_run(
 
 
 def runs_stamp(session: Session) -> tuple[Any, ...]:
-    """What changes when ``list_runs`` has news: a run claimed (a later
-    start), ended (a later end) or first made for a client, a client added
-    or removed, a newest snapshot on a new day or for another client. A
-    client renamed, or an older day imported, keeps the stamp."""
-    runs = select(func.count(), func.max(CollectionRun.started_at),
-                  func.max(CollectionRun.finished_at))  # fmt: skip
+    """What changes when ``list_runs`` has news: the runs by status, with
+    their latest start and end (a run claimed, ended, or first made for a
+    client: a run that ends moves one from "running", even when another
+    run's later end committed first), the clients' number and newest id,
+    and the newest snapshots' number, latest day, records and computation
+    (a client's newest snapshot replaced, an import too). A client renamed
+    or given another status keeps the stamp."""
+    runs = (
+        select(CollectionRun.status, func.count(), func.max(CollectionRun.started_at),
+               func.max(CollectionRun.finished_at))
+        .group_by(CollectionRun.status)
+        .order_by(CollectionRun.status)
+    )  # fmt: skip
     clients = select(func.count(), func.max(Client.id))
-    latest = select(func.count(), func.max(LatestSnapshot.snapshot_date))
-    return (*session.execute(runs).one(), *session.execute(clients).one(),
+    latest = select(func.count(), func.max(LatestSnapshot.snapshot_date),
+                    func.sum(LatestSnapshot.total_records),
+                    func.max(LatestSnapshot.computed_at))  # fmt: skip
+    return (*(tuple(row) for row in session.execute(runs)), *session.execute(clients).one(),
             *session.execute(latest).one())  # fmt: skip
 
 
