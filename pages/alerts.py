@@ -25,6 +25,7 @@ from ui.params import (
     warn_past_last_page,
     warn_unknown_client,
 )
+from ui.rows import page_choice
 from usage.alert_events import AlertEventRow
 from usage.validation import (
     ALERT_KINDS,
@@ -168,7 +169,7 @@ def render() -> None:
         st.session_state.alerts_page = pages
         found = load_alert_events(*arguments, (pages - 1) * PAGE_SIZE)
     pager, counter = st.columns([1, 5], vertical_alignment="bottom")
-    page = pager.number_input("Page", min_value=1, max_value=pages, step=1, key="alerts_page")
+    page = page_choice(pager, f"Page (of {pages:,})", pages, "alerts_page")
     publish(
         PAGE,
         {

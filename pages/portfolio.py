@@ -39,6 +39,7 @@ from ui.html_table import Column, Link, html_table
 from ui.nav import page_href
 from ui.outlook import load_plans
 from ui.params import arriving, publish, read_param, warn_past_last_page
+from ui.rows import page_choice
 from usage.models import ClientStatus
 from usage.plans import Plan
 from usage.portfolio import DEFAULT_SORT, SORT_CHOICES, ClientSummary
@@ -302,7 +303,7 @@ def render() -> None:
             (pages - 1) * PAGE_SIZE,
         )
     pager, counter = st.columns([1, 5], vertical_alignment="bottom")
-    page = pager.number_input("Page", min_value=1, max_value=pages, step=1, key="portfolio_page")
+    page = page_choice(pager, f"Page (of {pages:,})", pages, "portfolio_page")
     first = (int(page) - 1) * PAGE_SIZE
     publish(
         PAGE,

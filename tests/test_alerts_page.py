@@ -182,6 +182,7 @@ def test_alerts_page_defaults_to_open_events_and_writes_filters_to_the_url(
     at = open_page("alerts")
     shown = set(_happened(at))
     assert shown == {DROP, LIMIT, "globex stopped", "globex grew"}
+    assert at.number_input(key="alerts_page").label == "Page (of 1)"
     assert "status" not in url_params(at)
     at.selectbox(key="alerts_severity").set_value("high").run()
     assert url_params(at) == {"severity": "high"}

@@ -146,6 +146,12 @@ def test_known_client_with_nothing_in_range_is_empty_200(api: ApiClient) -> None
                                       " cursor, end_date, format, granularity, limit, start_date"),
         ("/api/v1/clients?=", "a query parameter has no name ('=' first); expected: cursor,"
                               " limit, status"),
+        # Two of them: no name, rather than one name given twice.
+        ("/api/v1/clients?=1&=2", "a query parameter has no name ('=' first); expected: cursor,"
+                                  " limit, status"),
+        (HISTORY + "?=1&limit=5&=a%20b", "a query parameter has no name ('=' first); expected:"
+                                         " cursor, end_date, format, granularity, limit,"
+                                         " start_date"),
     ],
 )  # fmt: skip
 def test_bad_parameters_are_400_naming_the_parameter(

@@ -207,6 +207,8 @@ def test_portfolio_empty_url_values_are_the_defaults(demo: str) -> None:
     at = open_page("portfolio", status="", q="", sort="", page="")
     assert texts(at.warning) == []
     assert len(shown_tables(at)["portfolio"].rows) == 14
+    # The page's input says how many pages there are, as the long tables' do.
+    assert at.number_input(key="portfolio_page").label == "Page (of 1)"
 
 
 @pytest.mark.parametrize(

@@ -208,6 +208,12 @@ def _sort_choice(key: str, frame: pd.DataFrame, place: Any, hidden: Collection[s
     return sort
 
 
+def page_choice(place: Any, label: str, pages: int, key: str) -> int:
+    """The page chosen (keyed ``key``, its number kept in the session) of
+    ``pages``, in ``place``, under ``label``."""
+    return int(place.number_input(label, min_value=1, max_value=pages, step=1, key=key))
+
+
 def row_window(
     frame: pd.DataFrame,
     key: str,
@@ -284,9 +290,7 @@ def row_window(
     if asked > pages:  # from the URL: the rows have fewer pages now
         warn_past_last_page(asked, pages, "rows")
         st.session_state[page_key] = pages
-    page: int = columns[-1].number_input(
-        f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=page_key
-    )
+    page = page_choice(columns[-1], f"Page (of {pages:,})", pages, page_key)
     amend(
         url_of,
         {

@@ -827,7 +827,8 @@ def _parse_query(raw: bytes) -> tuple[dict[str, str], str | None]:
     query = dict(pairs)
     if len(query) == len(pairs):
         return query, None
-    return query, first_repeated(name for name, _ in pairs)
+    # Parameters without a name ("=1&=2") are refused for that, when checked.
+    return query, first_repeated(name for name, _ in pairs if name)
 
 
 def _text(headers: RequestHeaders, name: bytes) -> str | None:
