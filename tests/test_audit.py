@@ -6,11 +6,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from tests.factories import new_client
-from usage.audit import MAX_TEXT, Action, Actor, cli_actor, list_events, record, record_once
+from usage.audit import (
+    MAX_TEXT,
+    Action,
+    Actor,
+    cli_actor,
+    list_events,
+    record,
+    record_once,
+    trail_stamp,
+)
 from usage.models import AuditEvent
 from usage.plans import Plan, read_plans, set_plan
 
@@ -128,6 +137,45 @@ def test_record_once_records_an_event_once(engine: Engine) -> None:
                                "ann@example.com", "iat 1")  # fmt: skip
         assert record_once(session, ann, Action.SIGN_IN, "ann@example.com", "iat 2")
     assert [event["detail"] for event in _events(engine)] == ["iat 2", "iat 1"]
+
+
+def _stamp(engine: Engine) -> tuple[Any, ...]:
+    with Session(engine) as session:
+        return trail_stamp(session)
+
+
+def test_the_trails_stamp_changes_with_each_event_added_or_removed(trail: Engine) -> None:
+    """The Audit page reads the trail again only when this stamp changes:
+    an event added, another in place of the newest removed (on SQLite with
+    its id again), an older one removed; the same events, the same stamp."""
+    seen = [_stamp(trail)]
+    assert seen[0][0] == len(EVENTS)
+    with Session(trail) as session, session.begin():
+        record(session, Actor("ann@example.com"), Action.SIGN_IN, "ann@example.com")
+    seen.append(_stamp(trail))
+    with Session(trail) as session, session.begin():
+        newest = session.scalar(select(func.max(AuditEvent.id)))
+        session.execute(delete(AuditEvent).where(AuditEvent.id == newest))
+    seen.append(_stamp(trail))
+    with Session(trail) as session, session.begin():
+        row = {"at": _at(4), "actor": "bob@example.com", "action": "sign_in", "target": "",
+               "detail": "", "address": ""}  # fmt: skip
+        session.execute(insert(AuditEvent), row)
+    seen.append(_stamp(trail))
+    with Session(trail) as session, session.begin():
+        oldest = session.scalar(select(func.min(AuditEvent.id)))
+        session.execute(delete(AuditEvent).where(AuditEvent.id == oldest))
+    seen.append(_stamp(trail))
+    first, added, removed, replaced, older_removed = seen
+    assert added != first
+    assert removed == first  # the events it had
+    assert replaced not in (first, added)
+    assert older_removed != replaced
+    assert _stamp(trail) == older_removed  # and reading moves nothing
+
+
+def test_an_empty_trails_stamp(engine: Engine) -> None:
+    assert _stamp(engine) == (0, None, None)
 
 
 def _failing(error: Exception) -> Callable[[], str]:
