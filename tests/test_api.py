@@ -214,6 +214,21 @@ def test_unknown_api_path_is_json_404(api: ApiClient, method: str, url: str) -> 
     assert body["error"].startswith("no such path: /api/")
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("/API/v1/clients", "no such path: /API/v1/clients; paths are lower case: /api/v1/clients"),
+        ("/api/V1/openapi.json",
+         "no such path: /api/V1/openapi.json; paths are lower case: /api/v1/openapi.json"),
+        ("/API/v1/nothing", "no such path: /API/v1/nothing"),  # no endpoint in any case
+    ],
+)  # fmt: skip
+def test_a_path_in_the_wrong_case_is_told_the_right_one(
+    api: ApiClient, url: str, message: str
+) -> None:
+    assert is_error(api.get(url), 404)["error"] == message
+
+
 @pytest.mark.parametrize("url", ["/api/v1/", "/api/v1", "/api/", "/api"])
 def test_the_index_lists_every_endpoint_without_a_key(engine: Engine, url: str) -> None:
     client = ApiClient(create_api_app(lambda: engine))

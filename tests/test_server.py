@@ -54,6 +54,7 @@ def test_streamlit_run_serves_pages_and_api_on_one_port(engine: Engine, database
             ("/api/v1/no-such-thing", 404),
             ("/api/..%2F..%2Fetc/passwd", 400),
             ("/api/v1/clients/..%2Fx/history", 400),
+            ("/API/v1/clients", 404),  # the API's, in any case: not the dashboard's page
         ]:
             response = http.get(path, headers={"X-API-Key": key})
             assert response.status_code == status, path

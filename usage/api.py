@@ -349,7 +349,15 @@ class UsageApi:
             if answer.status == 200 and not post:
                 return _validated(scope, headers, call, answer)
             return answer
-        return _plain_error(404, f"no such path: {path}", request_id)
+        return _plain_error(404, self._no_such_path(path), request_id)
+
+    def _no_such_path(self, path: str) -> str:
+        """The 404's message; a path that only its case keeps from an
+        endpoint (``/API/v1/clients``) is told the path that has one."""
+        lower = path.lower()
+        if lower != path and any(route[0].fullmatch(lower) for route in self._routes):
+            return f"no such path: {path}; paths are lower case: {lower}"
+        return f"no such path: {path}"
 
     def _run(
         self,
@@ -873,11 +881,13 @@ class ApiLane:
 
 
 def _is_api_path(scope: Scope) -> bool:
-    path: str = scope["path"]
+    """Under ``/api``, in any case: ``/API/v1/...`` gets the API's JSON 404
+    (naming the path in lower case), not the dashboard's page."""
+    path: str = scope["path"][: len(API_PREFIX) + 1].lower()
     if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
         return True
     raw: bytes = scope.get("raw_path") or b""
-    return raw.startswith(b"/api/")
+    return raw[: len(API_PREFIX) + 1].lower() == b"/api/"
 
 
 class _GzipWhenAsked:
