@@ -222,3 +222,7 @@ def test_unconfigured_collection_is_503_naming_the_setting(
     client, keys = api
     body = is_error(post(client, keys["admin"]), 503)
     assert body["error"].startswith("collection is not configured: records.url is missing")
+    # The request's own mistakes first: a bad body, an unknown client.
+    is_error(post(client, keys["admin"], b'{"bucket_ids": 3}'), 400)
+    is_error(post(client, keys["admin"], b'{"bucket_ids": ["nobody"]}'), 404,
+             "client 'nobody' not found")  # fmt: skip

@@ -144,6 +144,10 @@ def trigger_collection(
     """Claim the runs, record who triggered them, then collect today's
     snapshots (see ``run_trigger``)."""
     now = as_utc(now or clock())
+    # An unknown client is the request's own mistake, said before the
+    # server's (as a bad body is): a 404, then the 503 of no configuration.
+    with Session(engine) as session:
+        targets = select_targets(session, request.bucket_ids)
     if config is None:
         try:
             config = load_config()
@@ -151,8 +155,6 @@ def trigger_collection(
             raise CollectionUnavailableError(f"collection is not configured: {exc}") from None
     today = now.date()
     lease = dt.timedelta(seconds=config.lease_seconds)
-    with Session(engine) as session:
-        targets = select_targets(session, request.bucket_ids)
     client_ids = [target.client_id for target in targets]
     # The claim's first statement writes: a SQLite transaction that read first
     # could not take the write lock after a racing claim commits. On
