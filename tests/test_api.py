@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests.api_client import ApiClient
 from tests.factories import add_days, day, new_client, snapshot
-from usage.api import create_api_app
+from usage.api import _is_api_path, create_api_app
 from usage.audit import cli_actor
 from usage.keys import create_key, revoke_key
 from usage.models import Client
@@ -217,9 +217,13 @@ def test_unknown_api_path_is_json_404(api: ApiClient, method: str, url: str) -> 
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("/API/v1/clients", "no such path: /API/v1/clients; paths are lower case: /api/v1/clients"),
-        ("/api/V1/openapi.json",
-         "no such path: /api/V1/openapi.json; paths are lower case: /api/v1/openapi.json"),
+        ("/API/v1/clients", "no such path: /API/v1/clients; did you mean /api/v1/clients?"
+                            " (the API's paths are lower case)"),
+        ("/api/V1/openapi.json", "no such path: /api/V1/openapi.json; did you mean"
+                                 " /api/v1/openapi.json? (the API's paths are lower case)"),
+        # A bucket id keeps its case: only the API's own words are lowered.
+        ("/API/v1/clients/Acme-1/History", "no such path: /API/v1/clients/Acme-1/History; did"
+         " you mean /api/v1/clients/Acme-1/history? (the API's paths are lower case)"),
         ("/API/v1/nothing", "no such path: /API/v1/nothing"),  # no endpoint in any case
     ],
 )  # fmt: skip
@@ -227,6 +231,26 @@ def test_a_path_in_the_wrong_case_is_told_the_right_one(
     api: ApiClient, url: str, message: str
 ) -> None:
     assert is_error(api.get(url), 404)["error"] == message
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "to_the_api"),
+    [
+        ("/api/v1/clients", b"/api/v1/clients", True),
+        ("/API/v1/clients", b"/API/v1/clients", True),
+        ("/API/v1/clients", b"/%41PI/v1/clients", True),  # decoded, in any case
+        ("/Api", b"/Api", True),
+        ("/api", b"/api", True),
+        ("/apiary", b"/apiary", False),
+        ("/api-keys", b"/api-keys", False),
+        ("/client", b"/client", False),
+        ("/_stcore/health", b"/_stcore/health", False),
+    ],
+)  # fmt: skip
+def test_the_lane_sends_every_case_of_api_to_the_api(
+    path: str, raw: bytes, to_the_api: bool
+) -> None:
+    assert _is_api_path({"type": "http", "path": path, "raw_path": raw}) is to_the_api
 
 
 @pytest.mark.parametrize("url", ["/api/v1/", "/api/v1", "/api/", "/api"])

@@ -273,6 +273,8 @@ class UsageApi:
             (re.compile(r"/api/v1/portfolio/totals"), get, self.portfolio_totals, db),
             (re.compile(r"/api/v1/collect/trigger"), post, self.trigger, RunsIn.THREAD),
         ]
+        # The same paths in any case, for the 404's hint (``_no_such_path``).
+        self._any_case = [re.compile(route[0].pattern, re.IGNORECASE) for route in self._routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -353,10 +355,21 @@ class UsageApi:
 
     def _no_such_path(self, path: str) -> str:
         """The 404's message; a path that only its case keeps from an
-        endpoint (``/API/v1/clients``) is told the path that has one."""
-        lower = path.lower()
-        if lower != path and any(route[0].fullmatch(lower) for route in self._routes):
-            return f"no such path: {path}; paths are lower case: {lower}"
+        endpoint (``/API/v1/clients/Acme-1/History``) is told the endpoint's
+        path: its own words in lower case, its ids as sent (a bucket id
+        keeps its case)."""
+        for pattern in self._any_case:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            parts, done = [], 0
+            for group in range(1, (match.re.groups or 0) + 1):
+                start, end = match.span(group)
+                if start >= 0:
+                    parts += [path[done:start].lower(), path[start:end]]
+                    done = end
+            meant = "".join([*parts, path[done:].lower()])
+            return f"no such path: {path}; did you mean {meant}? (the API's paths are lower case)"
         return f"no such path: {path}"
 
     def _run(
