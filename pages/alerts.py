@@ -169,7 +169,7 @@ def render() -> None:
         st.session_state.alerts_page = pages
         found = load_alert_events(*arguments, (pages - 1) * PAGE_SIZE)
     pager, counter = st.columns([1, 5], vertical_alignment="bottom")
-    page = page_choice(pager, f"Page (of {pages:,})", pages, "alerts_page")
+    page = page_choice(pager, pages, "alerts_page")
     publish(
         PAGE,
         {

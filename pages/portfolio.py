@@ -303,7 +303,7 @@ def render() -> None:
             (pages - 1) * PAGE_SIZE,
         )
     pager, counter = st.columns([1, 5], vertical_alignment="bottom")
-    page = page_choice(pager, f"Page (of {pages:,})", pages, "portfolio_page")
+    page = page_choice(pager, pages, "portfolio_page")
     first = (int(page) - 1) * PAGE_SIZE
     publish(
         PAGE,

@@ -208,9 +208,10 @@ def _sort_choice(key: str, frame: pd.DataFrame, place: Any, hidden: Collection[s
     return sort
 
 
-def page_choice(place: Any, label: str, pages: int, key: str) -> int:
+def page_choice(place: Any, pages: int, key: str) -> int:
     """The page chosen (keyed ``key``, its number kept in the session) of
-    ``pages``, in ``place``, under ``label``."""
+    ``pages``, in ``place``, under "Page (of N)"."""
+    label = f"Page (of {pages:,})"
     return int(place.number_input(label, min_value=1, max_value=pages, step=1, key=key))
 
 
@@ -290,7 +291,7 @@ def row_window(
     if asked > pages:  # from the URL: the rows have fewer pages now
         warn_past_last_page(asked, pages, "rows")
         st.session_state[page_key] = pages
-    page = page_choice(columns[-1], f"Page (of {pages:,})", pages, page_key)
+    page = page_choice(columns[-1], pages, page_key)
     amend(
         url_of,
         {

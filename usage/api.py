@@ -363,8 +363,7 @@ class UsageApi:
             if match is None:
                 continue
             parts, done = [], 0
-            for group in range(1, (match.re.groups or 0) + 1):
-                start, end = match.span(group)
+            for start, end in match.regs[1:]:  # each id, as sent
                 if start >= 0:
                     parts += [path[done:start].lower(), path[start:end]]
                     done = end
@@ -895,9 +894,13 @@ class ApiLane:
 
 def _is_api_path(scope: Scope) -> bool:
     """Under ``/api``, in any case: ``/API/v1/...`` gets the API's JSON 404
-    (naming the path in lower case), not the dashboard's page."""
-    path: str = scope["path"][: len(API_PREFIX) + 1].lower()
+    (naming the path it meant), not the dashboard's page. The API's own
+    requests match as they are, before any case is folded."""
+    path: str = scope["path"]
     if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        return True
+    head = path[: len(API_PREFIX) + 1].lower()
+    if head in (API_PREFIX, API_PREFIX + "/"):
         return True
     raw: bytes = scope.get("raw_path") or b""
     return raw[: len(API_PREFIX) + 1].lower() == b"/api/"
