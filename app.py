@@ -5,7 +5,9 @@
 by a lane around the ``st.App`` itself (``usage.api.ApiLane``), ahead of its
 Starlette stack and Streamlit's middleware; the app's own middleware
 (``usage.deep_links.BaseUrlHint``) tells the page of a deep link where the
-server is, so that Streamlit's front end does not probe for it.
+server is, so that Streamlit's front end does not probe for it. Streamlit's
+own front-end files (``/static/...``) are answered from memory around the
+``st.App``, inside the API's lane (``usage.static_assets.StaticAssets``).
 Both read the sign-in settings (``[auth]``, ``[access]``) from Streamlit's
 secrets, on first use.
 """
@@ -25,6 +27,7 @@ from usage.deep_links import BaseUrlHint
 from usage.errors import ConfigError
 from usage.runtime import server_engine
 from usage.serving import server_lifespan
+from usage.static_assets import StaticAssets
 
 
 def _sign_in_enabled() -> bool:
@@ -43,4 +46,4 @@ app: ASGIApp = st.App(
     middleware=[Middleware(BaseUrlHint, head=page_preload)],
     lifespan=server_lifespan(_sign_in_enabled),
 )
-app = with_api_lane(app, server_engine, load_sign_in_settings)
+app = with_api_lane(StaticAssets(app), server_engine, load_sign_in_settings)

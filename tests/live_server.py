@@ -69,6 +69,7 @@ def running_server(
     log: Path | None = None,
     port: int | None = None,
     root: Path = PROJECT_ROOT,
+    base_path: str = "",
 ) -> Iterator[str]:
     """Serve the app of the checkout at ``root`` on ``database_url``; yields
     the base URL.
@@ -77,7 +78,9 @@ def running_server(
     (``uvicorn app:app --workers N``), with ``extra_args`` after; the
     server's output goes to ``log`` when given. ``port`` is a free port
     when not given (a test that must name it before the server starts, in a
-    redirect URI, takes one from ``free_port``).
+    redirect URI, takes one from ``free_port``). With ``base_path``
+    (``streamlit`` only) the server is under that ``server.baseUrlPath``,
+    and the URL yielded ends with it.
     """
     port = free_port() if port is None else port
     env = {**os.environ, **(env or {}), "USAGE_DATABASE_URL": database_url}
@@ -85,6 +88,8 @@ def running_server(
         args = [sys.executable, "-m", "streamlit", "run", "app.py",
                 "--server.port", str(port), "--server.address", "127.0.0.1",
                 "--server.headless", "true"]  # fmt: skip
+        if base_path:
+            args += ["--server.baseUrlPath", base_path]
     else:
         args = [sys.executable, "-m", "uvicorn", "app:app", "--workers", str(workers),
                 "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
@@ -94,7 +99,7 @@ def running_server(
             [*args, *extra_args], cwd=root, env=env, stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{port}" + (f"/{base_path}" if base_path else "")
         try:
             wait_until_healthy(process, base, timeout)
             yield base
