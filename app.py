@@ -5,11 +5,11 @@
 by a lane around the ``st.App`` itself (``usage.api.ApiLane``), ahead of its
 Starlette stack and Streamlit's middleware; the app's own middleware
 (``usage.deep_links.BaseUrlHint``) tells the page of a deep link where the
-server is, so that Streamlit's front end does not probe for it. Streamlit's
-own front-end files (``/static/...``) are answered from memory around the
-``st.App``, inside the API's lane (``usage.static_assets.StaticAssets``).
-Both read the sign-in settings (``[auth]``, ``[access]``) from Streamlit's
-secrets, on first use.
+server is, so that Streamlit's front end does not probe for it. The pages
+and the API both read the sign-in settings (``[auth]``, ``[access]``) from
+Streamlit's secrets, on first use. Streamlit's own front-end files
+(``/static/...``) are answered from memory around the ``st.App``, inside the
+API's lane (``usage.static_assets.StaticAssets``).
 """
 
 from __future__ import annotations

@@ -79,11 +79,15 @@ def running_server(
     server's output goes to ``log`` when given. ``port`` is a free port
     when not given (a test that must name it before the server starts, in a
     redirect URI, takes one from ``free_port``). With ``base_path``
-    (``streamlit`` only) the server is under that ``server.baseUrlPath``,
-    and the URL yielded ends with it.
+    (``streamlit`` only: ``uvicorn app:app`` serves Streamlit's routes at
+    the root whatever the setting) the server is under that
+    ``server.baseUrlPath``, and the URL yielded ends with it.
     """
     port = free_port() if port is None else port
     env = {**os.environ, **(env or {}), "USAGE_DATABASE_URL": database_url}
+    base_path = base_path.strip("/")
+    if base_path and command != "streamlit":
+        raise ValueError(f"a base URL path is for streamlit run, not {command}")
     if command == "streamlit":
         args = [sys.executable, "-m", "streamlit", "run", "app.py",
                 "--server.port", str(port), "--server.address", "127.0.0.1",

@@ -875,10 +875,11 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 
 
 class ApiLane:
-    """Outermost on the server, around ``st.App`` itself: every HTTP request
-    under ``/api`` goes straight to the API, past the Streamlit app's
-    Starlette stack and its middleware (path checks, session cookie, gzip),
-    which would otherwise cost more than the API's work; the rest, and the
+    """Outermost on the server, around the ``st.App`` (and the lane of its
+    front-end files, ``usage.static_assets``): every HTTP request under
+    ``/api`` goes straight to the API, past the Streamlit app's Starlette
+    stack and its middleware (path checks, session cookie, gzip), which
+    would otherwise cost more than the API's work; the rest, and the
     lifespan, go on to the app."""
 
     def __init__(self, app: ASGIApp, api: ASGIApp) -> None:
@@ -930,6 +931,6 @@ def create_api_app(
 def with_api_lane(
     app: ASGIApp, get_engine: EngineFactory, get_settings: SettingsFactory = lambda: SIGN_IN_OFF
 ) -> ApiLane:
-    """``app`` (the ``st.App``) behind the lane that serves everything under
-    ``/api``."""
+    """``app`` (the ``st.App``, in ``app.py`` with its files' lane around
+    it) behind the lane that serves everything under ``/api``."""
     return ApiLane(app, api=create_api_app(get_engine, get_settings))
