@@ -116,7 +116,7 @@ def test_head_gets_the_headers_and_no_body(lane: Lane, folder: Path) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "headers"),
     [
-        ("GET", "/static/js/missing.js", {}),  # no such file: the app's 404
+        ("GET", "/static/js/missing.js", {}),  # no such file: Streamlit's index.html
         ("GET", "/index.html", {}),  # outside /static: the app's own
         ("GET", "/static/media/help.html", {}),  # Streamlit's "no-cache"
         ("POST", "/static/js/main.abc123.js", {}),
@@ -222,6 +222,24 @@ def test_each_file_is_read_once(lane: Lane, folder: Path) -> None:
     assert client.get("/static/js/main.abc123.js").content == MODULE
     (folder / "static" / "js" / "main.abc123.js").write_bytes(b"changed")
     assert client.get("/static/js/main.abc123.js").content == MODULE
+
+
+def test_streamlits_own_files_are_answered_under_a_base_url_path(folder: Path) -> None:
+    """The installed Streamlit's folder, as ``app.py`` serves it, with
+    ``server.baseUrlPath`` "a/b": its entry module comes from the lane."""
+    root = streamlit_static_dir()
+    entry = next(root.glob("js/index.*.js"))
+    assets = StaticAssets(Recorder(folder), base_path=lambda: "a/b", development_mode=lambda: False)
+    client = ApiClient(assets)
+    try:
+        answer = client.get("/a/b/static/" + entry.relative_to(root).as_posix())
+    finally:
+        client.close()
+    assert answer.status_code == 200
+    assert answer.content == entry.read_bytes()
+    behind = assets.app
+    assert isinstance(behind, Recorder)
+    assert behind.paths == []
 
 
 @pytest.fixture(scope="module")
