@@ -26,21 +26,19 @@ data: nothing in it changes while the server runs.
 
 from __future__ import annotations
 
-import hashlib
-import mimetypes
 import os
 import re
 from collections.abc import Callable
-from email.utils import formatdate
 from pathlib import Path
 
+from starlette.responses import FileResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from usage.deep_links import BasePath, streamlit_base_path
 from usage.preload import streamlit_static_js
 
 # As Streamlit's handler: hashed names, so the files never change under them.
-CACHE_CONTROL = b"public, immutable, max-age=31536000"
+CACHE_CONTROL = "public, immutable, max-age=31536000"
 # Request headers that Streamlit answers its own way (304s, partial content).
 _PASSED_ON = frozenset((b"range", b"if-none-match", b"if-modified-since", b"if-range"))
 # Files Streamlit's handler serves with "no-cache": left to it.
@@ -135,21 +133,8 @@ def _route_path(scope: Scope) -> str:
 
 
 def _read(file: Path) -> tuple[Headers, bytes]:
-    """The file's body and headers, as Starlette's ``FileResponse`` makes
-    them (type by ``mimetypes``, as Streamlit has set it up), with
-    Streamlit's cache header."""
-    body = file.read_bytes()
-    stat = os.stat(file)
-    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    if content_type.startswith("text/"):
-        content_type += "; charset=utf-8"
-    tag = hashlib.md5(f"{stat.st_mtime}-{stat.st_size}".encode(), usedforsecurity=False)
-    headers = [
-        (b"content-type", content_type.encode()),
-        (b"accept-ranges", b"bytes"),
-        (b"content-length", str(len(body)).encode()),
-        (b"last-modified", formatdate(stat.st_mtime, usegmt=True).encode()),
-        (b"etag", f'"{tag.hexdigest()}"'.encode()),
-        (b"cache-control", CACHE_CONTROL),
-    ]
-    return headers, body
+    """The file's body, and the headers Starlette's ``FileResponse`` makes
+    for it (as Streamlit's handler does) with Streamlit's cache header."""
+    response = FileResponse(file, stat_result=os.stat(file))
+    response.headers["cache-control"] = CACHE_CONTROL
+    return response.raw_headers, file.read_bytes()
