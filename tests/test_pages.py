@@ -663,13 +663,31 @@ def test_daily_snapshot_window_is_in_the_url(
     assert url_params(at) == {"date": day, "page": "4"}
 
 
+def day_pairs(url: str, today: dt.date) -> dict[bool, dt.date]:
+    """A recent day (from three days ago back) whose day before has as many
+    snapshots (True), and one whose day before has another number (False):
+    the demo's missing days move with the date the tests run on."""
+    found: dict[bool, dt.date] = {}
+    with session_for(url) as session:
+        for back in range(3, 120):
+            day = today - dt.timedelta(days=back)
+            counts = [len(read_day(session, DayParams(d))) for d in (day, day - dt.timedelta(1))]
+            found.setdefault(counts[0] == counts[1], day)
+            if len(found) == 2:
+                return found
+    raise AssertionError("the demo has no such days")
+
+
+@pytest.mark.parametrize("same_rows", [True, False], ids=["as-many-rows", "other-rows"])
 def test_a_whole_run_writes_the_url_once(
-    demo: str, monkeypatch: pytest.MonkeyPatch, today: dt.date
+    demo: str, monkeypatch: pytest.MonkeyPatch, today: dt.date, same_rows: bool
 ) -> None:
     """The page's parameters and its table's window reach the browser as one
-    URL: not the page's alone first (the window dropped), then the window."""
+    URL: not the page's alone first (the window dropped), then the window.
+    Another day with as many rows keeps the page; one with another number
+    of rows is another table, back at its page 1."""
     monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)
-    day = today - dt.timedelta(days=3)
+    day = day_pairs(demo, today)[same_rows]
     at = open_page("snapshots", date=day.isoformat(), q="O", page="2")
     written: list[dict[str, Any]] = []
     from_dict = QueryParams.from_dict
@@ -681,8 +699,10 @@ def test_a_whole_run_writes_the_url_once(
     monkeypatch.setattr(QueryParams, "from_dict", spy)
     before = (day - dt.timedelta(days=1)).isoformat()
     at.date_input(key="snapshots_date").set_value(day - dt.timedelta(days=1)).run()
-    assert written == [{"date": before, "q": "O", "page": "2"}]
-    assert url_params(at) == {"date": before, "q": "O", "page": "2"}
+    expected = {"date": before, "q": "O", **({"page": "2"} if same_rows else {})}
+    assert written == [expected]
+    assert url_params(at) == expected
+    assert at.number_input(key="snapshots_rows_page").value == (2 if same_rows else 1)
 
 
 def test_a_link_to_the_page_with_another_window_opens_it(
