@@ -669,12 +669,13 @@ def day_pairs(url: str, today: dt.date) -> dict[bool, dt.date]:
     the demo's missing days move with the date the tests run on."""
     found: dict[bool, dt.date] = {}
     with session_for(url) as session:
-        for back in range(3, 120):
-            day = today - dt.timedelta(days=back)
-            counts = [len(read_day(session, DayParams(d))) for d in (day, day - dt.timedelta(1))]
-            found.setdefault(counts[0] == counts[1], day)
+        later = len(read_day(session, DayParams(today - dt.timedelta(days=3))))
+        for back in range(4, 120):  # each day read once: the day before the last
+            count = len(read_day(session, DayParams(today - dt.timedelta(days=back))))
+            found.setdefault(count == later, today - dt.timedelta(days=back - 1))
             if len(found) == 2:
                 return found
+            later = count
     raise AssertionError("the demo has no such days")
 
 
