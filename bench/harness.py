@@ -1,7 +1,7 @@
 """What the benchmark's own waiting costs: each page of ``bench.deeplink``
 and its floor, timed with one wait and with the three used before session 22.
 
-    python -m bench.harness [--runs 12] [--database-url URL] [--only TEXT] [--tag NAME]
+    python -m bench.harness --database-url URL [--runs 12] [--only TEXT] [--tag NAME]
 
 Every round opens the product's page and its floor with ``Waits.ONE`` (one
 function polled every 20 ms, as ``bench.deeplink`` times them now) and then
