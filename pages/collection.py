@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ui.access import client_address, viewer
+from ui.counts import draw_counts
 from ui.data import load_client_choices, load_is_demo, run_page, show_empty_database
 from ui.day_view import load_day_view
 from ui.downloads import csv_download
@@ -178,8 +179,7 @@ def _show_runs(table: RunsTable) -> None:
     runs, labels, frame = table.runs, table.labels, table.frame
     # Every status, and a client without a run but with snapshots apart.
     shown = [*STATUS_LABELS.values(), *(label for label in LOADED if label in labels)]
-    for column, label in zip(st.columns(len(shown)), shown, strict=True):
-        column.metric(label, f"{labels.count(label):,}")
+    draw_counts([(label, labels.count(label)) for label in shown])
     sources = [source for label, source in LOADED.items() if label in labels]
     if sources:
         st.caption(f"No run, yet snapshots: {' and '.join(sources)}.")

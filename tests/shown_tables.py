@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from ui.counts import COUNTS_CLASS
+
 
 @dataclass
 class Cell:
@@ -122,3 +124,47 @@ def svg_of(cell: Cell) -> str:
     prefix = "data:image/svg+xml;base64,"
     assert cell.image.startswith(prefix)
     return base64.b64decode(cell.image.removeprefix(prefix)).decode()
+
+
+class _CountsReader(HTMLParser):
+    """The terms and values of a ``ui.counts`` list, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: list[tuple[str, str]] = []
+        self._inside = False
+        self._open: str | None = None  # "dt" or "dd" while one is open
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if tag == "dl" and COUNTS_CLASS in found.get("class", "").split():
+            self._inside = True
+        elif self._inside and tag in ("dt", "dd"):
+            self._open = tag
+            if tag == "dt":
+                self.counts.append(("", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "dl":
+            self._inside = False
+        elif tag == self._open:
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None and self.counts:
+            term, value = self.counts[-1]
+            self.counts[-1] = (term + data, value) if self._open == "dt" else (term, value + data)
+
+
+def shown_counts(at: AppTest) -> list[tuple[str, str]]:
+    """Each count of the rows of counts the page drew (``ui.counts``): its
+    label and its number as shown, in order."""
+    return [count for element in at.get("html") for count in read_counts(element.proto.body)]
+
+
+def read_counts(body: str) -> list[tuple[str, str]]:
+    """The counts of the rows of counts (``ui.counts``) in an HTML element's body."""
+    reader = _CountsReader()
+    reader.feed(body)
+    reader.close()
+    return reader.counts

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import missing, new_database_url
 from tests.live_server import running_server
+from ui.counts import COUNTS_CLASS
 from usage.db import make_engine
-from usage.demo import load_demo
+from usage.demo import DEMO_BUCKETS, load_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -353,6 +354,16 @@ def test_the_forms_of_people_and_collection_open_when_asked(demo_server: str) ->
         page.goto(base + "/collection")
         expect(page.get_by_role("heading", name="Collection")).to_be_visible(timeout=60_000)
         page.wait_for_function(SCRIPT_ENDED, timeout=60_000)
+        # The counts above the table (one HTML list, ui.counts) as drawn:
+        # every client counted once, none yet collected.
+        counts = page.locator(f"dl.{COUNTS_CLASS}")
+        expect(counts).to_be_visible()
+        terms = counts.locator("dt").all_inner_texts()
+        numbers = [int(text.replace(",", "")) for text in counts.locator("dd").all_inner_texts()]
+        assert terms == ["✓ succeeded", "✗ failed", "◔ running", "— never run",
+                         "— no run (demo data)"]  # fmt: skip
+        assert numbers[:3] == [0, 0, 0]
+        assert sum(numbers) == len(DEMO_BUCKETS)
         force = page.get_by_text("Force: ignore the limit", exact=False)
         assert force.count() == 0
         page.get_by_text("Collect now", exact=True).click()
