@@ -1,5 +1,6 @@
 """The HTML tables a page drew (``ui.html_table``), read back as a person
-sees them: each cell's text, and its link, image or grey placeholder."""
+sees them: each cell's text, and its link, image or grey placeholder; and its
+rows of counts (``ui.counts``), each label with its number."""
 
 from __future__ import annotations
 
