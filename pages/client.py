@@ -242,8 +242,15 @@ def _url_params() -> dict[str, str | None]:
 
 
 def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granularity]:
+    """The client, the range and the granularity. The client's search and
+    the two dates sit in popovers, each behind a button that says what is
+    shown: the browser builds their inputs only when one is opened (four
+    inputs cost a deep link a tenth of its time; ``docs/benchmarks.md``)."""
     top = st.columns([2, 3, 1])
-    bucket = client_picker(top[0], choices, "client_bucket", on_change=_preset_changed)
+    picker = top[0].popover(
+        "Change client", icon=":material/swap_horiz:", width="stretch", key="client_picker_box"
+    )
+    bucket = client_picker(picker, choices, "client_bucket", on_change=_preset_changed)
     top[1].radio(
         "Range",
         [preset.value for preset in RangePreset],
@@ -259,12 +266,19 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
         format_func=lambda value: GRANULARITY_LABELS[Granularity(value)],
         horizontal=True,
     )
-    dates = st.columns([1, 1, 3])
+    first, last_shown = sorted((st.session_state.client_start, st.session_state.client_end))
+    dates = top[0].popover(
+        dates_label(first, last_shown),
+        icon=":material/date_range:",
+        width="stretch",
+        help="From and To: choosing a day makes the range a custom one.",
+        key="client_dates_box",
+    )
     last = _last_day()
-    start = dates[0].date_input(
+    start = dates.date_input(
         "From", key="client_start", min_value=EARLIEST, max_value=last, on_change=_to_custom
     )
-    end = dates[1].date_input(
+    end = dates.date_input(
         "To", key="client_end", min_value=EARLIEST, max_value=last, on_change=_to_custom
     )
     if start > end:
@@ -273,6 +287,13 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
         )
         start, end = end, start
     return bucket, start, end, Granularity(granularity)
+
+
+def dates_label(start: dt.date, end: dt.date) -> str:
+    """The dates' button: the range it shows, "2024-01-01 to 2024-06-30"."""
+    if start == end:
+        return start.isoformat()
+    return f"{start.isoformat()} to {end.isoformat()}"
 
 
 def render() -> None:

@@ -259,22 +259,34 @@ def render() -> None:
     _movers(as_of)
 
     st.subheader("Clients")
-    filters = st.columns([1, 2, 1])
+    filters = st.columns([2, 1])
     statuses = [ALL_STATUSES, *(status.value for status in ClientStatus)]
-    status = filters[0].selectbox(
+    # The status and the order sit in a popover whose button says what they
+    # are: the browser builds their select boxes only when it is opened.
+    chosen = filters[1].popover(
+        _status_and_sort_label(
+            st.session_state.get("portfolio_status", ALL_STATUSES),
+            st.session_state.get("portfolio_sort", DEFAULT_SORT),
+        ),
+        icon=":material/filter_list:",
+        width="stretch",
+        help="Filter by status and choose the order.",
+        key="portfolio_filters_box",
+    )
+    status = chosen.selectbox(
         "Status",
         statuses,
         key="portfolio_status",
         format_func=lambda value: "All statuses" if value == ALL_STATUSES else value,
         on_change=_first_page,
     )
-    search = filters[1].text_input(
+    search = filters[0].text_input(
         "Search by name or bucket id",
         key="portfolio_q",
         max_chars=MAX_SEARCH,
         on_change=_first_page,
     )
-    sort = filters[2].selectbox(
+    sort = chosen.selectbox(
         "Sort",
         list(SORT_LABELS),
         key="portfolio_sort",
@@ -325,6 +337,12 @@ def render() -> None:
         plans = load_plans(engine, viewer().visible, tuple(row.bucket_id for row in rows))
         html_table("portfolio", _table(rows, sparklines, as_of, plans), COLUMNS)
     _totals(as_of)
+
+
+def _status_and_sort_label(status: str, sort: str) -> str:
+    """The popover's button: "All statuses · Name, A to Z"."""
+    shown = "All statuses" if status == ALL_STATUSES else status.capitalize()
+    return f"{shown} · {SORT_LABELS[sort]}"
 
 
 def _movers(as_of: dt.date) -> None:

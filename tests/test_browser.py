@@ -99,13 +99,37 @@ def test_deep_link_preset_change_and_sidebar(demo_server: str) -> None:
         page.wait_for_url(re.compile(r"preset=30d"), timeout=30_000)
         page.wait_for_selector(CHART, timeout=60_000)
         first = today - dt.timedelta(days=29)
-        expect(page.get_by_role("group", name="From")).to_have_text(
-            re.compile(rf"{first.year}\D*{first.month:02d}\D*{first.day:02d}")
-        )
+        # The dates sit in a popover (built when opened) whose button says them.
+        dates = page.get_by_role("button", name=f"{first.isoformat()} to {today.isoformat()}")
+        expect(dates).to_be_visible()
+        assert page.get_by_role("group", name="From").count() == 0
         assert _query(page.url) == {
             "bucket": ["acme-corp"], "preset": ["30d"], "granularity": ["week"]}  # fmt: skip
         assert page.locator(EXCEPTION).count() == 0
         page.screenshot(path=str(SCREENSHOTS / "client-last-30-days.png"), full_page=True)
+
+        # A day picked in From's calendar makes the range a custom one; the
+        # popover stays open, its button showing the new range.
+        dates.click()
+        start_field = page.get_by_role("group", name="From")
+        expect(start_field).to_have_text(
+            re.compile(rf"{first.year}\D*{first.month:02d}\D*{first.day:02d}")
+        )
+        start_field.get_by_role("spinbutton").first.click()
+        picked = first.replace(day=16 if first.day == 15 else 15)  # another day than From's
+        calendar = page.get_by_test_id("stDateInputCalendar")
+        calendar.get_by_text(str(picked.day), exact=True).first.click()
+        page.wait_for_url(re.compile(rf"start={picked.isoformat()}"), timeout=30_000)
+        assert _query(page.url) == {
+            "bucket": ["acme-corp"], "start": [picked.isoformat()],
+            "end": [today.isoformat()], "granularity": ["week"]}  # fmt: skip
+        expect(page.get_by_role("button", name=f"{picked.isoformat()} to {today.isoformat()}")
+               ).to_be_visible()  # fmt: skip
+        expect(page.get_by_role("group", name="From")).to_be_visible()
+        page.wait_for_selector(CHART, timeout=60_000)
+        page.screenshot(path=str(SCREENSHOTS / "client-dates-popover.png"))
+        page.keyboard.press("Escape")
+        assert page.locator(EXCEPTION).count() == 0
 
         # Another page keeps the client.
         sidebar.get_by_text("Compare", exact=True).click()

@@ -23,7 +23,15 @@ import ui.rows
 from tests.factories import api_history, days, store
 from tests.factories import snapshot_of_total as snapshot
 from tests.shown_tables import shown_tables
-from tests.test_pages import PROJECT_ROOT, figure, sidebar_links, texts, url_params, values
+from tests.test_pages import (
+    PROJECT_ROOT,
+    figure,
+    popovers,
+    sidebar_links,
+    texts,
+    url_params,
+    values,
+)
 from ui.format import human_bytes
 from usage.models import Client
 from usage.series import Granularity, missing_days, rollup
@@ -70,6 +78,36 @@ def metrics(at: AppTest) -> dict[str, tuple[str, str | None]]:
 
 def _csv(saved: dict[str, bytes], name: str) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(saved[name]), dtype=str, keep_default_na=False)
+
+
+# --- The controls
+
+
+def test_the_client_search_and_the_dates_sit_in_popovers_that_say_what_is_shown(
+    shop: Engine,
+) -> None:
+    """The browser builds the search, the client's select box and the two
+    date inputs only when their popover is opened: each button says what
+    the page shows."""
+    at = open_client(bucket="acme", start="2024-03-02", end="2024-03-09")
+    assert popovers(at) == {
+        "Change client": {"client_bucket"},
+        "2024-03-02 to 2024-03-09": {"client_start", "client_end"},
+    }
+    at.date_input(key="client_start").set_value(D(2024, 3, 4)).run()
+    assert not at.exception
+    assert "2024-03-04 to 2024-03-09" in popovers(at)
+    assert url_params(at)["start"] == "2024-03-04"
+    # The wrong way round: the button shows the range the page draws.
+    at.date_input(key="client_start").set_value(D(2024, 3, 12)).run()
+    assert texts(at.warning)[0] == "From is after To; showing the dates the other way round."
+    assert "2024-03-09 to 2024-03-12" in popovers(at)
+    # A preset's dates are on the button from the first run ("All": from the
+    # client's first snapshot to today); one day alone.
+    every_day = popovers(open_client(bucket="other", preset="all"))
+    assert f"2024-03-01 to {dt.date.today().isoformat()}" in every_day
+    assert "2024-03-09" in popovers(open_client(bucket="acme", start="2024-03-09",
+                                                end="2024-03-09"))  # fmt: skip
 
 
 # --- Item 2: missing days at the range's edges

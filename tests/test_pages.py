@@ -128,6 +128,23 @@ def texts(elements: Any) -> list[str]:
     return [re.sub(r"\\(.)", r"\1", str(element.value)) for element in elements]
 
 
+def popovers(at: AppTest) -> dict[str, set[str]]:
+    """Each popover's button label, with the keys of the widgets inside it."""
+    return {
+        box.proto.popover.label: {
+            child.key for child in _descendants(box) if getattr(child, "key", None)
+        }
+        for box in at.get("popover")
+    }
+
+
+def _descendants(block: Any) -> Iterator[Any]:
+    for child in block.children.values():
+        yield child
+        if hasattr(child, "children"):
+            yield from _descendants(child)
+
+
 def sidebar_links(at: AppTest) -> dict[str, dict[str, str]]:
     return {
         link.proto.label: dict(parse_qsl(link.proto.query_string))
@@ -200,6 +217,22 @@ def test_portfolio_deep_link(demo: str) -> None:
     assert at.selectbox(key="portfolio_sort").value == "-storage"
     assert set(shown_tables(at)["portfolio"].frame()["Status"]) == {"active"}
     assert not at.warning
+
+
+def test_portfolio_status_and_sort_sit_in_a_popover_that_says_them(demo: str) -> None:
+    """The two select boxes are built by the browser only when opened: the
+    button names the status and the order shown; the search stays out."""
+    at = open_page("portfolio")
+    assert popovers(at) == {
+        "All statuses · Name, A to Z": {"portfolio_status", "portfolio_sort"}}  # fmt: skip
+    at.selectbox(key="portfolio_status").set_value("trial").run()
+    at.selectbox(key="portfolio_sort").set_value("-storage").run()
+    assert not at.exception
+    assert list(popovers(at)) == ["Trial · Most storage"]
+    assert at.text_input(key="portfolio_q").label == "Search by name or bucket id"
+    # A deep link's choices are on the button from the first run.
+    assert list(popovers(open_page("portfolio", status="active", sort="-records"))) == [
+        "Active · Most records"]  # fmt: skip
 
 
 def test_portfolio_empty_url_values_are_the_defaults(demo: str) -> None:
