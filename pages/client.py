@@ -47,6 +47,7 @@ from ui.params import (
     warn_unknown_client,
 )
 from ui.picker import client_picker
+from ui.popovers import range_popover
 from ui.rows import windowed_table
 from usage.alerts import drop_settings
 from usage.anomalies import find_drops
@@ -243,9 +244,8 @@ def _url_params() -> dict[str, str | None]:
 
 def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granularity]:
     """The client, the range and the granularity. The client's search and
-    the two dates sit in popovers, each behind a button that says what is
-    shown: the browser builds their inputs only when one is opened (four
-    inputs cost a deep link a tenth of its time; ``docs/benchmarks.md``)."""
+    the two dates sit in popovers (``ui.popovers``), each behind a button
+    that says what is shown."""
     top = st.columns([2, 3, 1])
     picker = top[0].popover(
         "Change client", icon=":material/swap_horiz:", width="stretch", key="client_picker_box"
@@ -266,13 +266,12 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
         format_func=lambda value: GRANULARITY_LABELS[Granularity(value)],
         horizontal=True,
     )
-    first, last_shown = sorted((st.session_state.client_start, st.session_state.client_end))
-    dates = top[0].popover(
-        dates_label(first, last_shown),
-        icon=":material/date_range:",
-        width="stretch",
-        help="From and To: choosing a day makes the range a custom one.",
+    dates = range_popover(
+        top[0],
+        "client_start",
+        "client_end",
         key="client_dates_box",
+        help="From and To: choosing a day makes the range a custom one.",
     )
     last = _last_day()
     start = dates.date_input(
@@ -287,13 +286,6 @@ def _controls(choices: list[ClientChoice]) -> tuple[str, dt.date, dt.date, Granu
         )
         start, end = end, start
     return bucket, start, end, Granularity(granularity)
-
-
-def dates_label(start: dt.date, end: dt.date) -> str:
-    """The dates' button: the range it shows, "2024-01-01 to 2024-06-30"."""
-    if start == end:
-        return start.isoformat()
-    return f"{start.isoformat()} to {end.isoformat()}"
 
 
 def render() -> None:
