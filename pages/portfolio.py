@@ -259,7 +259,7 @@ def render() -> None:
     _movers(as_of)
 
     st.subheader("Clients")
-    filters = st.columns([2, 1])
+    filters = st.columns([2, 1], vertical_alignment="bottom")
     statuses = [ALL_STATUSES, *(status.value for status in ClientStatus)]
     # The status and the order sit in a popover whose button says what they
     # are: the browser builds their select boxes only when it is opened.
