@@ -111,9 +111,9 @@ FRONT_END = {
     "button": "Button", "download_button": "DownloadButton", "page_link": "PageLink",
     "progress": "Progress", "html": "Html",
 }  # fmt: skip
-IN_MAIN_BUNDLE = {"main", "sidebar", "flex_container", "column", "expander", "title", "header",
-                  "subheader", "markdown", "caption", "divider", "alert", "info", "warning",
-                  "error", "success"}  # fmt: skip
+IN_MAIN_BUNDLE = {"main", "sidebar", "flex_container", "column", "expander", "popover", "title",
+                  "header", "subheader", "markdown", "caption", "divider", "alert", "info",
+                  "warning", "error", "success"}  # fmt: skip
 
 
 def _elements(node: Any) -> Iterator[Any]:
