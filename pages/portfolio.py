@@ -277,7 +277,7 @@ def render() -> None:
         "Status",
         statuses,
         key="portfolio_status",
-        format_func=lambda value: "All statuses" if value == ALL_STATUSES else value,
+        format_func=_status_label,
         on_change=_first_page,
     )
     search = filters[0].text_input(
@@ -339,10 +339,13 @@ def render() -> None:
     _totals(as_of)
 
 
+def _status_label(status: str) -> str:
+    return "All statuses" if status == ALL_STATUSES else status
+
+
 def _status_and_sort_label(status: str, sort: str) -> str:
     """The popover's button: "All statuses · Name, A to Z"."""
-    shown = "All statuses" if status == ALL_STATUSES else status.capitalize()
-    return f"{shown} · {SORT_LABELS[sort]}"
+    return f"{_status_label(status).capitalize()} · {SORT_LABELS[sort]}"
 
 
 def _movers(as_of: dt.date) -> None:

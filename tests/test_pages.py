@@ -132,17 +132,20 @@ def popovers(at: AppTest) -> dict[str, set[str]]:
     """Each popover's button label, with the keys of the widgets inside it."""
     return {
         box.proto.popover.label: {
-            child.key for child in _descendants(box) if getattr(child, "key", None)
+            node.key
+            for child in box.children.values()
+            for node in elements(child)
+            if getattr(node, "key", None)
         }
         for box in at.get("popover")
     }
 
 
-def _descendants(block: Any) -> Iterator[Any]:
-    for child in block.children.values():
-        yield child
-        if hasattr(child, "children"):
-            yield from _descendants(child)
+def elements(node: Any) -> Iterator[Any]:
+    """``node`` of AppTest's tree and every element and block below it."""
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from elements(child)
 
 
 def sidebar_links(at: AppTest) -> dict[str, dict[str, str]]:

@@ -4,15 +4,13 @@ fails it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import ui.rows
 from tests.test_deep_links import PAGE, get, inner_app
-from tests.test_pages import open_page
+from tests.test_pages import elements, open_page
 from ui.nav import PAGES, page_preload
 from usage.preload import module_files, preload_links, streamlit_static_js
 
@@ -116,12 +114,6 @@ IN_MAIN_BUNDLE = {"main", "sidebar", "flex_container", "column", "expander", "po
                   "warning", "error", "success"}  # fmt: skip
 
 
-def _elements(node: Any) -> Iterator[Any]:
-    yield node
-    for child in getattr(node, "children", {}).values():
-        yield from _elements(child)
-
-
 @pytest.mark.parametrize(
     ("page", "params", "left_out"),
     [
@@ -143,7 +135,7 @@ def test_a_chart_page_preloads_the_code_of_every_kind_it_draws(
     end (the Daily snapshot's page number was, at 5.5 s of a deep link)."""
     monkeypatch.setattr(ui.rows, "ROWS_SHOWN", 3)  # the long tables' windows drawn too
     at = open_page(page, **params)
-    types = {node.type for tree in (at.main, at.sidebar) for node in _elements(tree)}
+    types = {node.type for tree in (at.main, at.sidebar) for node in elements(tree)}
     assert types - FRONT_END.keys() - IN_MAIN_BUNDLE == set(), "a kind to classify"
     drawn = {FRONT_END[kind] for kind in types & FRONT_END.keys()}
     (spec,) = [spec for spec in PAGES if spec.name == page]
